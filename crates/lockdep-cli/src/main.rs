@@ -1,0 +1,6 @@
+//! The `lockdep` command-line tool.
+
+fn main() {
+    eprintln!("lockdep: not built yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,333 @@
+//! Lock classes: what the validator reasons about instead of lock instances.
+//!
+//! Every lock maps to a *class*, and every rule of the validator is stated over classes: two
+//! mutexes created by the same `Mutex::new` call site are one class, exactly as every
+//! `mutex_init()` site is one class in the kernel. A class is a *key* plus a *subclass* (0 to 7);
+//! the subclass lets code nest two locks of one key on purpose (`mutex_lock_nested`).
+//!
+//! Keys come from three places:
+//! - a construction site, captured with `#[track_caller]` (the default for every primitive);
+//! - a [`LockClassKey`] the user declares as a `static` (or with [`lock_class!`](crate::lock_class));
+//! - [`LockClassKey::new_dynamic`], a fresh key (and so a fresh class) made at run time.
+//!
+//! A lock that was initialised without any key (the `const INIT` of the raw lock wrappers, used by
+//! `lock_api`'s own constructors) is its own key, like a kernel static lock whose key is its
+//! address.
+//!
+//! Classes are never freed. They live in an append-only arena so that the fast path can read a
+//! class (its usage bits) without taking any lock. Class identity across processes of the same
+//! build is [`ClassInfo::stable_id`]: a hash of the key's name and source location plus the
+//! subclass, never an address.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::panic::Location;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::wait::WaitType;
+
+/// The largest number of subclasses a key has (subclasses are `0..MAX_SUBCLASSES`).
+pub const MAX_SUBCLASSES: u8 = 8;
+
+/// A lock class key declared by the user.
+///
+/// Declare one as a `static` to give a group of locks one class and a name, wherever they are
+/// constructed. Each key is a distinct class, even when two keys share a name (the report then
+/// prints `name#2` for the second, as the kernel does).
+///
+/// ```
+/// use lockdep::{LockClassKey, Mutex};
+///
+/// static INODE_LOCK: LockClassKey = LockClassKey::new("&inode->i_lock");
+///
+/// let a = Mutex::with_key(1, &INODE_LOCK);
+/// let b = Mutex::with_key(2, &INODE_LOCK); // same class as `a`
+/// # drop((a, b));
+/// ```
+#[derive(Debug)]
+pub struct LockClassKey {
+    name: &'static str,
+    site: &'static Location<'static>,
+    /// Distinguishes dynamic keys that share a name and site (0 for static keys).
+    serial: u64,
+}
+
+static DYNAMIC_KEYS: AtomicU64 = AtomicU64::new(1);
+
+impl LockClassKey {
+    /// A key with a name, for use as a `static`. The declaration site is part of the key's
+    /// cross-process identity.
+    #[track_caller]
+    pub const fn new(name: &'static str) -> Self {
+        LockClassKey {
+            name,
+            site: Location::caller(),
+            serial: 0,
+        }
+    }
+
+    /// A new key created at run time: every call is a new class (the kernel's
+    /// `lockdep_register_key`). Keys are never freed, so make one per kind of object, not one per
+    /// object.
+    ///
+    /// ```
+    /// use lockdep::LockClassKey;
+    /// let k1 = LockClassKey::new_dynamic("queue->lock");
+    /// let k2 = LockClassKey::new_dynamic("queue->lock");
+    /// assert!(!std::ptr::eq(k1, k2));
+    /// ```
+    #[track_caller]
+    pub fn new_dynamic(name: impl Into<String>) -> &'static LockClassKey {
+        let name: &'static str = Box::leak(name.into().into_boxed_str());
+        Box::leak(Box::new(LockClassKey {
+            name,
+            site: Location::caller(),
+            serial: DYNAMIC_KEYS.fetch_add(1, Ordering::Relaxed),
+        }))
+    }
+
+    /// The name reports print for this key's classes.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Where the key was declared.
+    pub fn site(&self) -> &'static Location<'static> {
+        self.site
+    }
+}
+
+/// Declares a named static [`LockClassKey`] at this site and evaluates to a `&'static` reference
+/// to it: one class per macro invocation.
+///
+/// ```
+/// let m = lockdep::Mutex::with_key((), lockdep::lock_class!("&mm->mmap_lock"));
+/// # drop(m);
+/// ```
+#[macro_export]
+macro_rules! lock_class {
+    ($name:expr) => {{
+        static KEY: $crate::LockClassKey = $crate::LockClassKey::new($name);
+        &KEY
+    }};
+}
+
+/// A decoded key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Key {
+    /// The lock is its own key (no key given at initialisation).
+    Instance,
+    /// The construction site of the lock.
+    Site(&'static Location<'static>),
+    /// A user key.
+    Static(&'static LockClassKey),
+}
+
+/// What makes two keys the same key. Sites compare by content, because one call site can be
+/// compiled into several `Location` constants (generic callers in several codegen units).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum KeyIdentity {
+    Instance(usize),
+    Site(&'static str, u32, u32),
+    Static(usize),
+}
+
+impl Key {
+    pub(crate) fn identity(self, instance: usize) -> KeyIdentity {
+        match self {
+            Key::Instance => KeyIdentity::Instance(instance),
+            Key::Site(l) => KeyIdentity::Site(l.file(), l.line(), l.column()),
+            Key::Static(k) => KeyIdentity::Static(k as *const LockClassKey as usize),
+        }
+    }
+}
+
+/// A class index: dense, starting at 0, in order of registration.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ClassId(pub(crate) u32);
+
+impl ClassId {
+    /// The dense index of the class.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ClassId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Usage bits of a class (the kernel's `LOCK_USED_IN_HARDIRQ` ... `LOCK_USED_READ`).
+pub mod usage {
+    /// Used in hardirq context (write).
+    pub const USED_IN_HARDIRQ: u16 = 1 << 0;
+    /// Used in hardirq context (read).
+    pub const USED_IN_HARDIRQ_READ: u16 = 1 << 1;
+    /// Taken with hardirqs enabled (write).
+    pub const ENABLED_HARDIRQ: u16 = 1 << 2;
+    /// Taken with hardirqs enabled (read).
+    pub const ENABLED_HARDIRQ_READ: u16 = 1 << 3;
+    /// Used in softirq context (write).
+    pub const USED_IN_SOFTIRQ: u16 = 1 << 4;
+    /// Used in softirq context (read).
+    pub const USED_IN_SOFTIRQ_READ: u16 = 1 << 5;
+    /// Taken with softirqs enabled (write).
+    pub const ENABLED_SOFTIRQ: u16 = 1 << 6;
+    /// Taken with softirqs enabled (read).
+    pub const ENABLED_SOFTIRQ_READ: u16 = 1 << 7;
+    /// Acquired at least once.
+    pub const USED: u16 = 1 << 8;
+    /// Acquired for read at least once.
+    pub const USED_READ: u16 = 1 << 9;
+
+    /// The four `{....}` characters of a lock line: hardirq-write, hardirq-read, softirq-write,
+    /// softirq-read. `.` neither, `-` used in the context, `+` taken with it enabled, `?` both.
+    pub fn chars(bits: u16) -> [char; 4] {
+        let one = |used_in: u16, enabled: u16| match (bits & used_in != 0, bits & enabled != 0) {
+            (true, true) => '?',
+            (false, true) => '+',
+            (true, false) => '-',
+            (false, false) => '.',
+        };
+        [
+            one(USED_IN_HARDIRQ, ENABLED_HARDIRQ),
+            one(USED_IN_HARDIRQ_READ, ENABLED_HARDIRQ_READ),
+            one(USED_IN_SOFTIRQ, ENABLED_SOFTIRQ),
+            one(USED_IN_SOFTIRQ_READ, ENABLED_SOFTIRQ_READ),
+        ]
+    }
+}
+
+/// One registered class. Everything but the usage bits is fixed at registration.
+pub(crate) struct Class {
+    pub(crate) id: ClassId,
+    pub(crate) identity: KeyIdentity,
+    pub(crate) key: Key,
+    pub(crate) base_name: Arc<str>,
+    pub(crate) subclass: u8,
+    /// 1 for the first key with this name, 2 for the second, ... (printed `name#N` when > 1).
+    pub(crate) name_version: u32,
+    pub(crate) wait_inner: WaitType,
+    pub(crate) wait_outer: WaitType,
+    pub(crate) usage: AtomicU16,
+    pub(crate) stable_id: u64,
+}
+
+impl Class {
+    pub(crate) fn usage(&self) -> u16 {
+        self.usage.load(Ordering::Relaxed)
+    }
+
+    /// The name as reports print it: `name[#version][/subclass]`.
+    pub(crate) fn display_name(&self) -> String {
+        let mut s = String::from(&*self.base_name);
+        if self.name_version > 1 {
+            s.push_str(&format!("#{}", self.name_version));
+        }
+        if self.subclass != 0 {
+            s.push_str(&format!("/{}", self.subclass));
+        }
+        s
+    }
+
+    pub(crate) fn info(&self) -> ClassInfo {
+        ClassInfo {
+            id: self.id,
+            name: self.display_name().into(),
+            usage: self.usage(),
+            wait_inner: self.wait_inner,
+            wait_outer: self.wait_outer,
+            stable_id: self.stable_id,
+        }
+    }
+}
+
+/// A snapshot of a class, as reports and introspection give it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// The class's index in this process.
+    pub id: ClassId,
+    /// The printed name: `name[#version][/subclass]`.
+    pub name: Arc<str>,
+    /// Usage bits at the time of the snapshot (see [`usage`]).
+    pub usage: u16,
+    /// The wait type the lock presents to what nests inside it.
+    pub wait_inner: WaitType,
+    /// The wait type of the context the lock may be taken in.
+    pub wait_outer: WaitType,
+    /// Identity of the class across processes of one build (see the module docs).
+    pub stable_id: u64,
+}
+
+impl ClassInfo {
+    /// `(name){....}-{o:i}`, the class part of a kernel lock line.
+    pub fn lock_name(&self, raw_lock_nesting: bool) -> String {
+        let u: String = usage::chars(self.usage).iter().collect();
+        let inner = self.wait_inner.number(raw_lock_nesting);
+        let outer = if self.wait_outer == WaitType::Inv {
+            inner
+        } else {
+            self.wait_outer.number(raw_lock_nesting)
+        };
+        format!("({}){{{}}}-{{{}:{}}}", self.name, u, outer, inner)
+    }
+}
+
+/// A stable 64-bit FNV-1a hash (std's `DefaultHasher` is not guaranteed stable across releases).
+pub(crate) struct StableHasher(u64);
+
+impl StableHasher {
+    pub(crate) fn new() -> Self {
+        StableHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The cross-process identity of a class: name, source location of the key, subclass, and for
+/// dynamic keys their creation order. Instance keys have no stable identity (0 is mixed with the
+/// name only, so two instance-keyed locks with one name are merged across processes).
+pub(crate) fn stable_id(name: &str, key: Key, subclass: u8) -> u64 {
+    let mut h = StableHasher::new();
+    name.hash(&mut h);
+    match key {
+        Key::Instance => 0u8.hash(&mut h),
+        Key::Site(l) => {
+            1u8.hash(&mut h);
+            l.file().hash(&mut h);
+            l.line().hash(&mut h);
+            l.column().hash(&mut h);
+        }
+        Key::Static(k) => {
+            2u8.hash(&mut h);
+            k.site.file().hash(&mut h);
+            k.site.line().hash(&mut h);
+            k.site.column().hash(&mut h);
+            k.serial.hash(&mut h);
+        }
+    }
+    subclass.hash(&mut h);
+    h.finish()
+}
+
+/// The default name of a key: the user's name, or the construction site `file:line:col`.
+pub(crate) fn default_name(key: Key, instance: usize) -> String {
+    match key {
+        Key::Instance => format!("{instance:#x}"),
+        Key::Site(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        Key::Static(k) => k.name.to_string(),
+    }
+}

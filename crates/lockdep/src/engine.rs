@@ -1,0 +1,968 @@
+//! The engine: validator state plus explicit per-task state.
+//!
+//! [`Engine`] owns everything shared: the classes (in an append-only arena that the fast path
+//! reads without locking), and behind one internal mutex the dependency graph, the table of
+//! validated chains, the stack store and the set of problems already reported. A [`Task`] owns
+//! everything private to one task. Every operation takes both: `engine.acquire(&mut task, ...)`.
+//! The process-wide validator ([`crate::rt`]) and the replay tool ([`crate::scenario`]) are two
+//! drivers of this one engine; neither implements a rule of its own.
+//!
+//! The life of an acquisition (the kernel's `__lock_acquire`):
+//!
+//! 1. look up the class (cached in the lock map, then in the task, then the registry);
+//! 2. merge into the top entry if it is the same class taken under a nest lock;
+//! 3. mark the class's usage bits (a no-op once they are set);
+//! 4. extend the chain key; check that a nest lock is held;
+//! 5. unless it is a trylock or unchecked: if the chain was validated before (task cache, then
+//!    engine table) stop here — the fast path. Otherwise, under the engine lock, check for
+//!    recursive locking of the class, then add a dependency from the nearest held locks to the
+//!    new one, searching for a strong cycle first;
+//! 6. push the lock.
+//!
+//! A problem produces a [`Report`] value, returned to the driver, which decides what to do with
+//! it (print, panic, call back). The engine never calls out while holding its lock, so a report
+//! handler may use instrumented locks. After a report the engine goes on: the acquisition still
+//! takes place, a dependency that would close a cycle is not added, and the same problem (kind
+//! and classes) is reported once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::chain::{self, ChainInfo, EngineChains, INITIAL_CHAIN_KEY};
+use crate::class::{self, usage, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
+use crate::graph::{dep_type, Direction, Graph, TaskRef};
+use crate::held::{HeldLock, Task};
+use crate::map::{Acquire, LockMap, ReadKind, Site};
+use crate::report::{ChainLink, LockInfo, Report, ReportKind};
+use crate::stack::{StackStore, StackTrace};
+use crate::wait::WaitType;
+
+/// Options of an engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Prove raw-lock nesting: `config` wait types count as their own level (the kernel's
+    /// `CONFIG_PROVE_RAW_LOCK_NESTING`).
+    pub raw_lock_nesting: bool,
+    /// Use the 2018–5.10 `fs_reclaim` rules instead of the current ones.
+    pub legacy_fs_reclaim: bool,
+}
+
+/// A dependency between two classes, as introspection gives it.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// The class held.
+    pub from: ClassId,
+    /// The class acquired while `from` was held.
+    pub to: ClassId,
+    /// The dependency types seen (see [`crate::graph`]).
+    pub dep: u8,
+    /// 1 if the two were ever adjacent on a held stack.
+    pub distance: u16,
+    /// Where the dependency was first seen.
+    pub stack: Arc<StackTrace>,
+    /// The task that first created it.
+    pub task: TaskRef,
+}
+
+/// Counters for the `/proc/lockdep_stats` view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Classes registered.
+    pub classes: usize,
+    /// Direct dependencies.
+    pub dependencies: usize,
+    /// Validated chains in the engine table.
+    pub chains: usize,
+    /// Distinct stack traces stored.
+    pub stack_traces: usize,
+    /// Acquisitions validated on the slow path.
+    pub chain_misses: u64,
+    /// Task-level misses answered by the engine table.
+    pub chain_table_hits: u64,
+    /// Cycle searches run.
+    pub cyclic_checks: u64,
+    /// The deepest held stack seen.
+    pub max_depth: usize,
+    /// The longest search queue.
+    pub max_bfs_queue: usize,
+}
+
+struct State {
+    registry: FxHashMap<(KeyIdentity, u8), ClassId>,
+    name_versions: FxHashMap<Arc<str>, Vec<KeyIdentity>>,
+    graph: Graph,
+    chains: EngineChains,
+    stacks: StackStore,
+    reported: FxHashSet<(ReportKind, Vec<ClassId>)>,
+    stats: Stats,
+}
+
+/// The validator: classes, dependency graph, chain table. Share it between tasks by reference;
+/// its methods take `&self`.
+pub struct Engine {
+    classes: boxcar::Vec<Class>,
+    state: Mutex<State>,
+    raw_lock_nesting: AtomicBool,
+    legacy_fs_reclaim: AtomicBool,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("classes", &self.classes.count())
+            .field("options", &self.options())
+            .finish()
+    }
+}
+
+/// What `check_deadlock` found.
+enum SameClass {
+    /// No held lock of the class, or only allowed read recursion.
+    None,
+    /// The same class is held, but the acquisition is serialised by a held nest lock: no report
+    /// and no dependencies.
+    Nested,
+    /// Recursive locking of the held entry at this index.
+    Recursive(usize),
+}
+
+impl Engine {
+    /// An engine with default options.
+    pub fn new() -> Engine {
+        Engine::with_options(Options::default())
+    }
+
+    /// An engine with the given options.
+    pub fn with_options(options: Options) -> Engine {
+        Engine {
+            classes: boxcar::Vec::new(),
+            state: Mutex::new(State {
+                registry: FxHashMap::default(),
+                name_versions: FxHashMap::default(),
+                graph: Graph::default(),
+                chains: EngineChains::default(),
+                stacks: StackStore::default(),
+                reported: FxHashSet::default(),
+                stats: Stats::default(),
+            }),
+            raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
+            legacy_fs_reclaim: AtomicBool::new(options.legacy_fs_reclaim),
+        }
+    }
+
+    /// The current options.
+    pub fn options(&self) -> Options {
+        Options {
+            raw_lock_nesting: self.raw_lock_nesting.load(Ordering::Relaxed),
+            legacy_fs_reclaim: self.legacy_fs_reclaim.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Changes the options (takes effect for later events).
+    pub fn set_options(&self, o: Options) {
+        self.raw_lock_nesting
+            .store(o.raw_lock_nesting, Ordering::Relaxed);
+        self.legacy_fs_reclaim
+            .store(o.legacy_fs_reclaim, Ordering::Relaxed);
+    }
+
+    // ===== classes =====
+
+    fn class(&self, id: ClassId) -> &Class {
+        &self.classes[id.index()]
+    }
+
+    /// A snapshot of a class.
+    pub fn class_info(&self, id: ClassId) -> Option<ClassInfo> {
+        self.classes.get(id.index()).map(Class::info)
+    }
+
+    /// Snapshots of every class, in registration order.
+    pub fn classes(&self) -> Vec<ClassInfo> {
+        let n = self.classes.count();
+        (0..n)
+            .filter_map(|i| self.classes.get(i).map(Class::info))
+            .collect()
+    }
+
+    /// The class `map` has for `subclass`, registering it if needed.
+    pub fn class_of(&self, task: &mut Task, map: &LockMap, subclass: u8) -> ClassId {
+        if subclass == 0 {
+            if let Some(c) = map.cached_class() {
+                return c;
+            }
+        }
+        let key = map.key();
+        let word = match key {
+            Key::Instance => None,
+            Key::Site(l) => Some(l as *const _ as usize | 1),
+            Key::Static(k) => Some(k as *const _ as usize),
+        };
+        if let Some(w) = word {
+            if let Some(&c) = task.classes.get(&(w, subclass)) {
+                if subclass == 0 {
+                    map.cache_class(c);
+                }
+                return c;
+            }
+        }
+        let c = self.register(
+            key,
+            map.instance(),
+            subclass,
+            map.wait_inner(),
+            map.wait_outer(),
+        );
+        if let Some(w) = word {
+            task.classes.insert((w, subclass), c);
+        }
+        if subclass == 0 {
+            map.cache_class(c);
+        }
+        c
+    }
+
+    fn register(
+        &self,
+        key: Key,
+        instance: usize,
+        subclass: u8,
+        inner: WaitType,
+        outer: WaitType,
+    ) -> ClassId {
+        let identity = key.identity(instance);
+        let mut st = self.state.lock();
+        if let Some(&c) = st.registry.get(&(identity.clone(), subclass)) {
+            return c;
+        }
+        let base: Arc<str> = class::default_name(key, instance).into();
+        let versions = st.name_versions.entry(base.clone()).or_default();
+        let name_version = match versions.iter().position(|k| *k == identity) {
+            Some(i) => i + 1,
+            None => {
+                versions.push(identity.clone());
+                versions.len()
+            }
+        } as u32;
+        let index = self.classes.count();
+        assert!(
+            (index as u32) < chain::MAX_CLASSES,
+            "lockdep: too many lock classes ({index})"
+        );
+        let id = ClassId(index as u32);
+        let pushed = self.classes.push(Class {
+            id,
+            identity: identity.clone(),
+            key,
+            stable_id: class::stable_id(&base, key, subclass),
+            base_name: base,
+            subclass,
+            name_version,
+            wait_inner: inner,
+            wait_outer: outer,
+            usage: Default::default(),
+        });
+        debug_assert_eq!(
+            pushed, index,
+            "classes are only pushed under the state lock"
+        );
+        st.registry.insert((identity, subclass), id);
+        st.graph.ensure_class(id);
+        st.stats.classes += 1;
+        id
+    }
+
+    // ===== acquire =====
+
+    /// Records an acquisition of `map` by `task` (the kernel's `lock_acquire`) and validates it.
+    /// Returns the problem found, if any.
+    pub fn acquire(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        how: Acquire<'_>,
+        site: Site,
+    ) -> Option<Report> {
+        let mut check = how.check;
+        let mut subclass = how.subclass;
+        let mut misuse = None;
+        if subclass >= MAX_SUBCLASSES {
+            let c = self.class_of(task, map, 0);
+            misuse = self.misuse(
+                task,
+                Some(self.lock_info_of(c, map.instance(), site, how.read)),
+                format!("BUG: looking up invalid subclass: {subclass}"),
+            );
+            subclass = 0;
+            check = false;
+        }
+        let class = self.class_of(task, map, subclass);
+        let (nest, nest_class) = match how.nest_lock {
+            Some(n) => (n.instance(), Some(self.class_of(task, n, 0))),
+            None => (0, None),
+        };
+        let h = HeldLock {
+            instance: map.instance(),
+            class,
+            read: how.read,
+            trylock: how.trylock,
+            check,
+            nest,
+            references: 0,
+            pin_count: 0,
+            prev_chain_key: 0,
+            site,
+            irq_context: task.irq.context_bits(),
+            hardirqs_off: !task.irq.hardirqs_enabled,
+        };
+        let r = self.acquire_held(task, h, nest_class);
+        misuse.or(r)
+    }
+
+    fn acquire_held(
+        &self,
+        task: &mut Task,
+        mut h: HeldLock,
+        nest_class: Option<ClassId>,
+    ) -> Option<Report> {
+        // Nest-lock merging: the same class directly on top, under a nest lock, becomes a
+        // reference on the top entry (no new entry, no checks).
+        if h.nest != 0 {
+            if let Some(top) = task.held.last_mut() {
+                if top.class == h.class && top.irq_context == h.irq_context {
+                    top.references = top.references.max(1) + h.references.max(1);
+                    return None;
+                }
+            }
+        }
+
+        self.mark_usage(task, &h);
+
+        let first = task.first_in_context();
+        let chain_head = first == task.held.len();
+        let e = chain::elem(h.class, h.read, h.trylock);
+        let base = if chain_head {
+            INITIAL_CHAIN_KEY
+        } else {
+            task.chain_key
+        };
+        let key = chain::iterate_chain_key(base, e);
+        h.prev_chain_key = task.chain_key;
+
+        let mut report = None;
+        if h.nest != 0 && !task.held.iter().any(|x| x.instance == h.nest) {
+            report = self.nested_not_taken(task, &h, nest_class);
+        }
+        if report.is_none()
+            && !h.trylock
+            && h.check
+            && !task.chains.contains(key, &task.held, first, e)
+        {
+            report = self.validate_chain(task, &h, first, chain_head, key, e);
+        }
+
+        task.held.push(h);
+        task.chain_key = key;
+        report
+    }
+
+    fn mark_usage(&self, task: &Task, h: &HeldLock) {
+        let read = h.read.is_read();
+        let mut bits = usage::USED | if read { usage::USED_READ } else { 0 };
+        if h.check {
+            let pick = |w: u16, r: u16| if read { r } else { w };
+            if !h.trylock {
+                if task.irq.hardirq_context > 0 {
+                    bits |= pick(usage::USED_IN_HARDIRQ, usage::USED_IN_HARDIRQ_READ);
+                }
+                if task.irq.softirq_context > 0 {
+                    bits |= pick(usage::USED_IN_SOFTIRQ, usage::USED_IN_SOFTIRQ_READ);
+                }
+            }
+            if !h.hardirqs_off {
+                bits |= pick(usage::ENABLED_HARDIRQ, usage::ENABLED_HARDIRQ_READ);
+                if task.irq.softirqs_enabled {
+                    bits |= pick(usage::ENABLED_SOFTIRQ, usage::ENABLED_SOFTIRQ_READ);
+                }
+            }
+        }
+        let class = self.class(h.class);
+        // Only write when a bit is new: the already-seen path must not write shared memory.
+        if class.usage() & bits != bits {
+            class.usage.fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
+    /// The slow path: the chain is not in the task's cache.
+    fn validate_chain(
+        &self,
+        task: &mut Task,
+        h: &HeldLock,
+        first: usize,
+        chain_head: bool,
+        key: u64,
+        e: chain::ChainElem,
+    ) -> Option<Report> {
+        let elems = chain::chain_elems(&task.held, first, e).into_boxed_slice();
+        let mut st = self.state.lock();
+        if st.chains.contains(&elems) {
+            st.stats.chain_table_hits += 1;
+            drop(st);
+            task.chains.insert(key, elems);
+            return None;
+        }
+        st.stats.chain_misses += 1;
+        st.stats.max_depth = st.stats.max_depth.max(task.held.len() + 1);
+
+        let same = self.check_deadlock(task, h);
+        if let SameClass::Recursive(i) = same {
+            let r = self.recursive_report(task, i, h);
+            return self.once(&mut st, r);
+        }
+        if !chain_head && !matches!(same, SameClass::Nested) {
+            if let Err(r) = self.check_prevs_add(&mut st, task, h, first) {
+                return self.once(&mut st, *r);
+            }
+        }
+        st.stats.max_bfs_queue = st.graph.max_bfs_queue;
+        st.chains.insert(elems.clone(), h.irq_context);
+        drop(st);
+        task.chains.insert(key, elems);
+        None
+    }
+
+    /// Same-class recursion (the kernel's `check_deadlock`). Scans the whole held stack.
+    fn check_deadlock(&self, task: &Task, next: &HeldLock) -> SameClass {
+        let mut nest = false;
+        for (i, prev) in task.held.iter().enumerate() {
+            if next.nest != 0 && prev.instance == next.nest {
+                nest = true;
+            }
+            if prev.class != next.class {
+                continue;
+            }
+            // A recursive read after any read of the class is allowed.
+            if next.read == ReadKind::SharedRecursive && prev.read.is_read() {
+                continue;
+            }
+            if nest {
+                return SameClass::Nested;
+            }
+            return SameClass::Recursive(i);
+        }
+        SameClass::None
+    }
+
+    /// Adds dependencies from the held locks to `next`: from the top down, within the current irq
+    /// context, stopping after the first lock that was not a trylock (older locks are connected
+    /// through it). Trylocked held locks do get dependencies.
+    fn check_prevs_add(
+        &self,
+        st: &mut State,
+        task: &Task,
+        next: &HeldLock,
+        first: usize,
+    ) -> Result<(), Box<Report>> {
+        let mut trace: Option<(Arc<StackTrace>, TaskRef)> = None;
+        let mut distance = 1u16;
+        for i in (first..task.held.len()).rev() {
+            let prev = &task.held[i];
+            if prev.check {
+                self.check_prev_add(st, task, i, next, distance, &mut trace)?;
+            }
+            if !prev.trylock {
+                break;
+            }
+            distance = distance.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    fn check_prev_add(
+        &self,
+        st: &mut State,
+        task: &Task,
+        prev_index: usize,
+        next: &HeldLock,
+        distance: u16,
+        trace: &mut Option<(Arc<StackTrace>, TaskRef)>,
+    ) -> Result<(), Box<Report>> {
+        let prev = &task.held[prev_index];
+        // Would prev -> next close a strong cycle? Search forward from next for prev. Entering
+        // next by a recursive read means only an exclusive edge may leave it; arriving at prev by
+        // an `-(xR)->` edge closes a strong cycle only if prev is held exclusively.
+        st.stats.cyclic_checks += 1;
+        let target = prev.class;
+        let prev_exclusive = prev.read == ReadKind::Exclusive;
+        let dep = dep_type(prev.read, next.read);
+        // An edge that already has this dependency type can close no new cycle: every cycle
+        // through it was searched for when the type was first added.
+        let known = st
+            .graph
+            .find(prev.class, next.class)
+            .is_some_and(|e| st.graph.edge(e).dep & dep == dep);
+        if !known {
+            let path = st.graph.search(
+                next.class,
+                next.read == ReadKind::SharedRecursive,
+                Direction::Forward,
+                |c, only_xr| c == target && (prev_exclusive || !only_xr),
+            );
+            if let Some(path) = path {
+                let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
+                let mut chain = Vec::with_capacity(path.edges.len() + 1);
+                for eid in path.edges.iter().rev() {
+                    let e = st.graph.edge(*eid);
+                    chain.push(ChainLink {
+                        class: self.class(e.to).info(),
+                        stack: e.stack.clone(),
+                        task: e.task.clone(),
+                    });
+                }
+                chain.push(ChainLink {
+                    class: self.class(next.class).info(),
+                    stack: stack.clone(),
+                    task: tref,
+                });
+                let r = Report {
+                    kind: ReportKind::Circular,
+                    task: task_ref(task),
+                    lock: Some(self.lock_info(next)),
+                    holding: Some(self.lock_info(prev)),
+                    chain,
+                    held: self.held_infos(task),
+                    stack: Some(stack),
+                    message: None,
+                    raw_lock_nesting: self.options().raw_lock_nesting,
+                };
+                return Err(Box::new(r));
+            }
+        }
+        let (from, to) = (prev.class, next.class);
+        if st.graph.find(from, to).is_none() {
+            trace.get_or_insert_with(|| self.capture(st, task));
+        }
+        let added = st.graph.add(from, to, dep, distance, || {
+            trace.clone().expect("captured above for a new edge")
+        });
+        if added {
+            st.stats.dependencies += 1;
+        }
+        Ok(())
+    }
+
+    fn capture(&self, st: &mut State, task: &Task) -> (Arc<StackTrace>, TaskRef) {
+        let s = st.stacks.intern(task.capture_stack());
+        (s, task_ref(task))
+    }
+
+    // ===== release =====
+
+    /// Records the release of `map` by `task` (the kernel's `lock_release`). Releases may come in
+    /// any order: the locks above the released one are acquired again, which re-validates them.
+    pub fn release(&self, task: &mut Task, map: &LockMap, site: Site) -> Option<Report> {
+        let class = self.class_of(task, map, 0);
+        self.release_instance(task, map.instance(), class, site)
+    }
+
+    fn release_instance(
+        &self,
+        task: &mut Task,
+        instance: usize,
+        class: ClassId,
+        site: Site,
+    ) -> Option<Report> {
+        let Some(i) = task.find_held(instance, Some(class)) else {
+            let r = Report {
+                kind: ReportKind::BadUnlock,
+                task: task_ref(task),
+                lock: Some(self.lock_info_of(class, instance, site, ReadKind::Exclusive)),
+                holding: None,
+                chain: Vec::new(),
+                held: self.held_infos(task),
+                stack: Some(Arc::new(task.capture_stack())),
+                message: None,
+                raw_lock_nesting: self.options().raw_lock_nesting,
+            };
+            return self.once_unlocked(r);
+        };
+        let mut report = None;
+        if task.held[i].pin_count > 0 {
+            let info = self.lock_info(&task.held[i]);
+            report = self.misuse(task, Some(info), "WARNING: releasing a pinned lock".into());
+        }
+        if task.held[i].references > 0 {
+            task.held[i].references -= 1;
+            if task.held[i].references > 0 {
+                return report;
+            }
+        }
+        let upper: Vec<HeldLock> = task.held.drain(i + 1..).collect();
+        let me = task.held.pop().expect("index found above");
+        task.chain_key = me.prev_chain_key;
+        for h in upper {
+            let r = self.acquire_held(task, h, None);
+            report = report.or(r);
+        }
+        report
+    }
+
+    /// Takes back the most recent acquisition of `instance`, without validation: the driver
+    /// decided the real lock will not be taken (a report in panic mode).
+    pub fn undo_acquire(&self, task: &mut Task, instance: usize) {
+        let Some(top) = task.held.last_mut() else {
+            return;
+        };
+        if top.references > 1 {
+            top.references -= 1;
+        } else if top.instance == instance {
+            let h = task.held.pop().expect("non-empty");
+            task.chain_key = h.prev_chain_key;
+        }
+    }
+
+    /// Pops the stack down to entry `i` (inclusive), lets `change` edit that entry, and acquires
+    /// it and everything above it again (`lock_set_class`, `lock_downgrade`).
+    fn rebuild_from(
+        &self,
+        task: &mut Task,
+        i: usize,
+        change: impl FnOnce(&mut HeldLock),
+    ) -> Option<Report> {
+        let mut upper: Vec<HeldLock> = task.held.drain(i..).collect();
+        task.chain_key = upper[0].prev_chain_key;
+        change(&mut upper[0]);
+        let mut report = None;
+        for h in upper {
+            let r = self.acquire_held(task, h, None);
+            report = report.or(r);
+        }
+        report
+    }
+
+    fn held_index(&self, task: &mut Task, map: &LockMap) -> Result<usize, ClassId> {
+        let class = self.class_of(task, map, 0);
+        task.find_held(map.instance(), Some(class)).ok_or(class)
+    }
+
+    fn not_held(&self, task: &Task, class: ClassId, instance: usize, site: Site) -> Option<Report> {
+        let r = Report {
+            kind: ReportKind::BadUnlock,
+            task: task_ref(task),
+            lock: Some(self.lock_info_of(class, instance, site, ReadKind::Exclusive)),
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: None,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        };
+        self.once_unlocked(r)
+    }
+
+    /// Changes the subclass of a held lock (`lock_set_subclass`); the locks from it up are
+    /// re-validated under the new class.
+    pub fn set_subclass(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        subclass: u8,
+        site: Site,
+    ) -> Option<Report> {
+        let i = match self.held_index(task, map) {
+            Ok(i) => i,
+            Err(c) => return self.not_held(task, c, map.instance(), site),
+        };
+        if subclass >= MAX_SUBCLASSES {
+            let info = self.lock_info(&task.held[i]);
+            return self.misuse(
+                task,
+                Some(info),
+                format!("BUG: looking up invalid subclass: {subclass}"),
+            );
+        }
+        let class = self.class_of(task, map, subclass);
+        self.rebuild_from(task, i, |h| {
+            h.class = class;
+            h.site = site;
+        })
+    }
+
+    /// Turns a held write lock into a read hold (`lock_downgrade`), re-validating the stack.
+    pub fn downgrade(&self, task: &mut Task, map: &LockMap, site: Site) -> Option<Report> {
+        let i = match self.held_index(task, map) {
+            Ok(i) => i,
+            Err(c) => return self.not_held(task, c, map.instance(), site),
+        };
+        if task.held[i].read.is_read() {
+            let info = self.lock_info(&task.held[i]);
+            return self.misuse(task, Some(info), "WARNING: downgrading a read lock".into());
+        }
+        self.rebuild_from(task, i, |h| {
+            h.read = ReadKind::Shared;
+            h.site = site;
+        })
+    }
+
+    /// Whether `task` holds `map`, optionally with the given read kind.
+    pub fn is_held(&self, task: &Task, map: &LockMap, read: Option<ReadKind>) -> bool {
+        let class = map.cached_class();
+        task.held.iter().any(|h| {
+            (h.instance == map.instance() || (h.references > 0 && Some(h.class) == class))
+                && read.is_none_or(|r| h.read == r)
+        })
+    }
+
+    /// Reports a held lock inside memory being freed or re-initialised (the kernel's
+    /// `debug_check_no_locks_freed`). The entry is dropped from the stack so that the task's
+    /// state stays consistent.
+    pub fn check_freed(&self, task: &mut Task, instance: usize) -> Option<Report> {
+        let i = task.held.iter().position(|h| h.instance == instance)?;
+        let info = self.lock_info(&task.held[i]);
+        let r = Report {
+            kind: ReportKind::HeldLockFreed,
+            task: task_ref(task),
+            lock: Some(info),
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: None,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        };
+        let class = task.held[i].class;
+        let r2 = self.release_instance(task, instance, class, Site::Unknown);
+        self.once_unlocked(r).or(r2)
+    }
+
+    /// The task is exiting: reports the locks it still holds, and forgets them.
+    pub fn exit(&self, task: &mut Task) -> Option<Report> {
+        if task.held.is_empty() {
+            return None;
+        }
+        let r = Report {
+            kind: ReportKind::LocksHeldAtExit,
+            task: task_ref(task),
+            lock: None,
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: None,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        };
+        task.held.clear();
+        task.chain_key = INITIAL_CHAIN_KEY;
+        self.once_unlocked(r)
+    }
+
+    /// Checks an assertion about `map` (`lockdep_assert_held` and friends): `want` is `Some(kind)`
+    /// for "held as kind", `None` for "held at all"; `held == false` asserts it is not held.
+    pub fn assert_held(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        held: bool,
+        want: Option<ReadKind>,
+        site: Site,
+    ) -> Option<Report> {
+        let is = match want {
+            Some(ReadKind::Exclusive) => self.is_held(task, map, Some(ReadKind::Exclusive)),
+            Some(_) => {
+                self.is_held(task, map, Some(ReadKind::Shared))
+                    || self.is_held(task, map, Some(ReadKind::SharedRecursive))
+            }
+            None => self.is_held(task, map, None),
+        };
+        if is == held {
+            return None;
+        }
+        let class = self.class_of(task, map, 0);
+        let what = match (held, want) {
+            (false, _) => "lockdep_assert_not_held",
+            (true, None) => "lockdep_assert_held",
+            (true, Some(ReadKind::Exclusive)) => "lockdep_assert_held_write",
+            (true, Some(_)) => "lockdep_assert_held_read",
+        };
+        let info = self.lock_info_of(class, map.instance(), site, ReadKind::Exclusive);
+        let msg = format!("{what}({}) failed at {site}", info.class.name);
+        self.misuse_kind(task, ReportKind::Assertion, Some(info), msg)
+    }
+
+    // ===== report helpers =====
+
+    fn nested_not_taken(
+        &self,
+        task: &Task,
+        h: &HeldLock,
+        nest_class: Option<ClassId>,
+    ) -> Option<Report> {
+        let r = Report {
+            kind: ReportKind::NestedLockNotTaken,
+            task: task_ref(task),
+            lock: Some(self.lock_info(h)),
+            holding: nest_class
+                .map(|c| self.lock_info_of(c, h.nest, Site::Unknown, ReadKind::Exclusive)),
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: None,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        };
+        self.once_unlocked(r)
+    }
+
+    fn recursive_report(&self, task: &Task, i: usize, next: &HeldLock) -> Report {
+        Report {
+            kind: ReportKind::Recursive,
+            task: task_ref(task),
+            lock: Some(self.lock_info(next)),
+            holding: Some(self.lock_info(&task.held[i])),
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: None,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        }
+    }
+
+    fn misuse(&self, task: &Task, lock: Option<LockInfo>, message: String) -> Option<Report> {
+        self.misuse_kind(task, ReportKind::Misuse, lock, message)
+    }
+
+    /// A report of `kind` with a message, de-duplicated like every other report.
+    pub(crate) fn misuse_kind(
+        &self,
+        task: &Task,
+        kind: ReportKind,
+        lock: Option<LockInfo>,
+        message: String,
+    ) -> Option<Report> {
+        let r = Report {
+            kind,
+            task: task_ref(task),
+            lock,
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: Some(message),
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        };
+        self.once_unlocked(r)
+    }
+
+    fn once(&self, st: &mut State, r: Report) -> Option<Report> {
+        st.reported.insert((r.kind, r.classes())).then_some(r)
+    }
+
+    fn once_unlocked(&self, r: Report) -> Option<Report> {
+        let mut st = self.state.lock();
+        self.once(&mut st, r)
+    }
+
+    pub(crate) fn lock_info(&self, h: &HeldLock) -> LockInfo {
+        self.lock_info_of(h.class, h.instance, h.site, h.read)
+    }
+
+    fn lock_info_of(
+        &self,
+        class: ClassId,
+        instance: usize,
+        site: Site,
+        read: ReadKind,
+    ) -> LockInfo {
+        LockInfo {
+            class: self.class(class).info(),
+            instance,
+            site,
+            read,
+        }
+    }
+
+    pub(crate) fn held_infos(&self, task: &Task) -> Vec<LockInfo> {
+        task.held.iter().map(|h| self.lock_info(h)).collect()
+    }
+
+    // ===== introspection =====
+
+    /// Every dependency, in the order they were found.
+    pub fn dependencies(&self) -> Vec<Dependency> {
+        let st = self.state.lock();
+        st.graph
+            .edges
+            .iter()
+            .map(|e| Dependency {
+                from: e.from,
+                to: e.to,
+                dep: e.dep,
+                distance: e.distance,
+                stack: e.stack.clone(),
+                task: e.task.clone(),
+            })
+            .collect()
+    }
+
+    /// The direct dependency `from -> to`, if recorded.
+    pub fn dependency(&self, from: ClassId, to: ClassId) -> Option<Dependency> {
+        let st = self.state.lock();
+        let e = st.graph.edge(st.graph.find(from, to)?);
+        Some(Dependency {
+            from: e.from,
+            to: e.to,
+            dep: e.dep,
+            distance: e.distance,
+            stack: e.stack.clone(),
+            task: e.task.clone(),
+        })
+    }
+
+    /// The number of classes reachable from `c` (forward) and reaching it (backward).
+    pub fn reachable_counts(&self, c: ClassId) -> (usize, usize) {
+        let mut st = self.state.lock();
+        (
+            st.graph.count_reachable(c, Direction::Forward),
+            st.graph.count_reachable(c, Direction::Backward),
+        )
+    }
+
+    /// Every validated chain.
+    pub fn chains(&self) -> Vec<ChainInfo> {
+        self.state.lock().chains.infos()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let st = self.state.lock();
+        let mut s = st.stats.clone();
+        s.chains = st.chains.set.len();
+        s.stack_traces = st.stacks.len();
+        s.classes = self.classes.count();
+        s
+    }
+}
+
+pub(crate) fn task_ref(task: &Task) -> TaskRef {
+    TaskRef {
+        name: task.name.clone(),
+        pid: task.pid,
+    }
+}
+
+impl Task {
+    /// Forgets the task's cached chains and classes (when the engine it was used with is
+    /// replaced).
+    pub fn forget_cache(&mut self) {
+        self.chains.clear();
+        self.classes.clear();
+    }
+}

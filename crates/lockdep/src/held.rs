@@ -1,0 +1,267 @@
+//! Tasks and their held-lock stacks.
+//!
+//! A [`Task`] is the per-task half of the engine: the locks it holds, in acquisition order, the
+//! running chain key of that stack, its interrupt-like context, and a private cache of lock
+//! chains it has already validated. Nothing in a `Task` is shared, which is what makes the
+//! already-seen path free of global locks: a real thread keeps its `Task` in a thread-local, the
+//! replay tool keeps one per simulated task, and both hand it to the [`Engine`](crate::Engine)
+//! explicitly.
+//!
+//! The kernel's rules for the stack live here and in the engine: a lock is pushed *before* the
+//! real lock is taken; releases may come in any order (the locks above the released one are
+//! popped and acquired again, which re-validates them); a release of something not held is a
+//! "bad unlock balance".
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::chain::TaskChains;
+use crate::class::ClassId;
+use crate::map::{ReadKind, Site};
+use crate::stack::StackTrace;
+
+/// Bits of [`HeldLock::irq_context`]: the context the lock was taken in.
+pub(crate) const IRQ_CONTEXT_SOFT: u8 = 1;
+pub(crate) const IRQ_CONTEXT_HARD: u8 = 2;
+
+/// One entry of a task's held-lock stack (the kernel's `held_lock`).
+#[derive(Clone, Debug)]
+pub struct HeldLock {
+    pub(crate) instance: usize,
+    pub(crate) class: ClassId,
+    pub(crate) read: ReadKind,
+    pub(crate) trylock: bool,
+    pub(crate) check: bool,
+    /// Instance of the nest lock, 0 if none.
+    pub(crate) nest: usize,
+    /// How many nest-lock acquisitions of this class were merged into this entry (0: none).
+    pub(crate) references: u32,
+    pub(crate) pin_count: u32,
+    pub(crate) prev_chain_key: u64,
+    pub(crate) site: Site,
+    pub(crate) irq_context: u8,
+    pub(crate) hardirqs_off: bool,
+}
+
+impl HeldLock {
+    /// The lock's class.
+    pub fn class(&self) -> ClassId {
+        self.class
+    }
+
+    /// The instance (the lock map's address, or the replay's instance id).
+    pub fn instance(&self) -> usize {
+        self.instance
+    }
+
+    /// How it is held.
+    pub fn read(&self) -> ReadKind {
+        self.read
+    }
+
+    /// Whether it was taken by a trylock.
+    pub fn trylock(&self) -> bool {
+        self.trylock
+    }
+
+    /// Where it was taken.
+    pub fn site(&self) -> Site {
+        self.site
+    }
+}
+
+/// The interrupt-like context of a task: the kernel's hardirq/softirq context and enable state.
+/// A new task runs in process context with both enabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqState {
+    /// Nesting depth of hardirq context.
+    pub hardirq_context: u32,
+    /// Nesting depth of softirq context.
+    pub softirq_context: u32,
+    /// Whether hard interrupts are enabled.
+    pub hardirqs_enabled: bool,
+    /// Whether soft interrupts are enabled.
+    pub softirqs_enabled: bool,
+    /// Whether the current hardirq runs threaded.
+    pub hardirq_threaded: bool,
+}
+
+impl Default for IrqState {
+    fn default() -> Self {
+        IrqState {
+            hardirq_context: 0,
+            softirq_context: 0,
+            hardirqs_enabled: true,
+            softirqs_enabled: true,
+            hardirq_threaded: false,
+        }
+    }
+}
+
+impl IrqState {
+    pub(crate) fn context_bits(&self) -> u8 {
+        let mut c = 0;
+        if self.softirq_context > 0 {
+            c |= IRQ_CONTEXT_SOFT;
+        }
+        if self.hardirq_context > 0 {
+            c |= IRQ_CONTEXT_HARD;
+        }
+        c
+    }
+}
+
+/// Where a task's stack traces come from.
+#[derive(Clone, Debug, Default)]
+pub enum StackSource {
+    /// The real call stack of the current thread (captured only on the slow path).
+    #[default]
+    Native,
+    /// A simulated call stack, innermost frame last (the replay's `call` / `ret`).
+    Simulated(Vec<&'static str>),
+}
+
+/// The per-task state of the validator.
+///
+/// ```
+/// use lockdep::{Acquire, Engine, LockMap, Task};
+///
+/// let engine = Engine::new();
+/// let mut task = Task::new("worker", 7);
+/// let (a, b) = (LockMap::new(), LockMap::new());
+/// assert!(engine.acquire(&mut task, &a, Acquire::exclusive(), lockdep::Site::Unknown).is_none());
+/// assert!(engine.acquire(&mut task, &b, Acquire::exclusive(), lockdep::Site::Unknown).is_none());
+/// assert_eq!(task.depth(), 2);
+/// ```
+#[derive(Debug)]
+pub struct Task {
+    pub(crate) name: Arc<str>,
+    pub(crate) pid: u32,
+    pub(crate) held: Vec<HeldLock>,
+    pub(crate) chain_key: u64,
+    pub(crate) irq: IrqState,
+    pub(crate) stack: StackSource,
+    pub(crate) chains: TaskChains,
+    /// Class lookups this task has made: (key identity word, subclass) → class.
+    pub(crate) classes: FxHashMap<(usize, u8), ClassId>,
+    pub(crate) non_block_count: u32,
+    pub(crate) memalloc_flags: u32,
+}
+
+impl Task {
+    /// A task with a name and an id, as reports print it: `name/pid`.
+    pub fn new(name: impl Into<Arc<str>>, pid: u32) -> Task {
+        Task {
+            name: name.into(),
+            pid,
+            held: Vec::with_capacity(8),
+            chain_key: crate::chain::INITIAL_CHAIN_KEY,
+            irq: IrqState::default(),
+            stack: StackSource::Native,
+            chains: TaskChains::default(),
+            classes: FxHashMap::default(),
+            non_block_count: 0,
+            memalloc_flags: 0,
+        }
+    }
+
+    /// A task whose stacks are simulated (see [`Task::push_frame`]).
+    pub fn simulated(name: impl Into<Arc<str>>, pid: u32) -> Task {
+        let mut t = Task::new(name, pid);
+        t.stack = StackSource::Simulated(Vec::new());
+        t
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The task's id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// How many locks the task holds (`lockdep_depth`).
+    pub fn depth(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The held-lock stack, oldest first.
+    pub fn held_locks(&self) -> &[HeldLock] {
+        &self.held
+    }
+
+    /// The interrupt-like context state.
+    pub fn irq_state(&self) -> IrqState {
+        self.irq
+    }
+
+    /// Pushes a frame on a simulated call stack (innermost frames are pushed last). Does nothing
+    /// for a native task.
+    pub fn push_frame(&mut self, frame: &'static str) {
+        if let StackSource::Simulated(frames) = &mut self.stack {
+            frames.push(frame);
+        }
+    }
+
+    /// Pops the innermost frame of a simulated call stack; `false` if there was none.
+    pub fn pop_frame(&mut self) -> bool {
+        match &mut self.stack {
+            StackSource::Simulated(frames) => frames.pop().is_some(),
+            StackSource::Native => false,
+        }
+    }
+
+    /// The innermost simulated frame, if any.
+    pub fn current_frame(&self) -> Option<&'static str> {
+        match &self.stack {
+            StackSource::Simulated(frames) => frames.last().copied(),
+            StackSource::Native => None,
+        }
+    }
+
+    /// Captures the task's current stack (slow path only).
+    pub(crate) fn capture_stack(&self) -> StackTrace {
+        match &self.stack {
+            StackSource::Native => StackTrace::capture(),
+            StackSource::Simulated(frames) => {
+                StackTrace::symbolic(frames.iter().rev().copied().collect())
+            }
+        }
+    }
+
+    /// Index of the first held lock of the current irq context (the chain starts there).
+    pub(crate) fn first_in_context(&self) -> usize {
+        let ctx = self.irq.context_bits();
+        let mut i = self.held.len();
+        while i > 0 && self.held[i - 1].irq_context == ctx {
+            i -= 1;
+        }
+        i
+    }
+
+    /// Finds the held entry for `instance`, searching from the top down, not crossing into
+    /// another irq context.
+    pub(crate) fn find_held(
+        &self,
+        instance: usize,
+        class_of_instance: Option<ClassId>,
+    ) -> Option<usize> {
+        let ctx = self.irq.context_bits();
+        for (i, h) in self.held.iter().enumerate().rev() {
+            if h.irq_context != ctx {
+                break;
+            }
+            if h.instance == instance {
+                return Some(i);
+            }
+            // A merged (nest-lock) entry stands for any instance of its class.
+            if h.references > 0 && Some(h.class) == class_of_instance {
+                return Some(i);
+            }
+        }
+        None
+    }
+}

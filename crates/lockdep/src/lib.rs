@@ -1,0 +1,79 @@
+//! # lockdep: the Linux kernel's lock dependency validator, for Rust programs
+//!
+//! Deadlocks that need two threads to meet at the wrong moment are rarely hit in testing. The
+//! kernel's lockdep finds them anyway: it maps every lock to a *class*, records which classes were
+//! ever held while another was taken, and reports the moment that graph closes a cycle — a
+//! *potential* deadlock, with the stack traces that created each edge, even if no thread ever
+//! blocked. This crate is that validator, rebuilt for userspace.
+//!
+//! ```
+//! use lockdep::{Mutex, ReportCollector, ReportKind};
+//!
+//! let reports = ReportCollector::new();
+//! let a = Mutex::new(());
+//! let b = Mutex::new(());
+//! {
+//!     let _a = a.lock();
+//!     let _b = b.lock(); // records a -> b
+//! }
+//! {
+//!     let _b = b.lock();
+//!     let _a = a.lock(); // b -> a closes the cycle: reported, although nothing blocked
+//! }
+//! let found = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&a.class_name()));
+//! assert_eq!(found.len(), 1);
+//! ```
+//!
+//! ## The model
+//!
+//! - A **class** ([`class`]) is a key plus a subclass. By default the key is the construction site
+//!   of a lock, so ten thousand mutexes made by one `Mutex::new` call are one class.
+//! - A **lock map** ([`LockMap`]) is what the validator sees of a lock: its key and wait types. It
+//!   offers the raw hooks (`acquire`, `release`, `might_lock`), so a map can stand for a lock of
+//!   your own, or for something that is not a lock at all (memory reclaim, a callback context).
+//! - Each task has a **held-lock stack** ([`held`]); acquiring a lock adds a dependency from the
+//!   held locks to it in the class **graph** ([`graph`]), and a dependency that would close a
+//!   *strong* cycle (the kernel's read/recursive-read rules) is reported.
+//! - A **chain cache** ([`chain`]) remembers held-lock sequences already validated: an acquisition
+//!   whose chain was seen before does no graph work and takes no global lock.
+//! - A **report** ([`Report`]) is a structured value and renders in the kernel's own format.
+//!
+//! The [`Engine`] holds the shared state and takes each [`Task`] explicitly; the process-wide
+//! validator ([`rt`]: a global engine and a thread-local task per thread) and the scenario replay
+//! ([`scenario`]) are two drivers of the same engine.
+//!
+//! ## What happens on a report
+//!
+//! By default a report is printed to stderr and the program goes on. `LOCKDEP=panic` (or
+//! [`set_action`]) panics in the offending thread, `LOCKDEP=off` turns validation off, and
+//! [`set_report_handler`] sends reports to your code. Each distinct problem (kind and classes) is
+//! reported once.
+
+#![warn(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
+#![deny(missing_debug_implementations)]
+
+pub mod chain;
+pub mod class;
+pub mod engine;
+pub mod graph;
+pub mod held;
+pub mod map;
+pub mod report;
+pub mod rt;
+pub mod scenario;
+pub mod stack;
+pub mod sync;
+pub mod wait;
+
+pub use class::{ClassId, ClassInfo, LockClassKey};
+pub use engine::{Dependency, Engine, Options, Stats};
+pub use held::{HeldLock, IrqState, Task};
+pub use map::{Acquire, LockMap, MapGuard, ReadKind, Site};
+pub use report::{ChainLink, LockInfo, Report, ReportKind};
+pub use rt::{
+    action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,
+    ReportCollector,
+};
+pub use stack::StackTrace;
+pub use sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use wait::WaitType;

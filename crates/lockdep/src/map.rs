@@ -1,0 +1,416 @@
+//! Lock maps: what the validator sees of a lock (the kernel's `lockdep_map`).
+//!
+//! A [`LockMap`] carries a class key, the wait types, and a one-slot cache of the class it maps
+//! to. Every instrumented primitive in this crate is a raw lock plus a `LockMap`, and calls the
+//! same hooks a user calls to instrument a lock of their own:
+//!
+//! ```
+//! use lockdep::{Acquire, LockMap};
+//!
+//! // A lock of your own, or something that is not a lock at all ("fs_reclaim").
+//! static RECLAIM: LockMap = LockMap::named(lockdep::lock_class!("my_reclaim"));
+//!
+//! RECLAIM.acquire(Acquire::exclusive());
+//! // ... everything taken here is ordered after `my_reclaim` ...
+//! RECLAIM.release();
+//!
+//! // Or as a scope:
+//! {
+//!     let _held = RECLAIM.hold(Acquire::exclusive());
+//! }
+//! // An annotation: "this may take the lock" (acquire and release at once).
+//! RECLAIM.might_lock();
+//! ```
+//!
+//! A map stands for one lock *instance*: the validator matches acquisitions and releases by the
+//! map's address, so a map must not move while it is held (embed it in the lock, box it, or make
+//! it a `static`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::class::{ClassId, Key, LockClassKey};
+use crate::wait::WaitType;
+
+const TAG_INSTANCE: u8 = 0;
+const TAG_SITE: u8 = 1;
+const TAG_KEY: u8 = 2;
+
+/// The validator's view of one lock instance.
+///
+/// 16 bytes: a key pointer, the cached class of subclass 0, the wait types and the key's tag.
+pub struct LockMap {
+    key_ptr: *const (),
+    class_cache: AtomicU32,
+    key_tag: u8,
+    wait_inner: u8,
+    wait_outer: u8,
+}
+
+// SAFETY: `key_ptr` points to immutable `'static` data (a `Location` or a `LockClassKey`, both
+// `Sync`), and every other field is `Sync` or plain data.
+unsafe impl Send for LockMap {}
+// SAFETY: as above.
+unsafe impl Sync for LockMap {}
+
+impl LockMap {
+    /// A map whose class is its construction site (`file:line:col`), with no wait type.
+    #[track_caller]
+    pub const fn new() -> LockMap {
+        LockMap::from_site(Location::caller())
+    }
+
+    /// A map whose class is the given construction site.
+    pub const fn from_site(site: &'static Location<'static>) -> LockMap {
+        LockMap {
+            key_ptr: site as *const Location<'static> as *const (),
+            class_cache: AtomicU32::new(0),
+            key_tag: TAG_SITE,
+            wait_inner: 0,
+            wait_outer: 0,
+        }
+    }
+
+    /// A map in the class of `key` (named after it).
+    pub const fn named(key: &'static LockClassKey) -> LockMap {
+        LockMap {
+            key_ptr: key as *const LockClassKey as *const (),
+            class_cache: AtomicU32::new(0),
+            key_tag: TAG_KEY,
+            wait_inner: 0,
+            wait_outer: 0,
+        }
+    }
+
+    /// A map that is its own key, as a kernel static lock is: the class is this instance (named
+    /// by its address). This is what `lock_api`'s `const INIT` constructors get; prefer
+    /// [`LockMap::new`] or [`LockMap::named`], which give one class for many instances.
+    pub const fn self_keyed() -> LockMap {
+        LockMap {
+            key_ptr: std::ptr::null(),
+            class_cache: AtomicU32::new(0),
+            key_tag: TAG_INSTANCE,
+            wait_inner: 0,
+            wait_outer: 0,
+        }
+    }
+
+    /// Sets the wait types: `inner` is what the lock presents to what nests inside it, `outer`
+    /// the context it may be taken in ([`WaitType::Inv`] means "same as inner").
+    pub const fn with_wait(mut self, inner: WaitType, outer: WaitType) -> LockMap {
+        self.wait_inner = inner as u8;
+        self.wait_outer = outer as u8;
+        self
+    }
+
+    /// Changes the key, as `lockdep_set_class` does for a lock that is not held. The class is
+    /// looked up again at the next acquisition.
+    pub fn set_key(&mut self, key: &'static LockClassKey) {
+        self.key_ptr = key as *const LockClassKey as *const ();
+        self.key_tag = TAG_KEY;
+        *self.class_cache.get_mut() = 0;
+    }
+
+    pub(crate) fn key(&self) -> Key {
+        match self.key_tag {
+            // SAFETY: the tag says `key_ptr` came from a `&'static Location<'static>`.
+            TAG_SITE => Key::Site(unsafe { &*(self.key_ptr as *const Location<'static>) }),
+            // SAFETY: the tag says `key_ptr` came from a `&'static LockClassKey`.
+            TAG_KEY => Key::Static(unsafe { &*(self.key_ptr as *const LockClassKey) }),
+            _ => Key::Instance,
+        }
+    }
+
+    /// The instance identity the validator uses: the map's address.
+    pub fn instance(&self) -> usize {
+        self as *const LockMap as usize
+    }
+
+    /// The inner wait type.
+    pub fn wait_inner(&self) -> WaitType {
+        WaitType::from_u8(self.wait_inner)
+    }
+
+    /// The outer wait type.
+    pub fn wait_outer(&self) -> WaitType {
+        WaitType::from_u8(self.wait_outer)
+    }
+
+    pub(crate) fn cached_class(&self) -> Option<ClassId> {
+        match self.class_cache.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(ClassId(n - 1)),
+        }
+    }
+
+    pub(crate) fn cache_class(&self, class: ClassId) {
+        // Relaxed is enough: the class arena publishes the class itself, and a racing reader
+        // that misses the cache just looks the class up again.
+        self.class_cache.store(class.0 + 1, Ordering::Relaxed);
+    }
+
+    /// Records an acquisition of this map by the current thread (the kernel's `lock_acquire`).
+    /// Call it *before* blocking on the real lock, so that a deadlock is reported before it
+    /// happens.
+    #[track_caller]
+    pub fn acquire(&self, how: Acquire<'_>) {
+        crate::rt::acquire(self, how, Site::caller());
+    }
+
+    /// Records an acquisition with an explicit call site.
+    pub fn acquire_at(&self, how: Acquire<'_>, site: Site) {
+        crate::rt::acquire(self, how, site);
+    }
+
+    /// Records the release of this map by the current thread (the kernel's `lock_release`).
+    /// Releases may come in any order.
+    #[track_caller]
+    pub fn release(&self) {
+        crate::rt::release(self, Site::caller());
+    }
+
+    /// Records a release with an explicit call site.
+    pub fn release_at(&self, site: Site) {
+        crate::rt::release(self, site);
+    }
+
+    /// Acquires the map and returns a guard that releases it when dropped
+    /// (`lock_map_acquire` ... `lock_map_release` as a scope).
+    #[track_caller]
+    pub fn hold(&self, how: Acquire<'_>) -> MapGuard<'_> {
+        self.acquire(how);
+        MapGuard {
+            map: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// "This code path may take the lock": an exclusive acquire and release at once
+    /// (`might_lock`). Records the dependencies without holding anything.
+    #[track_caller]
+    pub fn might_lock(&self) {
+        let site = Site::caller();
+        crate::rt::acquire(self, Acquire::exclusive(), site);
+        crate::rt::release(self, site);
+    }
+
+    /// The same for a shared (non-recursive) acquisition (`might_lock_read`).
+    #[track_caller]
+    pub fn might_lock_shared(&self) {
+        let site = Site::caller();
+        crate::rt::acquire(self, Acquire::shared(), site);
+        crate::rt::release(self, site);
+    }
+
+    /// Whether the current thread holds this map (any kind).
+    pub fn is_held(&self) -> bool {
+        crate::rt::is_held(self, None)
+    }
+
+    /// Whether the current thread holds this map with the given kind.
+    pub fn is_held_as(&self, read: ReadKind) -> bool {
+        crate::rt::is_held(self, Some(read))
+    }
+}
+
+impl Default for LockMap {
+    #[track_caller]
+    fn default() -> Self {
+        LockMap::new()
+    }
+}
+
+impl fmt::Debug for LockMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("LockMap");
+        match self.key() {
+            Key::Instance => d.field("key", &"self"),
+            Key::Site(l) => d.field("key", l),
+            Key::Static(k) => d.field("key", &k.name()),
+        };
+        d.field("wait_inner", &self.wait_inner())
+            .field("wait_outer", &self.wait_outer())
+            .finish()
+    }
+}
+
+/// Releases a [`LockMap`] when dropped. Made by [`LockMap::hold`].
+#[must_use = "the map is released when the guard is dropped"]
+pub struct MapGuard<'a> {
+    map: &'a LockMap,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for MapGuard<'_> {
+    fn drop(&mut self) {
+        self.map.release_at(Site::Unknown);
+    }
+}
+
+impl fmt::Debug for MapGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapGuard").field("map", self.map).finish()
+    }
+}
+
+/// The three kinds of acquisition (the kernel's `read` argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum ReadKind {
+    /// A writer / exclusive owner (`read = 0`, written `W` or `E`).
+    #[default]
+    Exclusive = 0,
+    /// A non-recursive reader, blocked by waiting writers (`read = 1`, `r`).
+    Shared = 1,
+    /// A recursive reader, never blocked by other readers (`read = 2`, `R`).
+    SharedRecursive = 2,
+}
+
+impl ReadKind {
+    pub(crate) fn from_bits(v: u8) -> ReadKind {
+        match v {
+            1 => ReadKind::Shared,
+            2 => ReadKind::SharedRecursive,
+            _ => ReadKind::Exclusive,
+        }
+    }
+
+    /// Whether this is any kind of read.
+    pub fn is_read(self) -> bool {
+        self != ReadKind::Exclusive
+    }
+}
+
+/// How an acquisition is made: the arguments of the kernel's `lock_acquire`.
+///
+/// ```
+/// use lockdep::{Acquire, LockMap};
+/// let outer = LockMap::new();
+/// let inner = LockMap::new();
+/// let how = Acquire::exclusive().subclass(1).nest_lock(&outer).trylock(false);
+/// # let _ = (how, &inner);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Acquire<'a> {
+    /// Exclusive, shared, or shared-recursive.
+    pub read: ReadKind,
+    /// A successful trylock: never validated, never the target of a dependency.
+    pub trylock: bool,
+    /// The subclass, 0 to 7.
+    pub subclass: u8,
+    /// The lock that serialises nested acquisitions of one class (`mutex_lock_nest_lock`).
+    pub nest_lock: Option<&'a LockMap>,
+    /// `false` for an acquisition that is recorded but never validated (`check = 0`).
+    pub check: bool,
+}
+
+impl<'a> Acquire<'a> {
+    /// An exclusive acquisition (`lock_acquire_exclusive`).
+    pub const fn exclusive() -> Acquire<'a> {
+        Acquire {
+            read: ReadKind::Exclusive,
+            trylock: false,
+            subclass: 0,
+            nest_lock: None,
+            check: true,
+        }
+    }
+
+    /// A non-recursive shared acquisition (`lock_acquire_shared`, `down_read`).
+    pub const fn shared() -> Acquire<'a> {
+        Acquire {
+            read: ReadKind::Shared,
+            ..Acquire::exclusive()
+        }
+    }
+
+    /// A recursive shared acquisition (`lock_acquire_shared_recursive`, `read_lock`).
+    pub const fn shared_recursive() -> Acquire<'a> {
+        Acquire {
+            read: ReadKind::SharedRecursive,
+            ..Acquire::exclusive()
+        }
+    }
+
+    /// The same acquisition of the given kind.
+    pub const fn with_read(self, read: ReadKind) -> Acquire<'a> {
+        Acquire { read, ..self }
+    }
+
+    /// Marks the acquisition as a successful trylock.
+    pub const fn trylock(self, trylock: bool) -> Acquire<'a> {
+        Acquire { trylock, ..self }
+    }
+
+    /// Sets the subclass (0 to 7; larger is reported as a misuse).
+    pub const fn subclass(self, subclass: u8) -> Acquire<'a> {
+        Acquire { subclass, ..self }
+    }
+
+    /// Sets the nest lock.
+    pub const fn nest_lock(self, nest: &'a LockMap) -> Acquire<'a> {
+        Acquire {
+            nest_lock: Some(nest),
+            ..self
+        }
+    }
+
+    /// Records the acquisition without validating it.
+    pub const fn unchecked(self) -> Acquire<'a> {
+        Acquire {
+            check: false,
+            ..self
+        }
+    }
+}
+
+/// Where an event happened: what a lock line prints after `at:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Site {
+    /// A source location captured with `#[track_caller]`.
+    Code(&'static Location<'static>),
+    /// A symbolic location (a simulated frame in a scenario, or `FILE:LINE`).
+    Text(&'static str),
+    /// Not known.
+    #[default]
+    Unknown,
+}
+
+impl Site {
+    /// The caller's location.
+    #[track_caller]
+    pub fn caller() -> Site {
+        Site::Code(Location::caller())
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Code(l) => write!(f, "{}:{}:{}", l.file(), l.line(), l.column()),
+            Site::Text(s) => f.write_str(s),
+            Site::Unknown => f.write_str("<unknown>"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<LockMap>(), 16);
+    }
+
+    #[test]
+    fn keys_decode_to_what_was_stored() {
+        static K: LockClassKey = LockClassKey::new("k");
+        assert!(matches!(LockMap::named(&K).key(), Key::Static(k) if std::ptr::eq(k, &K)));
+        let line = line!() + 1;
+        let m = LockMap::new();
+        assert!(matches!(m.key(), Key::Site(l) if l.line() == line));
+        assert!(matches!(LockMap::self_keyed().key(), Key::Instance));
+    }
+}

@@ -1,0 +1,443 @@
+//! Reports: a structured value, and its rendering in the kernel's own format.
+//!
+//! Every problem the validator finds becomes a [`Report`]: its [`ReportKind`], the task, the lock
+//! being acquired or released, the held lock it conflicts with, for a circular dependency the
+//! existing chain with the stack that created each edge, the task's held locks and its current
+//! stack. Tests and tools use the value; people read [`Report::render`], which prints what the
+//! kernel prints for the same problem, so that a kernel developer recognises it at a glance:
+//!
+//! ```text
+//! ======================================================
+//! WARNING: possible circular locking dependency detected
+//! lockdep 0.1.0 Not tainted
+//! ------------------------------------------------------
+//! worker/4242 is trying to acquire lock:
+//! 000055d0c8a1e2a0 (src/main.rs:7:13){+.+.}-{3:3}, at: src/main.rs:21:11
+//! ...
+//! ```
+//!
+//! Stacks are symbolized only here, when a report is rendered.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use crate::class::{usage, ClassId, ClassInfo};
+use crate::graph::TaskRef;
+use crate::map::{ReadKind, Site};
+use crate::stack::StackTrace;
+
+/// What a report is about. The names are the scenario format's `expect` kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// `WARNING: possible circular locking dependency detected`
+    Circular,
+    /// `WARNING: possible recursive locking detected`
+    Recursive,
+    /// `WARNING: inconsistent lock state`
+    Inconsistent,
+    /// `WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected` (or SOFTIRQ, -READ)
+    IrqSafeUnsafe,
+    /// `WARNING: possible irq lock inversion dependency detected`
+    IrqInversion,
+    /// `WARNING: bad unlock balance detected!`
+    BadUnlock,
+    /// `WARNING: held lock freed!`
+    HeldLockFreed,
+    /// `WARNING: NAME/PID still has locks held!`
+    LocksHeldAtExit,
+    /// `WARNING: Nested lock was not taken`
+    NestedLockNotTaken,
+    /// `[ BUG: Invalid wait context ]`
+    InvalidWaitContext,
+    /// `BUG: sleeping function called from invalid context`
+    SleepInvalidContext,
+    /// A failed `assert_held` / `assert_not_held` ... assertion.
+    Assertion,
+    /// `non_block_end` without a matching `non_block_start`.
+    NonBlockImbalance,
+    /// A misuse of the API: a subclass out of range, releasing a pinned lock, ...
+    Misuse,
+}
+
+impl ReportKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ReportKind; 14] = [
+        ReportKind::Circular,
+        ReportKind::Recursive,
+        ReportKind::Inconsistent,
+        ReportKind::IrqSafeUnsafe,
+        ReportKind::IrqInversion,
+        ReportKind::BadUnlock,
+        ReportKind::HeldLockFreed,
+        ReportKind::LocksHeldAtExit,
+        ReportKind::NestedLockNotTaken,
+        ReportKind::InvalidWaitContext,
+        ReportKind::SleepInvalidContext,
+        ReportKind::Assertion,
+        ReportKind::NonBlockImbalance,
+        ReportKind::Misuse,
+    ];
+
+    /// The scenario format's name for the kind (`circular`, `recursive`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Circular => "circular",
+            ReportKind::Recursive => "recursive",
+            ReportKind::Inconsistent => "inconsistent",
+            ReportKind::IrqSafeUnsafe => "irq_safe_unsafe",
+            ReportKind::IrqInversion => "irq_inversion",
+            ReportKind::BadUnlock => "bad_unlock",
+            ReportKind::HeldLockFreed => "held_lock_freed",
+            ReportKind::LocksHeldAtExit => "locks_held_at_exit",
+            ReportKind::NestedLockNotTaken => "nested_lock_not_taken",
+            ReportKind::InvalidWaitContext => "invalid_wait_context",
+            ReportKind::SleepInvalidContext => "sleep_invalid_context",
+            ReportKind::Assertion => "assertion",
+            ReportKind::NonBlockImbalance => "non_block_imbalance",
+            ReportKind::Misuse => "misuse",
+        }
+    }
+
+    /// The kind with the given scenario name.
+    pub fn from_name(s: &str) -> Option<ReportKind> {
+        ReportKind::ALL.iter().copied().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A lock as a report shows it: class, instance, where it was taken, how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The lock's class.
+    pub class: ClassInfo,
+    /// The instance (the lock map's address, or a replay instance's id).
+    pub instance: usize,
+    /// Where it was acquired (or is being acquired / released).
+    pub site: Site,
+    /// How it is held.
+    pub read: ReadKind,
+}
+
+/// One entry of a circular report's dependency chain: the class, and the stack and task where
+/// the dependency leading to it was first seen.
+#[derive(Clone, Debug)]
+pub struct ChainLink {
+    /// The class of this entry.
+    pub class: ClassInfo,
+    /// The stack of the dependency into this class (for `#0`, the current stack).
+    pub stack: Arc<StackTrace>,
+    /// The task that created the dependency.
+    pub task: TaskRef,
+}
+
+/// A problem the validator found.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// What kind of problem.
+    pub kind: ReportKind,
+    /// The task it happened in.
+    pub task: TaskRef,
+    /// The lock being acquired, released or checked.
+    pub lock: Option<LockInfo>,
+    /// The held lock it conflicts with (`but task is already holding lock:`).
+    pub holding: Option<LockInfo>,
+    /// For a circular dependency: the existing chain, in the kernel's reverse order (`#N` first,
+    /// the lock being acquired last as `#0`).
+    pub chain: Vec<ChainLink>,
+    /// The locks the task held at the time.
+    pub held: Vec<LockInfo>,
+    /// The task's stack at the time.
+    pub stack: Option<Arc<StackTrace>>,
+    /// Extra text: the assertion or misuse that failed.
+    pub message: Option<String>,
+    /// Whether wait-type numbers are printed with raw-lock nesting.
+    pub raw_lock_nesting: bool,
+}
+
+/// The identification line under every report title (the kernel's `print_kernel_ident`).
+pub const IDENT: &str = concat!("lockdep ", env!("CARGO_PKG_VERSION"), " Not tainted");
+
+impl Report {
+    /// The report's header line, e.g. `WARNING: possible circular locking dependency detected`.
+    pub fn title(&self) -> String {
+        match self.kind {
+            ReportKind::Circular => "WARNING: possible circular locking dependency detected".into(),
+            ReportKind::Recursive => "WARNING: possible recursive locking detected".into(),
+            ReportKind::Inconsistent => "WARNING: inconsistent lock state".into(),
+            ReportKind::IrqSafeUnsafe => self.message.clone().unwrap_or_else(|| {
+                "WARNING: HARDIRQ-safe -> HARDIRQ-unsafe lock order detected".into()
+            }),
+            ReportKind::IrqInversion => {
+                "WARNING: possible irq lock inversion dependency detected".into()
+            }
+            ReportKind::BadUnlock => "WARNING: bad unlock balance detected!".into(),
+            ReportKind::HeldLockFreed => "WARNING: held lock freed!".into(),
+            ReportKind::LocksHeldAtExit => format!("WARNING: {} still has locks held!", self.task),
+            ReportKind::NestedLockNotTaken => "WARNING: Nested lock was not taken".into(),
+            ReportKind::InvalidWaitContext => "[ BUG: Invalid wait context ]".into(),
+            ReportKind::SleepInvalidContext => {
+                "BUG: sleeping function called from invalid context".into()
+            }
+            ReportKind::Assertion => "WARNING: lockdep assertion failed".into(),
+            ReportKind::NonBlockImbalance => {
+                "WARNING: non_block_end() without non_block_start()".into()
+            }
+            ReportKind::Misuse => "WARNING: lockdep API misuse".into(),
+        }
+    }
+
+    /// The classes the report is about, for de-duplication: the same kind over the same classes
+    /// is reported once.
+    pub fn classes(&self) -> Vec<ClassId> {
+        let mut v: Vec<ClassId> = Vec::new();
+        if let Some(l) = &self.lock {
+            v.push(l.class.id);
+        }
+        if let Some(l) = &self.holding {
+            v.push(l.class.id);
+        }
+        v.extend(self.chain.iter().map(|c| c.class.id));
+        if self.kind == ReportKind::LocksHeldAtExit {
+            v.extend(self.held.iter().map(|h| h.class.id));
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The names of the classes in the report's chain, `#N` first (empty unless circular).
+    pub fn chain_names(&self) -> Vec<String> {
+        self.chain
+            .iter()
+            .map(|c| c.class.name.to_string())
+            .collect()
+    }
+
+    /// Renders the report as the kernel prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = self.render_into(&mut out);
+        out
+    }
+
+    fn lock_line(&self, l: &LockInfo) -> String {
+        format!(
+            "{:016x} {}, at: {}",
+            l.instance,
+            l.class.lock_name(self.raw_lock_nesting),
+            l.site
+        )
+    }
+
+    fn bare(&self, c: &ClassInfo) -> String {
+        c.name.to_string()
+    }
+
+    fn header(&self, out: &mut String) -> fmt::Result {
+        let title = self.title();
+        let rule = title.chars().count();
+        writeln!(out)?;
+        writeln!(out, "{}", "=".repeat(rule))?;
+        writeln!(out, "{title}")?;
+        writeln!(out, "{IDENT}")?;
+        writeln!(out, "{}", "-".repeat(rule))
+    }
+
+    fn held_list(&self, out: &mut String) -> fmt::Result {
+        match self.held.len() {
+            0 => writeln!(out, "no locks held by {}.", self.task),
+            n => {
+                writeln!(
+                    out,
+                    "{} lock{} held by {}:",
+                    n,
+                    if n > 1 { "s" } else { "" },
+                    self.task
+                )?;
+                for (i, h) in self.held.iter().enumerate() {
+                    writeln!(out, " #{}: {}", i, self.lock_line(h))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn backtrace(&self, out: &mut String) -> fmt::Result {
+        writeln!(out, "stack backtrace:")?;
+        writeln!(
+            out,
+            "CPU: 0 PID: {} Comm: {} {}",
+            self.task.pid, self.task.name, IDENT
+        )?;
+        writeln!(out, "Call Trace:")?;
+        if let Some(s) = &self.stack {
+            s.write_indented(out, 1);
+        }
+        Ok(())
+    }
+
+    fn render_into(&self, out: &mut String) -> fmt::Result {
+        self.header(out)?;
+        let task = &self.task;
+        match self.kind {
+            ReportKind::Circular => {
+                let (next, prev) = (self.lock.as_ref(), self.holding.as_ref());
+                writeln!(out, "{task} is trying to acquire lock:")?;
+                if let Some(n) = next {
+                    writeln!(out, "{}", self.lock_line(n))?;
+                }
+                writeln!(out, "\nbut task is already holding lock:")?;
+                if let Some(p) = prev {
+                    writeln!(out, "{}", self.lock_line(p))?;
+                }
+                writeln!(out, "\nwhich lock already depends on the new lock.\n")?;
+                writeln!(
+                    out,
+                    "\nthe existing dependency chain (in reverse order) is:"
+                )?;
+                let depth = self.chain.len();
+                for (i, link) in self.chain.iter().enumerate() {
+                    writeln!(
+                        out,
+                        "\n-> #{} {}:",
+                        depth - 1 - i,
+                        link.class.lock_name(self.raw_lock_nesting)
+                    )?;
+                    link.stack.write_indented(out, 6);
+                }
+                writeln!(out, "\nother info that might help us debug this:\n")?;
+                if let (Some(n), Some(p)) = (next, prev) {
+                    let source = self.bare(&n.class);
+                    let target = self.bare(&p.class);
+                    // The class the held lock was reached from: the entry after `#N`.
+                    let parent = if self.chain.len() >= 3 {
+                        self.bare(&self.chain[1].class)
+                    } else {
+                        source.clone()
+                    };
+                    if self.chain.len() >= 3 {
+                        writeln!(
+                            out,
+                            "Chain exists of:\n  {source} --> {parent} --> {target}\n"
+                        )?;
+                    }
+                    writeln!(out, " Possible unsafe locking scenario:\n")?;
+                    writeln!(out, "       CPU0                    CPU1")?;
+                    writeln!(out, "       ----                    ----")?;
+                    writeln!(out, "  lock({target});")?;
+                    writeln!(out, "                               lock({parent});")?;
+                    writeln!(out, "                               lock({target});")?;
+                    writeln!(out, "  lock({source});")?;
+                    writeln!(out, "\n *** DEADLOCK ***\n")?;
+                }
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            ReportKind::Recursive => {
+                writeln!(out, "{task} is trying to acquire lock:")?;
+                if let Some(n) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(n))?;
+                }
+                writeln!(out, "\nbut task is already holding lock:")?;
+                if let Some(p) = &self.holding {
+                    writeln!(out, "{}", self.lock_line(p))?;
+                }
+                writeln!(out, "\nother info that might help us debug this:")?;
+                if let (Some(n), Some(p)) = (&self.lock, &self.holding) {
+                    writeln!(out, " Possible unsafe locking scenario:\n")?;
+                    writeln!(out, "       CPU0")?;
+                    writeln!(out, "       ----")?;
+                    writeln!(out, "  lock({});", self.bare(&p.class))?;
+                    writeln!(out, "  lock({});", self.bare(&n.class))?;
+                    writeln!(out, "\n *** DEADLOCK ***\n")?;
+                    writeln!(out, " May be due to missing lock nesting notation\n")?;
+                }
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            ReportKind::BadUnlock => {
+                let (name, site) = match &self.lock {
+                    Some(l) => (self.bare(&l.class), l.site),
+                    None => ("<unknown>".into(), Site::Unknown),
+                };
+                writeln!(out, "{task} is trying to release lock ({name}) at:")?;
+                writeln!(out, "{site}")?;
+                writeln!(out, "but there are no more locks to release!")?;
+                writeln!(out, "\nother info that might help us debug this:")?;
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            ReportKind::HeldLockFreed => {
+                let l = self.lock.as_ref();
+                let inst = l.map(|l| l.instance).unwrap_or(0);
+                writeln!(
+                    out,
+                    "{task} is freeing memory {inst:016x}-{:016x}, with a lock still held there!",
+                    inst + 15
+                )?;
+                if let Some(l) = l {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            ReportKind::LocksHeldAtExit => {
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            ReportKind::NestedLockNotTaken => {
+                writeln!(out, "{task} is trying to lock:")?;
+                if let Some(l) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                writeln!(out, "\nbut this task is not holding:")?;
+                writeln!(
+                    out,
+                    "{}",
+                    self.holding
+                        .as_ref()
+                        .map(|h| self.bare(&h.class))
+                        .unwrap_or_default()
+                )?;
+                writeln!(out, "\nother info that might help us debug this:")?;
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+            _ => {
+                if let Some(m) = &self.message {
+                    writeln!(out, "{m}")?;
+                }
+                if let Some(l) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                writeln!(out, "\nother info that might help us debug this:")?;
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// The `{....}` characters of a usage mask (re-exported for tools).
+pub fn usage_chars(bits: u16) -> String {
+    usage::chars(bits).iter().collect()
+}

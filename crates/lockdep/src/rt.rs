@@ -1,0 +1,379 @@
+//! The process-wide validator: one [`Engine`] for the process, one [`Task`] per thread.
+//!
+//! This is a thin driver. Each hook borrows the calling thread's task from a thread-local,
+//! hands it with the global engine to the engine's method of the same name, and passes any
+//! report to [`dispatch`]. Three rules keep it safe:
+//!
+//! - **No recursion.** While a hook or a report handler runs on a thread, further hooks on that
+//!   thread are ignored (the kernel's `lockdep_recursion`), so a handler may lock an instrumented
+//!   mutex, and nothing the validator does internally can re-enter it.
+//! - **No call-outs under the engine's lock.** The engine returns reports as values; they are
+//!   printed or handed to the user only after every internal lock is released.
+//! - **Thread teardown.** A hook called while the thread-local is being destroyed is ignored.
+//!
+//! What a report does is set by [`set_action`] or the `LOCKDEP` environment variable
+//! (`off`, `warn` — the default — or `panic`), and by [`set_report_handler`]. Tests collect
+//! reports with a [`ReportCollector`].
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
+
+use crate::engine::Engine;
+use crate::held::Task;
+use crate::map::{Acquire, LockMap, ReadKind, Site};
+use crate::report::Report;
+
+/// What the process-wide validator does with a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Validate nothing.
+    Off,
+    /// Print the report to stderr (or give it to the handler) and go on. The default.
+    Warn,
+    /// Print the report, then panic in the thread that caused it (a test fails).
+    Panic,
+}
+
+const UNSET: u8 = 0;
+const OFF: u8 = 1;
+const WARN: u8 = 2;
+const PANIC: u8 = 3;
+
+static ACTION: AtomicU8 = AtomicU8::new(UNSET);
+
+fn action_from_env() -> u8 {
+    match std::env::var("LOCKDEP") {
+        Err(_) => WARN,
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" => OFF,
+            "warn" | "on" | "1" | "" => WARN,
+            "panic" => PANIC,
+            other => {
+                eprintln!("lockdep: LOCKDEP={other:?} is not one of off, warn, panic; using warn");
+                WARN
+            }
+        },
+    }
+}
+
+#[inline]
+fn action_code() -> u8 {
+    match ACTION.load(Ordering::Relaxed) {
+        UNSET => {
+            let a = action_from_env();
+            let _ = ACTION.compare_exchange(UNSET, a, Ordering::Relaxed, Ordering::Relaxed);
+            ACTION.load(Ordering::Relaxed)
+        }
+        a => a,
+    }
+}
+
+/// The current action.
+pub fn action() -> Action {
+    match action_code() {
+        OFF => Action::Off,
+        PANIC => Action::Panic,
+        _ => Action::Warn,
+    }
+}
+
+/// Sets the action, overriding `LOCKDEP`.
+///
+/// ```
+/// lockdep::set_action(lockdep::Action::Warn);
+/// assert_eq!(lockdep::action(), lockdep::Action::Warn);
+/// ```
+pub fn set_action(a: Action) {
+    ACTION.store(
+        match a {
+            Action::Off => OFF,
+            Action::Warn => WARN,
+            Action::Panic => PANIC,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+type Handler = Arc<dyn Fn(&Report) + Send + Sync>;
+static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
+
+/// Sends every report to `f` instead of printing it. The handler runs on the thread that found
+/// the problem, with no validator lock held; locks it takes are not validated.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static SEEN: AtomicUsize = AtomicUsize::new(0);
+/// lockdep::set_report_handler(|_r| { SEEN.fetch_add(1, Ordering::Relaxed); });
+/// lockdep::clear_report_handler();
+/// ```
+pub fn set_report_handler(f: impl Fn(&Report) + Send + Sync + 'static) {
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+}
+
+/// Goes back to printing reports.
+pub fn clear_report_handler() {
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+type Sink = Mutex<Vec<Report>>;
+static COLLECTORS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
+
+/// Collects every report the process-wide validator makes while it is alive (in addition to
+/// what the action does with them). The way for tests to assert on reports.
+///
+/// The validator is process-wide and tests run in parallel threads, so a test should pick out
+/// the reports about its own locks, e.g. by class name:
+///
+/// ```
+/// use lockdep::{Mutex, ReportCollector, ReportKind};
+///
+/// let reports = ReportCollector::new();
+/// let (a, b) = (Mutex::new(0), Mutex::new(0));
+/// { let _a = a.lock(); let _b = b.lock(); }
+/// { let _b = b.lock(); let _a = a.lock(); }
+/// let mine = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(a.class_name().as_str()));
+/// assert_eq!(mine.len(), 1);
+/// ```
+pub struct ReportCollector {
+    sink: Arc<Sink>,
+}
+
+impl ReportCollector {
+    /// Starts collecting.
+    pub fn new() -> ReportCollector {
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut c = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner());
+        c.retain(|w| w.strong_count() > 0);
+        c.push(Arc::downgrade(&sink));
+        ReportCollector { sink }
+    }
+
+    /// The reports collected so far.
+    pub fn reports(&self) -> Vec<Report> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The reports collected so far that satisfy `f`.
+    pub fn matching(&self, f: impl Fn(&Report) -> bool) -> Vec<Report> {
+        self.reports().into_iter().filter(|r| f(r)).collect()
+    }
+
+    /// Takes the reports collected so far.
+    pub fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.sink.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Default for ReportCollector {
+    fn default() -> Self {
+        ReportCollector::new()
+    }
+}
+
+impl std::fmt::Debug for ReportCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportCollector").finish_non_exhaustive()
+    }
+}
+
+impl Report {
+    /// Whether any lock or class in the report has this name.
+    pub fn involves(&self, class_name: &str) -> bool {
+        self.lock
+            .iter()
+            .chain(self.holding.iter())
+            .chain(self.held.iter())
+            .any(|l| &*l.class.name == class_name)
+            || self.chain.iter().any(|c| &*c.class.name == class_name)
+    }
+}
+
+static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::new);
+
+/// The process-wide engine, for introspection (classes, dependencies, chains, statistics).
+pub fn global() -> &'static Engine {
+    &ENGINE
+}
+
+struct Slot {
+    task: RefCell<Task>,
+    busy: Cell<bool>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The thread is exiting: locks it still holds are a bug.
+        if action_code() == OFF {
+            return;
+        }
+        let r = ENGINE.exit(self.task.get_mut());
+        if let Some(r) = r {
+            deliver(&r);
+        }
+    }
+}
+
+static NEXT_TID: AtomicU32 = AtomicU32::new(1);
+
+fn thread_id() -> u32 {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        unsafe { libc::gettid() as u32 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        NEXT_TID.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn new_slot() -> Slot {
+    let t = std::thread::current();
+    let name = t.name().unwrap_or("<unnamed>").to_string();
+    let _ = &NEXT_TID;
+    Slot {
+        task: RefCell::new(Task::new(name, thread_id())),
+        busy: Cell::new(false),
+    }
+}
+
+thread_local! {
+    static SLOT: Slot = new_slot();
+}
+
+/// Marks the thread busy for the guard's lifetime, even across a panic.
+struct Busy<'a>(&'a Cell<bool>);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// Runs `f` with the engine and this thread's task, unless the validator is off, this thread is
+/// already inside the validator, or the thread-local is gone.
+#[inline]
+pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> Option<R> {
+    if action_code() == OFF {
+        return None;
+    }
+    SLOT.try_with(|slot| {
+        if slot.busy.get() {
+            return None;
+        }
+        slot.busy.set(true);
+        let _busy = Busy(&slot.busy);
+        let mut task = slot.task.borrow_mut();
+        Some(f(&ENGINE, &mut task))
+    })
+    .ok()
+    .flatten()
+}
+
+/// Prints or hands over a report, with further hooks on this thread ignored meanwhile.
+fn deliver(r: &Report) {
+    let sinks: Vec<Arc<Sink>> = {
+        let c = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner());
+        c.iter().filter_map(Weak::upgrade).collect()
+    };
+    for s in sinks {
+        s.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
+    }
+    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match handler {
+        Some(h) => h(r),
+        None => eprint!("{}", r.render()),
+    }
+}
+
+/// Delivers a report made by a hook; in panic mode, runs `undo` (to take back an acquisition
+/// that will not happen) and panics.
+fn dispatch(r: Report, undo: impl FnOnce()) {
+    let _ = SLOT.try_with(|slot| {
+        let was = slot.busy.replace(true);
+        let _busy = BusyRestore(&slot.busy, was);
+        deliver(&r);
+    });
+    if SLOT.try_with(|_| ()).is_err() {
+        deliver(&r);
+    }
+    if action_code() == PANIC {
+        undo();
+        panic!("lockdep: {}", r.title());
+    }
+}
+
+struct BusyRestore<'a>(&'a Cell<bool>, bool);
+
+impl Drop for BusyRestore<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+// ===== hooks =====
+
+#[inline]
+pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
+    if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site)) {
+        dispatch(r, || {
+            with_task(|e, t| e.undo_acquire(t, map.instance()));
+        });
+    }
+}
+
+#[inline]
+pub(crate) fn release(map: &LockMap, site: Site) {
+    if let Some(Some(r)) = with_task(|e, t| e.release(t, map, site)) {
+        dispatch(r, || {});
+    }
+}
+
+#[inline]
+pub(crate) fn downgrade(map: &LockMap, site: Site) {
+    if let Some(Some(r)) = with_task(|e, t| e.downgrade(t, map, site)) {
+        dispatch(r, || {});
+    }
+}
+
+/// The printed name of `map`'s class in the process-wide engine.
+pub(crate) fn class_name(map: &LockMap) -> String {
+    let mut task = Task::new("class-lookup", 0);
+    let c = ENGINE.class_of(&mut task, map, 0);
+    ENGINE
+        .class_info(c)
+        .map(|i| i.name.to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn is_held(map: &LockMap, read: Option<ReadKind>) -> bool {
+    with_task(|e, t| e.is_held(t, map, read)).unwrap_or(false)
+}
+
+/// Runs `f` on the current thread's task of the process-wide validator; `None` if the validator
+/// is off or this thread is already inside it. For drivers and instrumentation that need an
+/// engine operation without a hook of its own.
+pub fn with_current_task(f: impl FnOnce(&Engine, &mut Task) -> Option<Report>) -> bool {
+    match with_task(|e, t| f(e, t)) {
+        Some(Some(r)) => {
+            dispatch(r, || {});
+            true
+        }
+        Some(None) => true,
+        None => false,
+    }
+}
+
+/// Reports that the current thread still holds locks if it does (for a thread about to exit or
+/// a test about to end), and forgets them.
+pub fn check_no_locks_held() {
+    if let Some(Some(r)) = with_task(|e, t| e.exit(t)) {
+        dispatch(r, || {});
+    }
+}
+
+/// The number of locks the current thread holds (`lockdep_depth`).
+pub fn depth() -> usize {
+    with_task(|_, t| t.depth()).unwrap_or(0)
+}

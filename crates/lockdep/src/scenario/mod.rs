@@ -1,0 +1,1 @@
+//! Scenario files (`*.lockdep`): parse them and replay them through the engine.
