@@ -97,6 +97,7 @@ struct State {
     chains: EngineChains,
     stacks: StackStore,
     reported: FxHashSet<(ReportKind, Vec<ClassId>)>,
+    sleep_sites: FxHashSet<(Site, bool, bool, bool)>,
     stats: Stats,
 }
 
@@ -152,6 +153,7 @@ impl Engine {
                 chains: EngineChains::default(),
                 stacks: StackStore::default(),
                 reported: FxHashSet::default(),
+                sleep_sites: FxHashSet::default(),
                 stats: Stats::default(),
             }),
             raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
@@ -796,6 +798,117 @@ impl Engine {
         let info = self.lock_info_of(class, map.instance(), site, ReadKind::Exclusive);
         let msg = format!("{what}({}) failed at {site}", info.class.name);
         self.misuse_kind(task, ReportKind::Assertion, Some(info), msg)
+    }
+
+    // ===== contexts =====
+
+    /// Disables hard interrupts in `task` (`local_irq_disable`).
+    pub fn irq_disable(&self, task: &mut Task) -> Option<Report> {
+        task.irq.hardirqs_enabled = false;
+        None
+    }
+
+    /// Enables hard interrupts in `task` (`local_irq_enable`).
+    pub fn irq_enable(&self, task: &mut Task) -> Option<Report> {
+        task.irq.hardirqs_enabled = true;
+        None
+    }
+
+    /// Disables soft interrupts in `task` (`local_bh_disable`).
+    pub fn bh_disable(&self, task: &mut Task) -> Option<Report> {
+        task.irq.softirqs_enabled = false;
+        None
+    }
+
+    /// Enables soft interrupts in `task` (`local_bh_enable`).
+    pub fn bh_enable(&self, task: &mut Task) -> Option<Report> {
+        task.irq.softirqs_enabled = true;
+        None
+    }
+
+    /// Enters hardirq context (a marker only: it changes no enable flag).
+    pub fn hardirq_enter(&self, task: &mut Task) {
+        task.irq.hardirq_context += 1;
+    }
+
+    /// Leaves hardirq context.
+    pub fn hardirq_exit(&self, task: &mut Task) {
+        task.irq.hardirq_context = task.irq.hardirq_context.saturating_sub(1);
+        if task.irq.hardirq_context == 0 {
+            task.irq.hardirq_threaded = false;
+        }
+    }
+
+    /// Marks the current hardirq as threaded.
+    pub fn hardirq_threaded(&self, task: &mut Task) {
+        task.irq.hardirq_threaded = true;
+    }
+
+    /// Enters softirq context (a marker only).
+    pub fn softirq_enter(&self, task: &mut Task) {
+        task.irq.softirq_context += 1;
+    }
+
+    /// Leaves softirq context.
+    pub fn softirq_exit(&self, task: &mut Task) {
+        task.irq.softirq_context = task.irq.softirq_context.saturating_sub(1);
+    }
+
+    /// Starts a section in which the task must not sleep (`non_block_start`); sections nest.
+    pub fn non_block_start(&self, task: &mut Task) {
+        task.non_block_count += 1;
+    }
+
+    /// Ends a non-blocking section; an end without a start is reported.
+    pub fn non_block_end(&self, task: &mut Task, site: Site) -> Option<Report> {
+        if task.non_block_count == 0 {
+            let msg = format!("non_block_end() at {site} without a matching non_block_start()");
+            return self.misuse_kind(task, ReportKind::NonBlockImbalance, None, msg);
+        }
+        task.non_block_count -= 1;
+        None
+    }
+
+    /// "This code may sleep" (`might_sleep`): reported when the task is in a non-blocking
+    /// section, has interrupts disabled, runs in interrupt context, or holds a spinning lock.
+    pub fn might_sleep(&self, task: &mut Task, site: Site) -> Option<Report> {
+        let irqs_disabled = !task.irq.hardirqs_enabled;
+        let in_irq = task.irq.hardirq_context > 0 || task.irq.softirq_context > 0;
+        let spinning = task.held.iter().any(|h| {
+            matches!(
+                self.class(h.class).wait_inner,
+                WaitType::Spin | WaitType::Config | WaitType::Free
+            )
+        });
+        let in_atomic = in_irq || spinning || !task.irq.softirqs_enabled;
+        if !(in_atomic || irqs_disabled || task.non_block_count > 0) {
+            return None;
+        }
+        let msg = format!(
+            "BUG: sleeping function called from invalid context at {site}\n\
+             in_atomic(): {}, irqs_disabled(): {}, non_block: {}, pid: {}, name: {}",
+            in_atomic as u8, irqs_disabled as u8, task.non_block_count, task.pid, task.name
+        );
+        // De-duplicate per site and context, not per class: there may be no lock at all.
+        let mut st = self.state.lock();
+        if !st
+            .sleep_sites
+            .insert((site, in_atomic, irqs_disabled, task.non_block_count > 0))
+        {
+            return None;
+        }
+        drop(st);
+        Some(Report {
+            kind: ReportKind::SleepInvalidContext,
+            task: task_ref(task),
+            lock: None,
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message: Some(msg),
+            raw_lock_nesting: self.options().raw_lock_nesting,
+        })
     }
 
     // ===== report helpers =====

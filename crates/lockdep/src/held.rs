@@ -222,6 +222,34 @@ impl Task {
         }
     }
 
+    /// Sets a memory-allocation scope flag (`memalloc_nofs_save` and friends) and returns its
+    /// previous state, to be given back to [`Task::memalloc_restore`]. Scopes nest because each
+    /// save returns the state it found.
+    pub fn memalloc_save(&mut self, flag: u32) -> bool {
+        let was = self.memalloc_flags & flag != 0;
+        self.memalloc_flags |= flag;
+        was
+    }
+
+    /// Restores a flag to the state a matching [`Task::memalloc_save`] returned.
+    pub fn memalloc_restore(&mut self, flag: u32, was: bool) {
+        if was {
+            self.memalloc_flags |= flag;
+        } else {
+            self.memalloc_flags &= !flag;
+        }
+    }
+
+    /// The memory-allocation scope flags (`PF_MEMALLOC*` bits) in force.
+    pub fn memalloc_flags(&self) -> u32 {
+        self.memalloc_flags
+    }
+
+    /// The non-blocking section depth (`non_block_count`).
+    pub fn non_block_count(&self) -> u32 {
+        self.non_block_count
+    }
+
     /// Captures the task's current stack (slow path only).
     pub(crate) fn capture_stack(&self) -> StackTrace {
         match &self.stack {

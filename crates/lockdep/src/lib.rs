@@ -55,6 +55,7 @@
 pub mod chain;
 pub mod class;
 pub mod engine;
+pub mod gfp;
 pub mod graph;
 pub mod held;
 pub mod map;
