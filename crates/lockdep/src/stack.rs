@@ -21,8 +21,9 @@ pub struct StackTrace {
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Frames {
-    /// Instruction pointers of a real stack.
-    Native(Vec<usize>),
+    /// Instruction pointers of a real stack, each with the start address of its function
+    /// (0 when unknown), taken at capture time when the unwinder knows it.
+    Native(Vec<(usize, usize)>),
     /// Names of simulated frames.
     Symbolic(Vec<&'static str>),
 }
@@ -57,7 +58,7 @@ impl StackTrace {
     pub fn capture() -> StackTrace {
         let mut ips = Vec::with_capacity(32);
         backtrace::trace(|frame| {
-            ips.push(frame.ip() as usize);
+            ips.push((frame.ip() as usize, frame.symbol_address() as usize));
             ips.len() < 128
         });
         StackTrace {
@@ -114,34 +115,42 @@ impl fmt::Debug for StackTrace {
     }
 }
 
-fn resolve(ips: &[usize]) -> Vec<Frame> {
+fn resolve(ips: &[(usize, usize)]) -> Vec<Frame> {
     let mut out = Vec::with_capacity(ips.len());
-    for &ip in ips {
-        let mut found = false;
-        backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
-            found = true;
+    for &(ip, start) in ips {
+        // One ip may resolve to several symbols: the inlined frames first, the real function
+        // last. Only the real function has a start address to measure an offset from.
+        let mut here: Vec<Frame> = Vec::new();
+        // Return addresses point after the call; look up the call instruction itself.
+        let lookup = if ip > start && start != 0 { ip - 1 } else { ip };
+        backtrace::resolve(lookup as *mut std::ffi::c_void, |sym| {
             let function = sym
                 .name()
                 .map(|n| format!("{n:#}"))
                 .unwrap_or_else(|| "???".to_string());
-            let offset = sym.addr().map(|a| ip.wrapping_sub(a as usize));
             let location = match (sym.filename(), sym.lineno()) {
                 (Some(file), Some(line)) => Some(format!("{}:{}", file.display(), line)),
                 _ => None,
             };
-            out.push(Frame {
+            here.push(Frame {
                 function,
-                offset,
+                offset: None,
                 location,
             });
         });
-        if !found {
-            out.push(Frame {
+        match here.last_mut() {
+            Some(last) => {
+                if start != 0 && start <= ip {
+                    last.offset = Some(ip - start);
+                }
+            }
+            None => here.push(Frame {
                 function: format!("{ip:#x}"),
                 offset: None,
                 location: None,
-            });
+            }),
         }
+        out.extend(here);
     }
     out
 }

@@ -1,4 +1,4 @@
-//! [`Condvar`]: a condition variable for [`Mutex`](crate::Mutex) that the validator understands.
+//! [`Condvar`]: a condition variable for [`Mutex`](crate::Mutex) (and any [`GenericMutex`](crate::sync::GenericMutex)) that the validator understands.
 //!
 //! A wait releases the mutex and re-acquires it, in the validator as in reality: while the thread
 //! sleeps it holds nothing, and the re-acquisition is validated like any `lock()` against the
@@ -12,7 +12,7 @@ use lock_api::RawMutex;
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::map::{Acquire, Site};
-use crate::sync::mutex::MutexGuard;
+use crate::sync::mutex::GenericMutexGuard;
 
 /// Whether a timed wait returned because its time ran out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl Condvar {
     /// Releases the guard's mutex, sleeps until notified (or spuriously woken), and re-acquires
     /// the mutex.
     #[track_caller]
-    pub fn wait<T: ?Sized, R: RawMutex>(&self, guard: &mut MutexGuard<'_, T, R>) {
+    pub fn wait<T: ?Sized, R: RawMutex>(&self, guard: &mut GenericMutexGuard<'_, R, T>) {
         self.wait_until_internal(guard, None, Site::caller());
     }
 
@@ -85,7 +85,7 @@ impl Condvar {
     #[track_caller]
     pub fn wait_until<T: ?Sized, R: RawMutex>(
         &self,
-        guard: &mut MutexGuard<'_, T, R>,
+        guard: &mut GenericMutexGuard<'_, R, T>,
         deadline: Instant,
     ) -> WaitTimeoutResult {
         self.wait_until_internal(guard, Some(deadline), Site::caller())
@@ -95,7 +95,7 @@ impl Condvar {
     #[track_caller]
     pub fn wait_for<T: ?Sized, R: RawMutex>(
         &self,
-        guard: &mut MutexGuard<'_, T, R>,
+        guard: &mut GenericMutexGuard<'_, R, T>,
         timeout: Duration,
     ) -> WaitTimeoutResult {
         let deadline = Instant::now().checked_add(timeout);
@@ -106,7 +106,7 @@ impl Condvar {
     #[track_caller]
     pub fn wait_while<T: ?Sized, R: RawMutex>(
         &self,
-        guard: &mut MutexGuard<'_, T, R>,
+        guard: &mut GenericMutexGuard<'_, R, T>,
         mut condition: impl FnMut(&mut T) -> bool,
     ) {
         let site = Site::caller();
@@ -117,7 +117,7 @@ impl Condvar {
 
     fn wait_until_internal<T: ?Sized, R: RawMutex>(
         &self,
-        guard: &mut MutexGuard<'_, T, R>,
+        guard: &mut GenericMutexGuard<'_, R, T>,
         deadline: Option<Instant>,
         site: Site,
     ) -> WaitTimeoutResult {

@@ -15,8 +15,8 @@ use crate::wait::WaitType;
 ///
 /// Its class is its construction site: every `Mutex::new` call site is one class, however many
 /// mutexes it makes, as every `mutex_init()` site is in the kernel. [`Mutex::with_key`] puts a
-/// mutex in a named class instead. `R` is the raw lock (parking_lot's by default; any
-/// `lock_api::RawMutex` works).
+/// mutex in a named class instead. `R` is the raw lock: any `lock_api::RawMutex` works;
+/// [`Mutex<T>`] is this type over parking_lot's.
 ///
 /// Everything `lock_api::Mutex` offers is reachable through `Deref` (`try_lock_for`,
 /// `get_mut`, `is_locked`, `data_ptr`, ...), and the guards are `lock_api`'s, so
@@ -29,21 +29,25 @@ use crate::wait::WaitType;
 /// m.lock().push(3);
 /// assert_eq!(m.lock().len(), 3);
 /// ```
-pub struct Mutex<T: ?Sized, R = parking_lot::RawMutex> {
+pub struct GenericMutex<R, T: ?Sized> {
     inner: lock_api::Mutex<Lockdep<R>, T>,
 }
 
+/// parking_lot's mutex, instrumented: the [`GenericMutex`] most programs use.
+pub type Mutex<T> = GenericMutex<parking_lot::RawMutex, T>;
 /// The guard of a [`Mutex`].
-pub type MutexGuard<'a, T, R = parking_lot::RawMutex> = lock_api::MutexGuard<'a, Lockdep<R>, T>;
+pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, Lockdep<parking_lot::RawMutex>, T>;
 /// A mapped guard of a [`Mutex`].
-pub type MappedMutexGuard<'a, T, R = parking_lot::RawMutex> =
-    lock_api::MappedMutexGuard<'a, Lockdep<R>, T>;
+pub type MappedMutexGuard<'a, T> =
+    lock_api::MappedMutexGuard<'a, Lockdep<parking_lot::RawMutex>, T>;
+/// The guard of a [`GenericMutex`].
+pub type GenericMutexGuard<'a, R, T> = lock_api::MutexGuard<'a, Lockdep<R>, T>;
 
-impl<T, R: RawMutex> Mutex<T, R> {
+impl<R: RawMutex, T> GenericMutex<R, T> {
     /// A mutex whose class is this call site.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Mutex::with_map(
+        GenericMutex::with_map(
             value,
             LockMap::from_site(Location::caller()).with_wait(WaitType::Sleep, WaitType::Inv),
         )
@@ -51,7 +55,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
 
     /// A mutex in the class of `key`.
     pub const fn with_key(value: T, key: &'static LockClassKey) -> Self {
-        Mutex::with_map(
+        GenericMutex::with_map(
             value,
             LockMap::named(key).with_wait(WaitType::Sleep, WaitType::Inv),
         )
@@ -59,7 +63,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
 
     /// A mutex with a lock map of your own (a key and wait types).
     pub const fn with_map(value: T, map: LockMap) -> Self {
-        Mutex {
+        GenericMutex {
             inner: lock_api::Mutex::from_raw(Lockdep::new(R::INIT, map), value),
         }
     }
@@ -70,7 +74,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
     }
 }
 
-impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
+impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
     fn raw(&self) -> &Lockdep<R> {
         // SAFETY: the raw lock is only used through its safe, validated methods here; nothing
         // unlocks it behind a guard's back.
@@ -80,7 +84,7 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     /// Acquires the mutex, blocking until it is available. The acquisition is validated before
     /// blocking.
     #[track_caller]
-    pub fn lock(&self) -> MutexGuard<'_, T, R> {
+    pub fn lock(&self) -> GenericMutexGuard<'_, R, T> {
         self.lock_with(Acquire::exclusive())
     }
 
@@ -96,20 +100,20 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     /// let _c = child.lock_nested(1); // `lock()` here would be reported as recursive locking
     /// ```
     #[track_caller]
-    pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T, R> {
+    pub fn lock_nested(&self, subclass: u8) -> GenericMutexGuard<'_, R, T> {
         self.lock_with(Acquire::exclusive().subclass(subclass))
     }
 
     /// Acquires the mutex under a nest lock (`mutex_lock_nest_lock`): many mutexes of one class
     /// may be held at once when `nest` is held and serialises them.
     #[track_caller]
-    pub fn lock_nest_lock(&self, nest: &LockMap) -> MutexGuard<'_, T, R> {
+    pub fn lock_nest_lock(&self, nest: &LockMap) -> GenericMutexGuard<'_, R, T> {
         self.lock_with(Acquire::exclusive().nest_lock(nest))
     }
 
     /// Acquires the mutex with explicit acquisition arguments.
     #[track_caller]
-    pub fn lock_with(&self, how: Acquire<'_>) -> MutexGuard<'_, T, R> {
+    pub fn lock_with(&self, how: Acquire<'_>) -> GenericMutexGuard<'_, R, T> {
         self.raw().lock_with(how, Site::caller());
         // SAFETY: the raw lock was just acquired.
         unsafe { self.inner.make_guard_unchecked() }
@@ -118,7 +122,7 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     /// Attempts to acquire the mutex without blocking. A trylock is never validated and never
     /// the target of a dependency, but locks taken while holding it depend on it.
     #[track_caller]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T, R>> {
+    pub fn try_lock(&self) -> Option<GenericMutexGuard<'_, R, T>> {
         if self
             .raw()
             .try_lock_with(Acquire::exclusive(), Site::caller())
@@ -146,34 +150,34 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     }
 }
 
-impl<T: ?Sized, R> Deref for Mutex<T, R> {
+impl<R, T: ?Sized> Deref for GenericMutex<R, T> {
     type Target = lock_api::Mutex<Lockdep<R>, T>;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
 }
 
-impl<T: ?Sized, R> DerefMut for Mutex<T, R> {
+impl<R, T: ?Sized> DerefMut for GenericMutex<R, T> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.inner
     }
 }
 
-impl<T: Default, R: RawMutex> Default for Mutex<T, R> {
+impl<R: RawMutex, T: Default> Default for GenericMutex<R, T> {
     #[track_caller]
     fn default() -> Self {
-        Mutex::new(T::default())
+        GenericMutex::new(T::default())
     }
 }
 
-impl<T, R: RawMutex> From<T> for Mutex<T, R> {
+impl<R: RawMutex, T> From<T> for GenericMutex<R, T> {
     #[track_caller]
     fn from(value: T) -> Self {
-        Mutex::new(value)
+        GenericMutex::new(value)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, R: RawMutex> fmt::Debug for Mutex<T, R> {
+impl<R: RawMutex, T: ?Sized + fmt::Debug> fmt::Debug for GenericMutex<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }

@@ -12,7 +12,8 @@ use crate::sync::raw::Lockdep;
 use crate::wait::WaitType;
 
 /// A reader-writer lock with parking_lot's API, validated by lockdep with the kernel's read
-/// rules.
+/// rules. `R` is the raw lock: any `lock_api::RawRwLock`; [`RwLock<T>`] is this type over
+/// parking_lot's.
 ///
 /// The three ways in map to the kernel's three acquire kinds, matching parking_lot's own
 /// semantics:
@@ -36,31 +37,39 @@ use crate::wait::WaitType;
 /// *l.write() += 1;
 /// assert_eq!(*l.read(), 6);
 /// ```
-pub struct RwLock<T: ?Sized, R = parking_lot::RawRwLock> {
+pub struct GenericRwLock<R, T: ?Sized> {
     inner: lock_api::RwLock<Lockdep<R>, T>,
 }
 
+/// parking_lot's reader-writer lock, instrumented: the [`GenericRwLock`] most programs use.
+pub type RwLock<T> = GenericRwLock<parking_lot::RawRwLock, T>;
 /// A read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T, R = parking_lot::RawRwLock> =
-    lock_api::RwLockReadGuard<'a, Lockdep<R>, T>;
+pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
 /// A write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T, R = parking_lot::RawRwLock> =
-    lock_api::RwLockWriteGuard<'a, Lockdep<R>, T>;
+pub type RwLockWriteGuard<'a, T> =
+    lock_api::RwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
 /// An upgradable read guard of an [`RwLock`].
-pub type RwLockUpgradableReadGuard<'a, T, R = parking_lot::RawRwLock> =
+pub type RwLockUpgradableReadGuard<'a, T> =
+    lock_api::RwLockUpgradableReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+/// A mapped read guard of an [`RwLock`].
+pub type MappedRwLockReadGuard<'a, T> =
+    lock_api::MappedRwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+/// A mapped write guard of an [`RwLock`].
+pub type MappedRwLockWriteGuard<'a, T> =
+    lock_api::MappedRwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+/// A read guard of a [`GenericRwLock`].
+pub type GenericReadGuard<'a, R, T> = lock_api::RwLockReadGuard<'a, Lockdep<R>, T>;
+/// A write guard of a [`GenericRwLock`].
+pub type GenericWriteGuard<'a, R, T> = lock_api::RwLockWriteGuard<'a, Lockdep<R>, T>;
+/// An upgradable read guard of a [`GenericRwLock`].
+pub type GenericUpgradableReadGuard<'a, R, T> =
     lock_api::RwLockUpgradableReadGuard<'a, Lockdep<R>, T>;
-/// A mapped read guard.
-pub type MappedRwLockReadGuard<'a, T, R = parking_lot::RawRwLock> =
-    lock_api::MappedRwLockReadGuard<'a, Lockdep<R>, T>;
-/// A mapped write guard.
-pub type MappedRwLockWriteGuard<'a, T, R = parking_lot::RawRwLock> =
-    lock_api::MappedRwLockWriteGuard<'a, Lockdep<R>, T>;
 
-impl<T, R: RawRwLock> RwLock<T, R> {
+impl<R: RawRwLock, T> GenericRwLock<R, T> {
     /// A lock whose class is this call site.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        RwLock::with_map(
+        GenericRwLock::with_map(
             value,
             LockMap::from_site(Location::caller()).with_wait(WaitType::Sleep, WaitType::Inv),
         )
@@ -68,7 +77,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
 
     /// A lock in the class of `key`.
     pub const fn with_key(value: T, key: &'static LockClassKey) -> Self {
-        RwLock::with_map(
+        GenericRwLock::with_map(
             value,
             LockMap::named(key).with_wait(WaitType::Sleep, WaitType::Inv),
         )
@@ -76,7 +85,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
 
     /// A lock with a lock map of your own.
     pub const fn with_map(value: T, map: LockMap) -> Self {
-        RwLock {
+        GenericRwLock {
             inner: lock_api::RwLock::from_raw(Lockdep::new(R::INIT, map), value),
         }
     }
@@ -87,7 +96,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
     }
 }
 
-impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
+impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
     fn raw(&self) -> &Lockdep<R> {
         // SAFETY: the raw lock is only used through the validated paths of this type.
         unsafe { self.inner.raw() }
@@ -95,13 +104,13 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
 
     /// Takes an exclusive (write) hold.
     #[track_caller]
-    pub fn write(&self) -> RwLockWriteGuard<'_, T, R> {
+    pub fn write(&self) -> GenericWriteGuard<'_, R, T> {
         self.write_with(Acquire::exclusive())
     }
 
     /// Takes an exclusive hold with explicit acquisition arguments (subclass, nest lock).
     #[track_caller]
-    pub fn write_with(&self, how: Acquire<'_>) -> RwLockWriteGuard<'_, T, R> {
+    pub fn write_with(&self, how: Acquire<'_>) -> GenericWriteGuard<'_, R, T> {
         self.lock_map().acquire_at(how, Site::caller());
         self.raw().inner().lock_exclusive();
         // SAFETY: the exclusive lock was just acquired.
@@ -110,14 +119,14 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
 
     /// Takes a non-recursive shared (read) hold: `down_read`.
     #[track_caller]
-    pub fn read(&self) -> RwLockReadGuard<'_, T, R> {
+    pub fn read(&self) -> GenericReadGuard<'_, R, T> {
         self.read_with(Acquire::shared())
     }
 
     /// Takes a non-recursive shared hold with explicit acquisition arguments (subclass, nest
     /// lock); the read kind of `how` is ignored.
     #[track_caller]
-    pub fn read_with(&self, how: Acquire<'_>) -> RwLockReadGuard<'_, T, R> {
+    pub fn read_with(&self, how: Acquire<'_>) -> GenericReadGuard<'_, R, T> {
         let how = how.with_read(crate::ReadKind::Shared);
         self.lock_map().acquire_at(how, Site::caller());
         self.raw().inner().lock_shared();
@@ -127,7 +136,7 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
 
     /// Tries an exclusive hold without blocking (validated as a trylock).
     #[track_caller]
-    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T, R>> {
+    pub fn try_write(&self) -> Option<GenericWriteGuard<'_, R, T>> {
         if self.raw().inner().try_lock_exclusive() {
             self.lock_map()
                 .acquire_at(Acquire::exclusive().trylock(true), Site::caller());
@@ -140,7 +149,7 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
 
     /// Tries a shared hold without blocking (validated as a trylock).
     #[track_caller]
-    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T, R>> {
+    pub fn try_read(&self) -> Option<GenericReadGuard<'_, R, T>> {
         if self.raw().inner().try_lock_shared() {
             self.lock_map()
                 .acquire_at(Acquire::shared().trylock(true), Site::caller());
@@ -162,11 +171,11 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     }
 }
 
-impl<T: ?Sized, R: RawRwLockRecursive> RwLock<T, R> {
+impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
     /// Takes a recursive shared hold: never blocked by other readers, even with a writer
     /// waiting (the kernel's `read_lock`).
     #[track_caller]
-    pub fn read_recursive(&self) -> RwLockReadGuard<'_, T, R> {
+    pub fn read_recursive(&self) -> GenericReadGuard<'_, R, T> {
         self.lock_map()
             .acquire_at(Acquire::shared_recursive(), Site::caller());
         self.raw().inner().lock_shared_recursive();
@@ -176,7 +185,7 @@ impl<T: ?Sized, R: RawRwLockRecursive> RwLock<T, R> {
 
     /// Tries a recursive shared hold without blocking.
     #[track_caller]
-    pub fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T, R>> {
+    pub fn try_read_recursive(&self) -> Option<GenericReadGuard<'_, R, T>> {
         if self.raw().inner().try_lock_shared_recursive() {
             self.lock_map()
                 .acquire_at(Acquire::shared_recursive().trylock(true), Site::caller());
@@ -188,10 +197,10 @@ impl<T: ?Sized, R: RawRwLockRecursive> RwLock<T, R> {
     }
 }
 
-impl<T: ?Sized, R: RawRwLockUpgrade> RwLock<T, R> {
+impl<R: RawRwLockUpgrade, T: ?Sized> GenericRwLock<R, T> {
     /// Takes an upgradable read hold (modelled as exclusive; see [`crate::sync::raw`]).
     #[track_caller]
-    pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T, R> {
+    pub fn upgradable_read(&self) -> GenericUpgradableReadGuard<'_, R, T> {
         self.lock_map()
             .acquire_at(Acquire::exclusive(), Site::caller());
         self.raw().inner().lock_upgradable();
@@ -200,34 +209,34 @@ impl<T: ?Sized, R: RawRwLockUpgrade> RwLock<T, R> {
     }
 }
 
-impl<T: ?Sized, R> Deref for RwLock<T, R> {
+impl<R, T: ?Sized> Deref for GenericRwLock<R, T> {
     type Target = lock_api::RwLock<Lockdep<R>, T>;
     fn deref(&self) -> &Self::Target {
         &self.inner
     }
 }
 
-impl<T: ?Sized, R> DerefMut for RwLock<T, R> {
+impl<R, T: ?Sized> DerefMut for GenericRwLock<R, T> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.inner
     }
 }
 
-impl<T: Default, R: RawRwLock> Default for RwLock<T, R> {
+impl<R: RawRwLock, T: Default> Default for GenericRwLock<R, T> {
     #[track_caller]
     fn default() -> Self {
-        RwLock::new(T::default())
+        GenericRwLock::new(T::default())
     }
 }
 
-impl<T, R: RawRwLock> From<T> for RwLock<T, R> {
+impl<R: RawRwLock, T> From<T> for GenericRwLock<R, T> {
     #[track_caller]
     fn from(value: T) -> Self {
-        RwLock::new(value)
+        GenericRwLock::new(value)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, R: RawRwLock> fmt::Debug for RwLock<T, R> {
+impl<R: RawRwLock, T: ?Sized + fmt::Debug> fmt::Debug for GenericRwLock<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
