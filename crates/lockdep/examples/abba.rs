@@ -1,54 +1,35 @@
 //! Two threads take two locks in opposite orders, one after the other: no thread ever blocks,
 //! and lockdep still reports the potential deadlock, with the stack that created each edge.
 //!
-//! Run: `cargo run --example abba`
+//! Run: `cargo run -p lockdep --example abba`
 
-use std::sync::Arc;
 use std::thread;
 
 use lockdep::Mutex;
 
-struct Accounts {
-    checking: Mutex<u64>,
-    savings: Mutex<u64>,
+static CHECKING: Mutex<u64> = Mutex::new(100);
+static SAVINGS: Mutex<u64> = Mutex::new(100);
+
+fn to_savings(n: u64) {
+    let mut from = CHECKING.lock();
+    let mut to = SAVINGS.lock();
+    *from -= n;
+    *to += n;
 }
 
-fn transfer_to_savings(acc: &Accounts, amount: u64) {
-    let mut from = acc.checking.lock();
-    let mut to = acc.savings.lock();
-    *from -= amount;
-    *to += amount;
-}
-
-fn transfer_to_checking(acc: &Accounts, amount: u64) {
-    let mut from = acc.savings.lock();
-    let mut to = acc.checking.lock(); // lockdep: possible circular locking dependency
-    *from -= amount;
-    *to += amount;
+fn to_checking(n: u64) {
+    let mut from = SAVINGS.lock();
+    let mut to = CHECKING.lock(); // the opposite order
+    *from -= n;
+    *to += n;
 }
 
 fn main() {
-    let acc = Arc::new(Accounts {
-        checking: Mutex::new(100),
-        savings: Mutex::new(100),
-    });
-    let a = acc.clone();
-    thread::Builder::new()
-        .name("payroll".into())
-        .spawn(move || transfer_to_savings(&a, 10))
-        .unwrap()
-        .join()
-        .unwrap();
-    let b = acc.clone();
-    thread::Builder::new()
-        .name("refunds".into())
-        .spawn(move || transfer_to_checking(&b, 5))
-        .unwrap()
-        .join()
-        .unwrap();
+    thread::spawn(|| to_savings(10)).join().unwrap();
+    thread::spawn(|| to_checking(5)).join().unwrap(); // never blocks, still reported
     println!(
         "checking = {}, savings = {}",
-        acc.checking.lock(),
-        acc.savings.lock()
+        CHECKING.lock(),
+        SAVINGS.lock()
     );
 }

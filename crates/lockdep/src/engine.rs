@@ -96,7 +96,8 @@ struct State {
     graph: Graph,
     chains: EngineChains,
     stacks: StackStore,
-    reported: FxHashSet<(ReportKind, Vec<ClassId>)>,
+    /// Problems reported: kind, classes, and the message of kinds that have one.
+    reported: FxHashSet<(ReportKind, Vec<ClassId>, Option<String>)>,
     sleep_sites: FxHashSet<(Site, bool, bool, bool)>,
     stats: Stats,
 }
@@ -975,7 +976,9 @@ impl Engine {
     }
 
     fn once(&self, st: &mut State, r: Report) -> Option<Report> {
-        st.reported.insert((r.kind, r.classes())).then_some(r)
+        st.reported
+            .insert((r.kind, r.classes(), r.message.clone()))
+            .then_some(r)
     }
 
     fn once_unlocked(&self, r: Report) -> Option<Report> {

@@ -228,9 +228,21 @@ fn thread_id() -> u32 {
     }
 }
 
+/// The name of an unnamed thread: the program's name, as a Linux thread's `comm` is.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "<unnamed>".to_string())
+}
+
 fn new_slot() -> Slot {
     let t = std::thread::current();
-    let name = t.name().unwrap_or("<unnamed>").to_string();
+    let name = t.name().map(str::to_string).unwrap_or_else(program_name);
     let _ = &NEXT_TID;
     Slot {
         task: RefCell::new(Task::new(name, thread_id())),

@@ -1,0 +1,340 @@
+//! The engine driven directly, with simulated tasks: every rule of the core, one test each.
+
+use lockdep::{Acquire, Engine, LockClassKey, LockMap, ReadKind, Report, ReportKind, Site, Task};
+
+struct World {
+    engine: Engine,
+    task: Task,
+}
+
+fn key(name: &str) -> &'static LockClassKey {
+    LockClassKey::new_dynamic(name.to_string())
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            engine: Engine::new(),
+            task: Task::simulated("t", 1),
+        }
+    }
+    fn lock(&mut self, m: &LockMap) -> Option<Report> {
+        self.engine
+            .acquire(&mut self.task, m, Acquire::exclusive(), Site::Unknown)
+    }
+    fn with(&mut self, m: &LockMap, how: Acquire<'_>) -> Option<Report> {
+        self.engine.acquire(&mut self.task, m, how, Site::Unknown)
+    }
+    fn unlock(&mut self, m: &LockMap) -> Option<Report> {
+        self.engine.release(&mut self.task, m, Site::Unknown)
+    }
+    fn class(&mut self, m: &LockMap) -> lockdep::ClassId {
+        self.engine.class_of(&mut self.task, m, 0)
+    }
+}
+
+fn kind(r: Option<Report>) -> Option<ReportKind> {
+    r.map(|r| r.kind)
+}
+
+#[test]
+fn a_nest_lock_serialises_nested_locks_of_one_class() {
+    let mut w = World::new();
+    let ctx = LockMap::named(key("ctx"));
+    let k = key("obj");
+    let (o1, o2, o3) = (LockMap::named(k), LockMap::named(k), LockMap::named(k));
+    assert_eq!(kind(w.lock(&ctx)), None);
+    assert_eq!(
+        kind(w.with(&o1, Acquire::exclusive().nest_lock(&ctx))),
+        None
+    );
+    assert_eq!(
+        kind(w.with(&o2, Acquire::exclusive().nest_lock(&ctx))),
+        None
+    );
+    assert_eq!(
+        kind(w.with(&o3, Acquire::exclusive().nest_lock(&ctx))),
+        None
+    );
+    // The three are merged into one held entry with references.
+    assert_eq!(w.task.depth(), 2);
+    for m in [&o2, &o1, &o3] {
+        assert_eq!(kind(w.unlock(m)), None);
+    }
+    assert_eq!(w.task.depth(), 1);
+    assert_eq!(kind(w.unlock(&ctx)), None);
+    assert_eq!(w.task.depth(), 0);
+}
+
+#[test]
+fn a_nest_lock_that_is_not_held_is_reported() {
+    let mut w = World::new();
+    let ctx = LockMap::named(key("ctx2"));
+    let o = LockMap::named(key("obj2"));
+    assert_eq!(
+        kind(w.with(&o, Acquire::exclusive().nest_lock(&ctx))),
+        Some(ReportKind::NestedLockNotTaken)
+    );
+    // The acquisition still took place, so the unlock matches.
+    assert_eq!(kind(w.unlock(&o)), None);
+}
+
+#[test]
+fn same_class_under_a_held_nest_lock_is_not_recursive() {
+    let mut w = World::new();
+    let ctx = LockMap::named(key("ctx3"));
+    let k = key("obj3");
+    let (a, x, b) = (
+        LockMap::named(k),
+        LockMap::named(key("other3")),
+        LockMap::named(k),
+    );
+    w.lock(&ctx);
+    w.with(&a, Acquire::exclusive().nest_lock(&ctx));
+    w.lock(&x); // not the same class on top: no merging, check_deadlock's nest rule applies
+    assert_eq!(kind(w.with(&b, Acquire::exclusive().nest_lock(&ctx))), None);
+    // Without the nest lock it is recursive locking.
+    let c = LockMap::named(k);
+    assert_eq!(kind(w.lock(&c)), Some(ReportKind::Recursive));
+}
+
+#[test]
+fn recursive_reads_after_reads_are_allowed_and_others_are_not() {
+    use ReadKind::*;
+    for (first, second, bad) in [
+        (SharedRecursive, SharedRecursive, false),
+        (Shared, SharedRecursive, false),
+        (Shared, Shared, true),
+        (Exclusive, SharedRecursive, true),
+        (SharedRecursive, Exclusive, true),
+        (SharedRecursive, Shared, true),
+    ] {
+        let mut w = World::new();
+        let k = key("rw");
+        let (x1, x2) = (LockMap::named(k), LockMap::named(k));
+        w.with(&x1, Acquire::exclusive().with_read(first));
+        let r = w.with(&x2, Acquire::exclusive().with_read(second));
+        assert_eq!(kind(r).is_some(), bad, "{first:?} then {second:?}");
+    }
+}
+
+#[test]
+fn a_subclass_out_of_range_is_a_misuse_and_the_stack_stays_balanced() {
+    let mut w = World::new();
+    let m = LockMap::named(key("sub8"));
+    let r = w
+        .with(&m, Acquire::exclusive().subclass(8))
+        .expect("misuse report");
+    assert_eq!(r.kind, ReportKind::Misuse);
+    assert!(r.render().contains("BUG: looking up invalid subclass: 8"));
+    assert_eq!(w.task.depth(), 1);
+    assert_eq!(kind(w.unlock(&m)), None);
+    assert_eq!(w.task.depth(), 0);
+}
+
+#[test]
+fn set_subclass_revalidates_under_the_new_class() {
+    let mut w = World::new();
+    let k = key("setsub");
+    let (x1, x2) = (LockMap::named(k), LockMap::named(k));
+    w.lock(&x1);
+    assert_eq!(
+        kind(w.engine.set_subclass(&mut w.task, &x1, 1, Site::Unknown)),
+        None
+    );
+    // x1 is now subclass 1: taking x2 (subclass 0) is not recursive.
+    assert_eq!(kind(w.lock(&x2)), None);
+    let names: Vec<String> = w
+        .engine
+        .classes()
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    assert!(names.contains(&"setsub/1".to_string()), "{names:?}");
+    // And the dependency setsub/1 -> setsub was recorded.
+    assert_eq!(w.engine.dependencies().len(), 1);
+}
+
+#[test]
+fn downgrade_turns_a_write_hold_into_a_read_hold() {
+    let mut w = World::new();
+    let m = LockMap::named(key("down"));
+    w.lock(&m);
+    assert_eq!(
+        kind(w.engine.downgrade(&mut w.task, &m, Site::Unknown)),
+        None
+    );
+    assert_eq!(w.task.held_locks()[0].read(), ReadKind::Shared);
+    let r = w
+        .engine
+        .downgrade(&mut w.task, &m, Site::Unknown)
+        .expect("misuse");
+    assert!(r.render().contains("downgrading a read lock"));
+}
+
+#[test]
+fn re_initialising_a_held_lock_is_reported() {
+    let mut w = World::new();
+    let m = LockMap::named(key("freed"));
+    w.lock(&m);
+    let r = w
+        .engine
+        .check_freed(&mut w.task, m.instance())
+        .expect("report");
+    assert_eq!(r.kind, ReportKind::HeldLockFreed);
+    assert!(r.render().contains("with a lock still held there!"));
+    assert_eq!(w.task.depth(), 0);
+    assert_eq!(kind(w.engine.check_freed(&mut w.task, m.instance())), None);
+}
+
+#[test]
+fn exiting_with_locks_held_is_reported() {
+    let mut w = World::new();
+    let m = LockMap::named(key("exit"));
+    w.lock(&m);
+    let r = w.engine.exit(&mut w.task).expect("report");
+    assert_eq!(r.kind, ReportKind::LocksHeldAtExit);
+    assert!(r.render().contains("WARNING: t/1 still has locks held!"));
+    assert!(r.render().contains("1 lock held by t/1:"));
+    assert_eq!(kind(w.engine.exit(&mut w.task)), None);
+}
+
+#[test]
+fn assertions_check_how_a_lock_is_held() {
+    let mut w = World::new();
+    let m = LockMap::named(key("assert"));
+    let e = &w.engine;
+    assert_eq!(
+        kind(e.assert_held(&mut w.task, &m, false, None, Site::Unknown)),
+        None
+    );
+    assert_eq!(
+        kind(e.assert_held(&mut w.task, &m, true, None, Site::Unknown)),
+        Some(ReportKind::Assertion)
+    );
+    e.acquire(&mut w.task, &m, Acquire::shared(), Site::Unknown);
+    assert_eq!(
+        kind(e.assert_held(&mut w.task, &m, true, Some(ReadKind::Shared), Site::Unknown)),
+        None
+    );
+    assert_eq!(
+        kind(e.assert_held(
+            &mut w.task,
+            &m,
+            true,
+            Some(ReadKind::Exclusive),
+            Site::Unknown
+        )),
+        Some(ReportKind::Assertion)
+    );
+}
+
+#[test]
+fn a_seen_chain_does_no_graph_work() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("fa")), LockMap::named(key("fb")));
+    w.lock(&a);
+    w.lock(&b);
+    w.unlock(&b);
+    w.unlock(&a);
+    let misses = w.engine.stats().chain_misses;
+    for _ in 0..100 {
+        w.lock(&a);
+        w.lock(&b);
+        w.unlock(&b);
+        w.unlock(&a);
+    }
+    assert_eq!(w.engine.stats().chain_misses, misses);
+    // A second task answers its first miss from the engine's table, without validating again.
+    let mut t2 = Task::simulated("t2", 2);
+    w.engine
+        .acquire(&mut t2, &a, Acquire::exclusive(), Site::Unknown);
+    w.engine
+        .acquire(&mut t2, &b, Acquire::exclusive(), Site::Unknown);
+    let s = w.engine.stats();
+    assert_eq!(s.chain_misses, misses);
+    assert!(s.chain_table_hits >= 1);
+}
+
+/// decisions.md 2: the kernel's chain key leaves out the trylock flag, so after `[A, try B] + C`
+/// the chain `[try A... ]` variant hides a dependency. Ours does not.
+#[test]
+fn the_trylock_flag_is_part_of_the_chain() {
+    let mut w = World::new();
+    let (a, b, c) = (
+        LockMap::named(key("ta")),
+        LockMap::named(key("tb")),
+        LockMap::named(key("tc")),
+    );
+    // [A, B(try)] + C : B is a trylock, so the walk goes on to A: B -> C and A -> C.
+    // First [A(try), B] + C : only B -> C.
+    w.with(&a, Acquire::exclusive().trylock(true));
+    w.lock(&b);
+    w.lock(&c);
+    w.unlock(&c);
+    w.unlock(&b);
+    w.unlock(&a);
+    let (ca, cc) = (w.class(&a), w.class(&c));
+    assert!(w.engine.dependency(ca, cc).is_none());
+    w.lock(&a);
+    w.with(&b, Acquire::exclusive().trylock(true));
+    w.lock(&c);
+    assert!(
+        w.engine.dependency(ca, cc).is_some(),
+        "A -> C must not be hidden by the cache"
+    );
+}
+
+#[test]
+fn a_dependency_records_where_and_by_whom_it_was_first_seen() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("wa")), LockMap::named(key("wb")));
+    w.task.push_frame("outer_fn");
+    w.task.push_frame("inner_fn");
+    w.lock(&a);
+    w.lock(&b);
+    let d = w.engine.dependencies();
+    assert_eq!(d.len(), 1);
+    assert_eq!(&*d[0].task.name, "t");
+    let frames: Vec<String> = d[0]
+        .stack
+        .frames()
+        .into_iter()
+        .map(|f| f.function)
+        .collect();
+    assert_eq!(frames, vec!["inner_fn", "outer_fn"]);
+    assert_eq!(d[0].dep, lockdep::graph::DEP_EN);
+}
+
+#[test]
+fn a_cycle_closing_dependency_is_not_added_and_is_reported_once() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("ca")), LockMap::named(key("cb")));
+    w.lock(&a);
+    w.lock(&b);
+    w.unlock(&b);
+    w.unlock(&a);
+    w.lock(&b);
+    assert_eq!(kind(w.lock(&a)), Some(ReportKind::Circular));
+    w.unlock(&a);
+    assert_eq!(kind(w.lock(&a)), None, "reported once");
+    w.unlock(&a);
+    w.unlock(&b);
+    let (ca, cb) = (w.class(&a), w.class(&b));
+    assert!(w.engine.dependency(cb, ca).is_none());
+    assert_eq!(w.engine.dependencies().len(), 1);
+}
+
+#[test]
+fn unlocking_a_lock_never_taken_is_a_bad_unlock() {
+    let mut w = World::new();
+    let m = LockMap::named(key("never"));
+    let r = w.unlock(&m).expect("report");
+    assert_eq!(r.kind, ReportKind::BadUnlock);
+    let text = r.render();
+    assert!(
+        text.contains("t/1 is trying to release lock (never) at:"),
+        "{text}"
+    );
+    assert!(text.contains("no locks held by t/1."), "{text}");
+}
