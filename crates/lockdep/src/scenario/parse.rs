@@ -1,0 +1,879 @@
+//! The parser: text to a validated [`Scenario`].
+//!
+//! Everything a replay relies on is checked here, statically, in file order: names, argument
+//! counts, declarations before use, one type per class, call stacks and allocation scopes that
+//! never pop more than was pushed (per task). A file with any error is rejected whole.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl};
+use crate::class::MAX_SUBCLASSES;
+use crate::gfp;
+use crate::map::ReadKind;
+use crate::report::ReportKind;
+use crate::wait::WaitType;
+
+/// The maps every case starts with.
+const PREDECLARED: [&str; 2] = ["fs_reclaim", "mmu_notifier_invalidate_range_start"];
+
+/// Parses a scenario file. `file` is how the file is named in errors and `FILE:LINE` sites.
+///
+/// ```
+/// let err = lockdep::scenario::parse("t.lockdep", "mutex A\nlock B\n").unwrap_err();
+/// assert_eq!(err.to_string(), "t.lockdep:2: undeclared instance `B`");
+/// ```
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
+    let stem = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| file.to_string());
+    let mut p = Parser {
+        file,
+        cases: Vec::new(),
+        cur: CaseBuilder::new(file, stem, 0, true),
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        let code = match raw.find('#') {
+            Some(at) => &raw[..at],
+            None => raw,
+        };
+        let tokens: Vec<&str> = code.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
+        let Some((&keyword, args)) = tokens.split_first() else {
+            continue;
+        };
+        p.statement(line, keyword, args)
+            .map_err(|message| ParseError {
+                file: file.to_string(),
+                line,
+                message,
+            })?;
+    }
+    p.finish_case();
+    Ok(Scenario {
+        file: file.to_string(),
+        cases: p.cases,
+    })
+}
+
+struct Parser<'a> {
+    file: &'a str,
+    cases: Vec<Case>,
+    cur: CaseBuilder,
+}
+
+/// A class as declared: its index, type, wait types and where it was first declared.
+struct ClassDecl {
+    index: usize,
+    ty: LockType,
+    inner: WaitType,
+    outer: WaitType,
+    line: usize,
+}
+
+/// Per-task state the parser tracks to reject pops of nothing.
+#[derive(Default)]
+struct TaskState {
+    call_depth: usize,
+    scopes: [usize; 3],
+}
+
+struct CaseBuilder {
+    case: Case,
+    /// The file-stem case, which is kept only if it has statements.
+    implicit: bool,
+    has_statements: bool,
+    instances: HashMap<String, usize>,
+    classes: HashMap<String, ClassDecl>,
+    tasks: HashMap<String, usize>,
+    task_state: Vec<TaskState>,
+    current: usize,
+    /// Line of an `expect none`.
+    expect_none: Option<usize>,
+}
+
+impl CaseBuilder {
+    fn new(file: &str, name: String, line: usize, implicit: bool) -> CaseBuilder {
+        let mut b = CaseBuilder {
+            case: Case {
+                name,
+                line,
+                expected: Vec::new(),
+                file: file.to_string(),
+                classes: Vec::new(),
+                instances: Vec::new(),
+                tasks: Vec::new(),
+                steps: Vec::new(),
+            },
+            implicit,
+            has_statements: false,
+            instances: HashMap::new(),
+            classes: HashMap::new(),
+            tasks: HashMap::new(),
+            task_state: Vec::new(),
+            current: 0,
+            expect_none: None,
+        };
+        for name in PREDECLARED {
+            // Cannot fail: a fresh case has no declarations.
+            let _ = b.declare(0, LockType::Map, name, None, None);
+        }
+        b.task("main", None).ok();
+        b
+    }
+
+    fn declare(
+        &mut self,
+        line: usize,
+        ty: LockType,
+        name: &str,
+        class: Option<&str>,
+        wait: Option<(WaitType, WaitType)>,
+    ) -> Result<(), String> {
+        if let Some(&i) = self.instances.get(name) {
+            return Err(format!(
+                "instance `{name}` is already declared in this case{}",
+                self.declared_at(i)
+            ));
+        }
+        let class_name = class.unwrap_or(name);
+        let (inner, outer) = wait.unwrap_or((ty.default_wait(), WaitType::Inv));
+        let class = match self.classes.get(class_name) {
+            Some(c) => {
+                let at = if c.line == 0 {
+                    " (predeclared)".to_string()
+                } else {
+                    format!(" (line {})", c.line)
+                };
+                if c.ty != ty {
+                    return Err(format!(
+                        "class `{class_name}` is a {}{at}, not a {ty}: instances of one class \
+                         must have one type",
+                        c.ty
+                    ));
+                }
+                if (c.inner, c.outer) != (inner, outer) {
+                    return Err(format!(
+                        "class `{class_name}` has wait types {}{at}, not {}: instances of one \
+                         class must have one wait type",
+                        wait_spelling(c.inner, c.outer),
+                        wait_spelling(inner, outer)
+                    ));
+                }
+                c.index
+            }
+            None => {
+                let index = self.case.classes.len();
+                self.case.classes.push(class_name.to_string());
+                self.classes.insert(
+                    class_name.to_string(),
+                    ClassDecl {
+                        index,
+                        ty,
+                        inner,
+                        outer,
+                        line,
+                    },
+                );
+                index
+            }
+        };
+        self.instances
+            .insert(name.to_string(), self.case.instances.len());
+        self.case.instances.push(Instance {
+            name: name.to_string(),
+            ty,
+            class,
+            inner,
+            outer,
+        });
+        Ok(())
+    }
+
+    fn declared_at(&self, instance: usize) -> String {
+        match self.case.instances.get(instance) {
+            Some(i) if PREDECLARED.contains(&i.name.as_str()) => " (it is predeclared)".into(),
+            _ => String::new(),
+        }
+    }
+
+    /// The task named `name`, created if needed.
+    fn task(&mut self, name: &str, pid: Option<u32>) -> Result<usize, String> {
+        if let Some(&t) = self.tasks.get(name) {
+            let have = self.case.tasks.get(t).map(|d| d.pid);
+            return match (pid, have) {
+                (Some(p), Some(h)) if p != h => {
+                    Err(format!("task `{name}` already has pid={h}, not pid={p}"))
+                }
+                _ => Ok(t),
+            };
+        }
+        let t = self.case.tasks.len();
+        let pid = pid.unwrap_or(t as u32 + 1);
+        self.case.tasks.push(TaskDecl {
+            name: name.to_string(),
+            pid,
+        });
+        self.task_state.push(TaskState::default());
+        self.tasks.insert(name.to_string(), t);
+        Ok(t)
+    }
+
+    fn instance(&self, name: &str) -> Result<usize, String> {
+        check_name(name, "instance")?;
+        self.instances
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("undeclared instance `{name}`"))
+    }
+
+    fn state(&mut self) -> &mut TaskState {
+        if self.task_state.len() <= self.current {
+            self.task_state
+                .resize_with(self.current + 1, TaskState::default);
+        }
+        &mut self.task_state[self.current]
+    }
+
+    fn task_name(&self) -> &str {
+        self.case
+            .tasks
+            .get(self.current)
+            .map(|t| t.name.as_str())
+            .unwrap_or("main")
+    }
+
+    fn push(&mut self, line: usize, op: Op) {
+        self.case.steps.push(Step { line, op });
+    }
+}
+
+impl Parser<'_> {
+    fn finish_case(&mut self) {
+        let keep = !self.cur.implicit || self.cur.has_statements;
+        let next = CaseBuilder::new(self.file, String::new(), 0, false);
+        let done = std::mem::replace(&mut self.cur, next);
+        if keep {
+            self.cases.push(done.case);
+        }
+    }
+
+    fn statement(&mut self, line: usize, keyword: &str, args: &[&str]) -> Result<(), String> {
+        if keyword == "case" {
+            let [name] = exact(keyword, args, "a case name")?;
+            check_name(name, "case name")?;
+            self.finish_case();
+            self.cur = CaseBuilder::new(self.file, name.to_string(), line, false);
+            return Ok(());
+        }
+        let c = &mut self.cur;
+        if !c.has_statements {
+            c.has_statements = true;
+            if c.implicit {
+                c.case.line = line;
+            }
+        }
+        if let Some(ty) = LockType::from_name(keyword) {
+            return declaration(c, line, ty, args);
+        }
+        if let Some((read, trylock, might)) = acquire_kind(keyword) {
+            return acquire(c, line, keyword, args, read, trylock, might);
+        }
+        let simple = match keyword {
+            "irq_disable" => Some(Op::IrqDisable),
+            "irq_enable" => Some(Op::IrqEnable),
+            "bh_disable" => Some(Op::BhDisable),
+            "bh_enable" => Some(Op::BhEnable),
+            "hardirq_enter" => Some(Op::HardirqEnter),
+            "hardirq_exit" => Some(Op::HardirqExit),
+            "softirq_enter" => Some(Op::SoftirqEnter),
+            "softirq_exit" => Some(Op::SoftirqExit),
+            "hardirq_threaded" => Some(Op::HardirqThreaded),
+            "non_block_start" => Some(Op::NonBlockStart),
+            "non_block_end" => Some(Op::NonBlockEnd),
+            "might_sleep" => Some(Op::MightSleep),
+            "exit" => Some(Op::Exit),
+            _ => None,
+        };
+        if let Some(op) = simple {
+            let [] = exact(keyword, args, "no argument")?;
+            c.push(line, op);
+            return Ok(());
+        }
+        let one_instance = match keyword {
+            "unlock" => Some(Op::Unlock as fn(usize) -> Op),
+            "downgrade" => Some(Op::Downgrade as fn(usize) -> Op),
+            "init" => Some(Op::Init as fn(usize) -> Op),
+            _ => None,
+        };
+        if let Some(make) = one_instance {
+            let [name] = exact(keyword, args, "an instance")?;
+            let inst = c.instance(name)?;
+            c.push(line, make(inst));
+            return Ok(());
+        }
+        let assert = match keyword {
+            "assert_held" => Some((true, None)),
+            "assert_held_read" => Some((true, Some(ReadKind::Shared))),
+            "assert_held_write" => Some((true, Some(ReadKind::Exclusive))),
+            "assert_not_held" => Some((false, None)),
+            _ => None,
+        };
+        if let Some((held, want)) = assert {
+            let [name] = exact(keyword, args, "an instance")?;
+            let inst = c.instance(name)?;
+            c.push(line, Op::Assert { inst, held, want });
+            return Ok(());
+        }
+        let scope = match keyword {
+            "memalloc_nofs_save" => Some((Scope::Nofs, true)),
+            "memalloc_nofs_restore" => Some((Scope::Nofs, false)),
+            "memalloc_noio_save" => Some((Scope::Noio, true)),
+            "memalloc_noio_restore" => Some((Scope::Noio, false)),
+            "memalloc_noreclaim_save" => Some((Scope::Noreclaim, true)),
+            "memalloc_noreclaim_restore" => Some((Scope::Noreclaim, false)),
+            _ => None,
+        };
+        if let Some((scope, save)) = scope {
+            let [] = exact(keyword, args, "no argument")?;
+            let depth = &mut c.state().scopes[scope as usize];
+            if save {
+                *depth += 1;
+                c.push(line, Op::MemallocSave(scope));
+            } else {
+                if *depth == 0 {
+                    let save_kw = keyword.replace("_restore", "_save");
+                    return Err(format!(
+                        "`{keyword}` without a matching `{save_kw}` in task `{}`",
+                        c.task_name()
+                    ));
+                }
+                *depth -= 1;
+                c.push(line, Op::MemallocRestore(scope));
+            }
+            return Ok(());
+        }
+        match keyword {
+            "thread" => {
+                let (name, pid) = match args {
+                    [name] => (*name, None),
+                    [name, pid] => {
+                        let Some(v) = pid.strip_prefix("pid=") else {
+                            return Err(format!(
+                                "unexpected argument `{pid}` to `thread` (expected pid=N)"
+                            ));
+                        };
+                        let pid = v
+                            .parse::<u32>()
+                            .map_err(|_| format!("bad pid `{v}`: expected a number"))?;
+                        (*name, Some(pid))
+                    }
+                    _ => return Err(count_error(keyword, args, "a task name and optional pid=N")),
+                };
+                check_name(name, "task name")?;
+                let t = c.task(name, pid)?;
+                c.current = t;
+                c.push(line, Op::Thread(t));
+            }
+            "call" => {
+                let [f] = exact(keyword, args, "a function name")?;
+                check_name(f, "function name")?;
+                c.state().call_depth += 1;
+                c.push(line, Op::Call(f.to_string()));
+            }
+            "ret" => {
+                let [] = exact(keyword, args, "no argument")?;
+                let st = c.state();
+                if st.call_depth == 0 {
+                    return Err(format!(
+                        "`ret` with an empty call stack in task `{}`",
+                        c.task_name()
+                    ));
+                }
+                st.call_depth -= 1;
+                c.push(line, Op::Ret);
+            }
+            "set_subclass" => {
+                let [name, n] = exact(keyword, args, "an instance and a subclass")?;
+                let inst = c.instance(name)?;
+                let sub = subclass(n)?;
+                c.push(line, Op::SetSubclass(inst, sub));
+            }
+            "alloc" | "fs_reclaim_acquire" | "fs_reclaim_release" => {
+                let [flags] = exact(keyword, args, "allocation flags")?;
+                let mask = gfp::parse(flags)?;
+                let op = match keyword {
+                    "alloc" => Op::Alloc(mask),
+                    "fs_reclaim_acquire" => Op::FsReclaimAcquire(mask),
+                    _ => Op::FsReclaimRelease(mask),
+                };
+                c.push(line, op);
+            }
+            "option" => {
+                let [opt] = exact(keyword, args, "an option")?;
+                let op = match opt {
+                    "raw_lock_nesting" => Op::RawLockNesting,
+                    "fs_reclaim=legacy" => Op::LegacyFsReclaim(true),
+                    "fs_reclaim=current" => Op::LegacyFsReclaim(false),
+                    _ => {
+                        return Err(format!(
+                            "unknown option `{opt}` (expected raw_lock_nesting, \
+                             fs_reclaim=legacy or fs_reclaim=current)"
+                        ))
+                    }
+                };
+                c.push(line, op);
+            }
+            "expect" => {
+                let [kind] = exact(keyword, args, "a report kind or `none`")?;
+                if kind == "none" {
+                    if let Some(k) = c.case.expected.first() {
+                        return Err(format!("`expect none` in a case that expects `{k}`"));
+                    }
+                    c.expect_none = Some(line);
+                } else {
+                    let k = ReportKind::from_name(kind)
+                        .ok_or_else(|| format!("unknown report kind `{kind}`"))?;
+                    if let Some(at) = c.expect_none {
+                        return Err(format!(
+                            "`expect {k}` in a case that says `expect none` (line {at})"
+                        ));
+                    }
+                    c.case.expected.push(k);
+                }
+            }
+            _ => return Err(format!("unknown statement `{keyword}`")),
+        }
+        Ok(())
+    }
+}
+
+/// `lock`, `trylock_shared`, ...: (read kind, trylock, might_lock).
+fn acquire_kind(keyword: &str) -> Option<(ReadKind, bool, bool)> {
+    Some(match keyword {
+        "lock" => (ReadKind::Exclusive, false, false),
+        "lock_shared" => (ReadKind::Shared, false, false),
+        "lock_shared_recursive" => (ReadKind::SharedRecursive, false, false),
+        "trylock" => (ReadKind::Exclusive, true, false),
+        "trylock_shared" => (ReadKind::Shared, true, false),
+        "trylock_shared_recursive" => (ReadKind::SharedRecursive, true, false),
+        "might_lock" => (ReadKind::Exclusive, false, true),
+        "might_lock_shared" => (ReadKind::Shared, false, true),
+        _ => return None,
+    })
+}
+
+fn acquire(
+    c: &mut CaseBuilder,
+    line: usize,
+    keyword: &str,
+    args: &[&str],
+    read: ReadKind,
+    trylock: bool,
+    might: bool,
+) -> Result<(), String> {
+    let Some((name, rest)) = args.split_first() else {
+        return Err(count_error(
+            keyword,
+            args,
+            "an instance and optional sub=N, nest=Y",
+        ));
+    };
+    if rest.len() > 2 {
+        return Err(count_error(
+            keyword,
+            args,
+            "an instance and optional sub=N, nest=Y",
+        ));
+    }
+    let inst = c.instance(name)?;
+    let mut sub = None;
+    let mut nest = None;
+    for arg in rest {
+        if let Some(v) = arg.strip_prefix("sub=") {
+            if sub.is_some() {
+                return Err(format!("`sub=` given twice to `{keyword}`"));
+            }
+            sub = Some(subclass(v)?);
+        } else if let Some(v) = arg.strip_prefix("nest=") {
+            if nest.is_some() {
+                return Err(format!("`nest=` given twice to `{keyword}`"));
+            }
+            nest = Some(c.instance(v)?);
+        } else {
+            return Err(format!(
+                "unexpected argument `{arg}` to `{keyword}` (expected sub=N or nest=Y)"
+            ));
+        }
+    }
+    c.push(
+        line,
+        Op::Acquire {
+            inst,
+            read,
+            trylock,
+            subclass: sub.unwrap_or(0),
+            nest,
+            might,
+        },
+    );
+    Ok(())
+}
+
+fn declaration(
+    c: &mut CaseBuilder,
+    line: usize,
+    ty: LockType,
+    args: &[&str],
+) -> Result<(), String> {
+    let usage = "an instance, an optional class and an optional wait=";
+    let Some((name, rest)) = args.split_first() else {
+        return Err(count_error(ty.name(), args, usage));
+    };
+    check_name(name, "instance")?;
+    let mut class = None;
+    let mut wait = None;
+    for (i, arg) in rest.iter().enumerate() {
+        if let Some(spec) = arg.strip_prefix("wait=") {
+            if wait.is_some() {
+                return Err(format!("`wait=` given twice to `{ty}`"));
+            }
+            wait = Some(wait_types(spec)?);
+        } else if i == 0 {
+            check_name(arg, "class")?;
+            class = Some(*arg);
+        } else {
+            return Err(count_error(ty.name(), args, usage));
+        }
+    }
+    if rest.len() > 2 {
+        return Err(count_error(ty.name(), args, usage));
+    }
+    c.declare(line, ty, name, class, wait)
+}
+
+/// `INNER` or `OUTER:INNER`, as (inner, outer); outer `Inv` means "same as inner".
+fn wait_types(spec: &str) -> Result<(WaitType, WaitType), String> {
+    let one = |s: &str| {
+        WaitType::parse(s).ok_or_else(|| {
+            format!("unknown wait type `{s}` (expected inv, free, spin, config or sleep)")
+        })
+    };
+    match spec.split_once(':') {
+        Some((outer, inner)) => Ok((one(inner)?, one(outer)?)),
+        None => Ok((one(spec)?, WaitType::Inv)),
+    }
+}
+
+fn wait_spelling(inner: WaitType, outer: WaitType) -> String {
+    if outer == WaitType::Inv {
+        format!("wait={inner}")
+    } else {
+        format!("wait={outer}:{inner}")
+    }
+}
+
+fn subclass(s: &str) -> Result<u8, String> {
+    match s.parse::<u8>() {
+        Ok(n) if n < MAX_SUBCLASSES => Ok(n),
+        _ => Err(format!(
+            "bad subclass `{s}`: expected a number from 0 to {}",
+            MAX_SUBCLASSES - 1
+        )),
+    }
+}
+
+/// Names are `[A-Za-z0-9_&>.:/-]+`.
+fn check_name(name: &str, what: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_&>.:/-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bad {what} `{}`: names are made of A-Z a-z 0-9 _ & > . : / -",
+            name.escape_debug()
+        ))
+    }
+}
+
+/// The arguments as an array of exactly `N`, or a count error.
+fn exact<'a, const N: usize>(
+    keyword: &str,
+    args: &[&'a str],
+    expected: &str,
+) -> Result<[&'a str; N], String> {
+    <[&str; N]>::try_from(args).map_err(|_| count_error(keyword, args, expected))
+}
+
+fn count_error(keyword: &str, args: &[&str], expected: &str) -> String {
+    let n = args.len();
+    format!(
+        "wrong number of arguments to `{keyword}`: it takes {expected}, got {n} argument{}",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (usize, String) {
+        let e = parse("t.lockdep", text).expect_err("should be malformed");
+        assert_eq!(e.file, "t.lockdep");
+        (e.line, e.message)
+    }
+
+    fn assert_err(text: &str, line: usize, needle: &str) {
+        let (l, m) = err(text);
+        assert_eq!(l, line, "wrong line for {m:?}");
+        assert!(m.contains(needle), "{m:?} does not contain {needle:?}");
+    }
+
+    #[test]
+    fn comments_blank_lines_and_line_numbers() {
+        let text = "# a comment\n\n   \t\nmutex A   # trailing comment\n\tlock A\n\nlock B\n";
+        assert_err(text, 7, "undeclared instance `B`");
+        let s = parse("t.lockdep", "# only comments\n\n").expect("ok");
+        assert!(s.cases.is_empty());
+    }
+
+    #[test]
+    fn statements_before_the_first_case_are_named_after_the_file() {
+        let s = parse("dir/abba.lockdep", "\nmutex A\ncase second\nmutex A\n").expect("ok");
+        let names: Vec<_> = s.cases.iter().map(|c| (c.name.as_str(), c.line)).collect();
+        assert_eq!(names, [("abba", 2), ("second", 3)]);
+        let s = parse("x.lockdep", "# header\ncase only\n").expect("ok");
+        assert_eq!(s.cases.len(), 1);
+        assert_eq!(s.cases[0].name, "only");
+    }
+
+    #[test]
+    fn kernel_style_names() {
+        let text = "rwsem &mapping->i_mmap_rwsem\nmutex m1 &sb->s_type->i_mutex_key/1\n\
+                    lock_shared &mapping->i_mmap_rwsem\nlock m1\n";
+        let s = parse("t.lockdep", text).expect("ok");
+        let c = &s.cases[0];
+        assert_eq!(c.instances[2].name, "&mapping->i_mmap_rwsem");
+        assert_eq!(c.classes[3], "&sb->s_type->i_mutex_key/1");
+        assert_eq!(c.steps.len(), 2);
+    }
+
+    #[test]
+    fn declarations_share_classes_and_wait_types() {
+        let text = "spin a lk\nspin b lk\nraw_spin r wait=free\nmap m x wait=sleep:spin\n";
+        let c = &parse("t.lockdep", text).expect("ok").cases[0];
+        assert_eq!(c.instances[2].class, c.instances[3].class);
+        assert_eq!(c.instances[2].inner, WaitType::Config);
+        assert_eq!(c.instances[4].inner, WaitType::Free);
+        assert_eq!(
+            (c.instances[5].inner, c.instances[5].outer),
+            (WaitType::Spin, WaitType::Sleep)
+        );
+        // Instances without CLASS are their own class, named after them.
+        assert_eq!(c.classes[c.instances[4].class], "r");
+    }
+
+    #[test]
+    fn unknown_statement() {
+        assert_err(
+            "mutex A\nfrobnicate A\n",
+            2,
+            "unknown statement `frobnicate`",
+        );
+    }
+
+    #[test]
+    fn wrong_argument_counts() {
+        assert_err(
+            "mutex A\nunlock\n",
+            2,
+            "wrong number of arguments to `unlock`",
+        );
+        assert_err("mutex A\nunlock A A\n", 2, "got 2 arguments");
+        assert_err(
+            "irq_disable now\n",
+            1,
+            "wrong number of arguments to `irq_disable`",
+        );
+        assert_err("mutex\n", 1, "wrong number of arguments to `mutex`");
+        assert_err("mutex A c wait=sleep x\n", 1, "wrong number of arguments");
+        assert_err("case\n", 1, "wrong number of arguments to `case`");
+        assert_err("mutex A\nlock\n", 2, "wrong number of arguments to `lock`");
+        assert_err("mutex A\nlock A sub=1 nest=A sub=2\n", 2, "wrong number");
+        assert_err("mutex A\nset_subclass A\n", 2, "wrong number");
+        assert_err("expect\n", 1, "wrong number of arguments to `expect`");
+        assert_err(
+            "thread a pid=1 x\n",
+            1,
+            "wrong number of arguments to `thread`",
+        );
+        assert_err("alloc\n", 1, "wrong number of arguments to `alloc`");
+        assert_err("ret 1\n", 1, "wrong number of arguments to `ret`");
+    }
+
+    #[test]
+    fn bad_names() {
+        assert_err("mutex A$\n", 1, "bad instance `A$`");
+        assert_err("mutex A cl@ss\n", 1, "bad class `cl@ss`");
+        assert_err("case a+b\n", 1, "bad case name");
+        assert_err("thread t!\n", 1, "bad task name");
+        assert_err("call f+0x10/0x20\n", 1, "bad function name");
+        assert_err("mutex A\nlock Å\n", 2, "bad instance");
+    }
+
+    #[test]
+    fn undeclared_and_duplicate_instances() {
+        assert_err("mutex A\nlock A nest=B\n", 2, "undeclared instance `B`");
+        assert_err("mutex A\nmutex A\n", 2, "already declared");
+        assert_err("map fs_reclaim\n", 1, "predeclared");
+        // Declarations belong to their case.
+        assert_err(
+            "case one\nmutex A\ncase two\nlock A\n",
+            4,
+            "undeclared instance `A`",
+        );
+        assert!(parse("t", "case one\nmutex A\ncase two\nmutex A\n").is_ok());
+    }
+
+    #[test]
+    fn one_type_per_class() {
+        assert_err(
+            "mutex a k\n\nspin b k\n",
+            3,
+            "class `k` is a mutex (line 1), not a spin",
+        );
+        assert_err("mutex k\nrwsem b k\n", 2, "not a rwsem");
+        assert_err("spin fs_reclaim2 fs_reclaim\n", 1, "is a map (predeclared)");
+        assert_err("spin a k\nspin b k wait=spin\n", 2, "wait types");
+    }
+
+    #[test]
+    fn bad_subclasses() {
+        assert_err("mutex A\nlock A sub=8\n", 2, "bad subclass `8`");
+        assert_err("mutex A\nlock A sub=x\n", 2, "bad subclass `x`");
+        assert_err("mutex A\nlock A sub=-1\n", 2, "bad subclass");
+        assert_err(
+            "mutex A\nlock A\nset_subclass A 99\n",
+            3,
+            "bad subclass `99`",
+        );
+        assert_err("mutex A\nlock A sub=1 sub=2\n", 2, "given twice");
+        assert_err(
+            "mutex A\nlock A level=2\n",
+            2,
+            "unexpected argument `level=2`",
+        );
+    }
+
+    #[test]
+    fn bad_wait_types() {
+        assert_err("mutex A wait=sleepy\n", 1, "unknown wait type `sleepy`");
+        assert_err("mutex A wait=sleep:\n", 1, "unknown wait type ``");
+        assert_err("mutex A wait=x:spin\n", 1, "unknown wait type `x`");
+    }
+
+    #[test]
+    fn bad_options() {
+        assert_err("option fast\n", 1, "unknown option `fast`");
+        assert_err("option fs_reclaim=new\n", 1, "unknown option");
+        assert!(parse("t", "option raw_lock_nesting\noption fs_reclaim=legacy\n").is_ok());
+    }
+
+    #[test]
+    fn bad_pids() {
+        assert_err("thread t pid=x\n", 1, "bad pid `x`");
+        assert_err("thread t pid=-3\n", 1, "bad pid");
+        assert_err("thread t 12\n", 1, "unexpected argument `12`");
+        assert_err("thread t pid=3\nthread t pid=4\n", 2, "already has pid=3");
+        let s = parse("t", "thread a\nthread b pid=42\nthread a\nthread c\n").expect("ok");
+        let pids: Vec<_> = s.cases[0]
+            .tasks
+            .iter()
+            .map(|t| (t.name.as_str(), t.pid))
+            .collect();
+        assert_eq!(pids, [("main", 1), ("a", 2), ("b", 42), ("c", 4)]);
+    }
+
+    #[test]
+    fn bad_expectations() {
+        assert_err("expect deadlock\n", 1, "unknown report kind `deadlock`");
+        assert_err("expect circular\nexpect none\n", 2, "expect none");
+        assert_err("expect none\nexpect circular\n", 2, "expect none");
+        let s = parse("t", "expect recursive\nexpect circular\n").expect("ok");
+        assert_eq!(
+            s.cases[0].expected,
+            [ReportKind::Recursive, ReportKind::Circular]
+        );
+    }
+
+    #[test]
+    fn bad_gfp_flags() {
+        assert_err(
+            "alloc GFP_KERNEL|GFP_BOGUS\n",
+            1,
+            "unknown allocation flag `GFP_BOGUS`",
+        );
+        assert_err("fs_reclaim_acquire GFP_KERNEL|\n", 1, "empty flag");
+        assert!(parse("t", "alloc GFP_NOFS|__GFP_NOLOCKDEP\n").is_ok());
+    }
+
+    #[test]
+    fn ret_with_an_empty_call_stack() {
+        assert_err(
+            "call f\nret\nret\n",
+            3,
+            "`ret` with an empty call stack in task `main`",
+        );
+        // Call stacks are per task.
+        assert_err("call f\nthread t\nret\n", 3, "in task `t`");
+        assert!(parse("t", "call f\nthread t\nthread main\nret\n").is_ok());
+    }
+
+    #[test]
+    fn restore_without_save() {
+        assert_err(
+            "memalloc_nofs_restore\n",
+            1,
+            "without a matching `memalloc_nofs_save`",
+        );
+        assert_err(
+            "memalloc_nofs_save\nmemalloc_noio_restore\n",
+            2,
+            "`memalloc_noio_restore` without",
+        );
+        assert_err(
+            "memalloc_noreclaim_save\nthread t\nmemalloc_noreclaim_restore\n",
+            3,
+            "in task `t`",
+        );
+        let ok = "memalloc_nofs_save\nmemalloc_nofs_save\nmemalloc_nofs_restore\n\
+                  memalloc_nofs_restore\n";
+        assert!(parse("t", ok).is_ok());
+        assert_err(&format!("{ok}memalloc_nofs_restore\n"), 5, "without");
+    }
+
+    #[test]
+    fn every_acquire_form_parses() {
+        let text = "rwlock A\nrwlock N\nlock N\nlock A sub=1 nest=N\nlock_shared A\n\
+                    lock_shared_recursive A\ntrylock A\ntrylock_shared A\n\
+                    trylock_shared_recursive A\nmight_lock A\nmight_lock_shared A sub=2\n";
+        let c = &parse("t", text).expect("ok").cases[0];
+        assert_eq!(c.steps.len(), 9);
+        assert!(matches!(
+            c.steps[1].op,
+            Op::Acquire {
+                subclass: 1,
+                nest: Some(3),
+                trylock: false,
+                might: false,
+                ..
+            }
+        ));
+        assert_eq!(c.steps[1].line, 4);
+    }
+}

@@ -1,0 +1,433 @@
+//! The replay driver: a parsed [`Case`] through a fresh [`Engine`].
+//!
+//! Every statement maps to one engine call (or two: `might_lock` is an acquire and a release, and
+//! a blocking acquisition of a `mutex` or `rwsem` is followed by `might_sleep`). The driver adds
+//! no rule of its own; it only keeps the per-case objects (keys, maps, tasks), gives each event
+//! its site, and keeps at most one report per event: the first problem found.
+
+use std::collections::HashMap;
+
+use super::{Case, CaseResult, Op, Scenario, Scope};
+use crate::class::LockClassKey;
+use crate::engine::{Engine, Options};
+use crate::gfp;
+use crate::held::Task;
+use crate::map::{Acquire, LockMap, Site};
+use crate::report::{LockInfo, Report};
+use crate::stack;
+
+/// The fake address of the first declared instance of a case (the predeclared `fs_reclaim`);
+/// each later declaration is 0x40 above the previous one. Reports print these instead of real
+/// addresses, so that a replay's output is the same on every run.
+pub const FAKE_ADDRESS_BASE: usize = 0xffff_8880_1000_0000;
+
+/// The distance between the fake addresses of two consecutive declarations.
+pub const FAKE_ADDRESS_STRIDE: usize = 0x40;
+
+/// Replays every case of a scenario, in order.
+pub fn replay(scenario: &Scenario) -> Vec<CaseResult> {
+    scenario.cases.iter().map(replay_case).collect()
+}
+
+/// Replays one case through a fresh engine and compares its reports with its expectations.
+pub fn replay_case(case: &Case) -> CaseResult {
+    let engine = Engine::with_options(Options::default());
+    let keys: Vec<&'static LockClassKey> = case
+        .classes
+        .iter()
+        .map(|name| LockClassKey::new_dynamic(name.as_str()))
+        .collect();
+    // Boxed, so that each map keeps its address (the engine's instance identity) for the whole
+    // case. `parse` guarantees every class index is in range; a key is made on the spot if not.
+    let maps: Vec<Box<LockMap>> = case
+        .instances
+        .iter()
+        .map(|i| {
+            let key = match keys.get(i.class) {
+                Some(k) => *k,
+                None => LockClassKey::new_dynamic(i.name.as_str()),
+            };
+            Box::new(LockMap::named(key).with_wait(i.inner, i.outer))
+        })
+        .collect();
+    let fake: HashMap<usize, usize> = maps
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let addr = FAKE_ADDRESS_BASE.wrapping_add(FAKE_ADDRESS_STRIDE.wrapping_mul(i));
+            (m.instance(), addr)
+        })
+        .collect();
+    let mut r = Replay {
+        engine: &engine,
+        case,
+        maps: &maps,
+        tasks: case
+            .tasks
+            .iter()
+            .map(|t| Task::simulated(t.name.as_str(), t.pid))
+            .collect(),
+        scopes: vec![Default::default(); case.tasks.len()],
+        current: 0,
+    };
+    if r.tasks.is_empty() {
+        r.tasks.push(Task::simulated("main", 1));
+        r.scopes.push(Default::default());
+    }
+    let mut reports = Vec::new();
+    for step in &case.steps {
+        if let Some(mut report) = r.step(step.line, &step.op) {
+            rewrite_addresses(&mut report, &fake);
+            reports.push(report);
+        }
+    }
+    let passed = reports.len() == case.expected.len()
+        && reports
+            .iter()
+            .zip(&case.expected)
+            .all(|(r, k)| r.kind == *k);
+    CaseResult {
+        name: case.name.clone(),
+        reports,
+        expected: case.expected.clone(),
+        passed,
+    }
+}
+
+/// The text `lockdep replay` prints for a case: its reports in the kernel's format, then
+/// `case NAME: ok` or `case NAME: FAILED (expected [KIND, ...], got [KIND, ...])`.
+pub fn render_case(result: &CaseResult) -> String {
+    let mut out = String::new();
+    for r in &result.reports {
+        out.push_str(&r.render());
+    }
+    if result.passed {
+        out.push_str(&format!("case {}: ok\n", result.name));
+    } else {
+        let list =
+            |kinds: &mut dyn Iterator<Item = &'static str>| kinds.collect::<Vec<_>>().join(", ");
+        out.push_str(&format!(
+            "case {}: FAILED (expected [{}], got [{}])\n",
+            result.name,
+            list(&mut result.expected.iter().map(|k| k.name())),
+            list(&mut result.reports.iter().map(|r| r.kind.name())),
+        ));
+    }
+    out
+}
+
+/// The allocation-scope saves of one task, one stack per [`Scope`].
+type Scopes = [Vec<bool>; 3];
+
+struct Replay<'a> {
+    engine: &'a Engine,
+    case: &'a Case,
+    maps: &'a [Box<LockMap>],
+    tasks: Vec<Task>,
+    scopes: Vec<Scopes>,
+    current: usize,
+}
+
+impl Replay<'_> {
+    fn step(&mut self, line: usize, op: &Op) -> Option<Report> {
+        // Statements that shape the task, not events.
+        match op {
+            Op::Thread(t) => {
+                if *t < self.tasks.len() {
+                    self.current = *t;
+                }
+                return None;
+            }
+            Op::Call(f) => {
+                self.task().push_frame(stack::intern(f));
+                return None;
+            }
+            Op::Ret => {
+                // `parse` rejects a `ret` with nothing to pop.
+                self.task().pop_frame();
+                return None;
+            }
+            _ => {}
+        }
+        // An event: its site is the innermost simulated frame, or `FILE:LINE` of the statement
+        // when the stack is empty. In that case the statement is also the one frame of the
+        // stack the engine captures, so backtraces and dependency stacks show it too.
+        let here = stack::intern(&format!("{}:{}", self.case.file, line));
+        let pushed = self.task().current_frame().is_none();
+        if pushed {
+            self.task().push_frame(here);
+        }
+        let site = Site::Text(self.task().current_frame().unwrap_or(here));
+        let report = self.event(op, site);
+        if pushed {
+            self.task().pop_frame();
+        }
+        report
+    }
+
+    fn task(&mut self) -> &mut Task {
+        let i = self.current.min(self.tasks.len().saturating_sub(1));
+        &mut self.tasks[i]
+    }
+
+    fn event(&mut self, op: &Op, site: Site) -> Option<Report> {
+        let engine = self.engine;
+        let maps = self.maps;
+        let map = |i: usize| maps.get(i).map(|m| &**m);
+        let i = self.current.min(self.tasks.len().saturating_sub(1));
+        let task = &mut self.tasks[i];
+        match op {
+            Op::Thread(_) | Op::Call(_) | Op::Ret => None,
+            Op::Exit => engine.exit(task),
+            Op::Acquire {
+                inst,
+                read,
+                trylock,
+                subclass,
+                nest,
+                might,
+            } => {
+                let m = map(*inst)?;
+                let mut how = Acquire::exclusive()
+                    .with_read(*read)
+                    .trylock(*trylock)
+                    .subclass(*subclass);
+                if let Some(n) = nest.and_then(map) {
+                    how = how.nest_lock(n);
+                }
+                let first = engine.acquire(task, m, how, site);
+                if *might {
+                    // An annotation: acquire and release at once.
+                    let second = engine.release(task, m, site);
+                    return first.or(second);
+                }
+                let sleeps = self
+                    .case
+                    .instances
+                    .get(*inst)
+                    .is_some_and(|d| d.ty.sleeps());
+                // `mutex_lock` and `down_read` may sleep; one report per event, so only if the
+                // acquisition itself was fine.
+                if first.is_none() && sleeps && !*trylock {
+                    return engine.might_sleep(task, site);
+                }
+                first
+            }
+            Op::Unlock(x) => engine.release(task, map(*x)?, site),
+            Op::Downgrade(x) => engine.downgrade(task, map(*x)?, site),
+            Op::SetSubclass(x, sub) => engine.set_subclass(task, map(*x)?, *sub, site),
+            Op::Init(x) => engine.check_freed(task, map(*x)?.instance()),
+            Op::Assert { inst, held, want } => {
+                engine.assert_held(task, map(*inst)?, *held, *want, site)
+            }
+            Op::IrqDisable => engine.irq_disable(task),
+            Op::IrqEnable => engine.irq_enable(task),
+            Op::BhDisable => engine.bh_disable(task),
+            Op::BhEnable => engine.bh_enable(task),
+            Op::HardirqEnter => {
+                engine.hardirq_enter(task);
+                None
+            }
+            Op::HardirqExit => {
+                engine.hardirq_exit(task);
+                None
+            }
+            Op::SoftirqEnter => {
+                engine.softirq_enter(task);
+                None
+            }
+            Op::SoftirqExit => {
+                engine.softirq_exit(task);
+                None
+            }
+            Op::HardirqThreaded => {
+                engine.hardirq_threaded(task);
+                None
+            }
+            Op::NonBlockStart => {
+                engine.non_block_start(task);
+                None
+            }
+            Op::NonBlockEnd => engine.non_block_end(task, site),
+            Op::MightSleep => engine.might_sleep(task, site),
+            // Parsed and validated, but the fs_reclaim model (might_alloc, the reclaim maps and
+            // the allocation scopes' effect on them) lands with the seeds issue.
+            Op::Alloc(_) | Op::FsReclaimAcquire(_) | Op::FsReclaimRelease(_) => None,
+            Op::MemallocSave(scope) => {
+                let was = task.memalloc_save(scope_flag(*scope));
+                if let Some(s) = self.scopes.get_mut(i) {
+                    s[*scope as usize].push(was);
+                }
+                None
+            }
+            Op::MemallocRestore(scope) => {
+                // `parse` rejects a restore without its save.
+                let was = self
+                    .scopes
+                    .get_mut(i)
+                    .and_then(|s| s[*scope as usize].pop());
+                if let Some(was) = was {
+                    task.memalloc_restore(scope_flag(*scope), was);
+                }
+                None
+            }
+            Op::RawLockNesting => {
+                engine.set_options(Options {
+                    raw_lock_nesting: true,
+                    ..engine.options()
+                });
+                None
+            }
+            Op::LegacyFsReclaim(legacy) => {
+                engine.set_options(Options {
+                    legacy_fs_reclaim: *legacy,
+                    ..engine.options()
+                });
+                None
+            }
+        }
+    }
+}
+
+fn scope_flag(scope: Scope) -> u32 {
+    match scope {
+        Scope::Nofs => gfp::PF_MEMALLOC_NOFS,
+        Scope::Noio => gfp::PF_MEMALLOC_NOIO,
+        Scope::Noreclaim => gfp::PF_MEMALLOC,
+    }
+}
+
+/// Replaces the real map addresses in a report by the case's fake ones.
+fn rewrite_addresses(report: &mut Report, fake: &HashMap<usize, usize>) {
+    let fix = |l: &mut LockInfo| {
+        if let Some(&a) = fake.get(&l.instance) {
+            l.instance = a;
+        }
+    };
+    if let Some(l) = report.lock.as_mut() {
+        fix(l);
+    }
+    if let Some(l) = report.holding.as_mut() {
+        fix(l);
+    }
+    report.held.iter_mut().for_each(fix);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+    use crate::report::ReportKind;
+
+    fn run(text: &str) -> Vec<CaseResult> {
+        replay(&parse("t.lockdep", text).expect("well-formed"))
+    }
+
+    fn kinds(text: &str) -> Vec<ReportKind> {
+        run(text).iter().flat_map(|r| r.got()).collect()
+    }
+
+    #[test]
+    fn abba_is_circular_and_the_case_passes() {
+        let r = run(
+            "case abba\nmutex A\nmutex B\nlock A\nlock B\nunlock B\nunlock A\n\
+                     lock B\nlock A\nunlock A\nunlock B\nexpect circular\n",
+        );
+        assert_eq!(r.len(), 1);
+        assert!(r[0].passed);
+        let text = render_case(&r[0]);
+        assert!(text.contains("WARNING: possible circular locking dependency detected"));
+        assert!(text.contains("main/1 is trying to acquire lock:"));
+        // A is the third declaration (after the two predeclared maps), B the fourth.
+        assert!(text.contains("ffff888010000080 (A){+.+.}-{3:3}, at: t.lockdep:9"));
+        assert!(text.contains("ffff8880100000c0 (B){+.+.}-{3:3}, at: t.lockdep:8"));
+        assert!(text.ends_with("case abba: ok\n"));
+    }
+
+    #[test]
+    fn failed_cases_list_both_sides() {
+        let r = run("case c\nmutex A\nlock A\nunlock A\nunlock A\nexpect circular\n");
+        assert!(!r[0].passed);
+        assert!(render_case(&r[0])
+            .ends_with("case c: FAILED (expected [circular], got [bad_unlock])\n"));
+        let r = run("case d\nmutex A\n");
+        assert!(r[0].passed);
+        assert_eq!(render_case(&r[0]), "case d: ok\n");
+    }
+
+    #[test]
+    fn subclasses_and_trylocks() {
+        assert_eq!(
+            kinds("mutex a k\nmutex b k\nlock a\nlock b\n"),
+            [ReportKind::Recursive]
+        );
+        assert!(kinds("mutex a k\nmutex b k\nlock a\nlock b sub=1\n").is_empty());
+        assert!(kinds(
+            "mutex A\nmutex B\nlock A\ntrylock B\nunlock B\nunlock A\n\
+             lock B\nlock A\nunlock A\nunlock B\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn mutexes_may_sleep_but_one_report_per_event() {
+        // Taking a mutex under a spinlock: might_sleep complains.
+        assert_eq!(
+            kinds("spin s\nmutex m\nlock s\nlock m\n"),
+            [ReportKind::SleepInvalidContext]
+        );
+        // A trylock does not sleep.
+        assert!(kinds("spin s\nmutex m\nlock s\ntrylock m\n").is_empty());
+        // Recursive locking under a spinlock: one report, the recursion.
+        assert_eq!(
+            kinds("spin s\nmutex a k\nmutex b k\nlock a\nlock s\nlock b\n"),
+            [ReportKind::Recursive]
+        );
+    }
+
+    #[test]
+    fn sites_are_frames_or_file_lines() {
+        let r = run(
+            "mutex A\nthread worker pid=77\ncall outer\ncall inner\nlock A\n\
+                     ret\nret\nunlock A\nunlock A\n",
+        );
+        let text = render_case(&r[0]);
+        assert!(text.contains("worker/77 is trying to release lock (A) at:\nt.lockdep:9\n"));
+        let r = run("mutex A\ncall f\nunlock A\n");
+        let text = render_case(&r[0]);
+        assert!(text.contains("at:\nf\n"), "{text}");
+        assert!(text.contains("Call Trace:\n f\n"), "{text}");
+    }
+
+    #[test]
+    fn contexts_and_scopes_replay() {
+        assert_eq!(
+            kinds("irq_disable\nmight_sleep\nirq_enable\nmight_sleep\n"),
+            [ReportKind::SleepInvalidContext]
+        );
+        assert_eq!(kinds("non_block_end\n"), [ReportKind::NonBlockImbalance]);
+        assert!(kinds(
+            "memalloc_nofs_save\nmemalloc_noio_save\nmemalloc_noio_restore\n\
+             memalloc_nofs_restore\nalloc GFP_KERNEL\n"
+        )
+        .is_empty());
+        assert_eq!(
+            kinds("mutex A\nlock A\nexit\n"),
+            [ReportKind::LocksHeldAtExit]
+        );
+        assert_eq!(kinds("mutex A\nassert_held A\n"), [ReportKind::Assertion]);
+        assert_eq!(
+            kinds("mutex A\nlock A\ninit A\n"),
+            [ReportKind::HeldLockFreed]
+        );
+    }
+
+    #[test]
+    fn replay_is_reproducible() {
+        let text = "mutex A\nmutex B\nlock A\nlock B\nunlock B\nunlock A\n\
+                    lock B\nlock A\nunlock A\nunlock B\n";
+        let one: Vec<String> = run(text).iter().map(render_case).collect();
+        let two: Vec<String> = run(text).iter().map(render_case).collect();
+        assert_eq!(one, two);
+    }
+}
