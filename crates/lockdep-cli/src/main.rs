@@ -1,6 +1,42 @@
 //! The `lockdep` command-line tool.
+//!
+//! `lockdep replay FILE...` replays scenario files (`*.lockdep`) through the validator and
+//! prints every report in the kernel's format, then one verdict line per case. Each subcommand
+//! lives in its own module; `main` only parses the command line and dispatches.
 
-fn main() {
-    eprintln!("lockdep: not built yet");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod replay;
+
+/// The lock dependency validator of the Linux kernel, for scenario files and Rust programs.
+#[derive(Debug, Parser)]
+#[command(name = "lockdep", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay scenario files and check their expectations.
+    ///
+    /// Prints every report in the kernel's format and `case NAME: ok` or `case NAME: FAILED
+    /// (...)` per case, then `N passed, M failed`. Exit status: 0 when every case passed, 1 when
+    /// any failed, 2 on malformed input.
+    Replay {
+        /// Scenario files, or directories to search (recursively) for `*.lockdep` files.
+        #[arg(required = true, value_name = "FILE")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Replay { paths } => replay::run(&paths),
+    }
 }
