@@ -204,8 +204,6 @@ pub mod usage {
 /// One registered class. Everything but the usage bits is fixed at registration.
 pub(crate) struct Class {
     pub(crate) id: ClassId,
-    pub(crate) identity: KeyIdentity,
-    pub(crate) key: Key,
     pub(crate) base_name: Arc<str>,
     pub(crate) subclass: u8,
     /// 1 for the first key with this name, 2 for the second, ... (printed `name#N` when > 1).

@@ -264,8 +264,6 @@ impl Engine {
         let id = ClassId(index as u32);
         let pushed = self.classes.push(Class {
             id,
-            identity: identity.clone(),
-            key,
             stable_id: class::stable_id(&base, key, subclass),
             base_name: base,
             subclass,
@@ -721,7 +719,7 @@ impl Engine {
         let class = map.cached_class();
         task.held.iter().any(|h| {
             (h.instance == map.instance() || (h.references > 0 && Some(h.class) == class))
-                && read.is_none_or(|r| h.read == r)
+                && read.map_or(true, |r| h.read == r)
         })
     }
 

@@ -123,12 +123,9 @@ pub(crate) struct Graph {
     pub(crate) max_bfs_queue: usize,
 }
 
-/// A search result: the edges from the root to the matched class, in path order, and whether
-/// the match was reached in the `only_xr` state.
+/// A search result: the edges from the root to the matched class, in path order.
 pub(crate) struct Path {
     pub(crate) edges: Vec<EdgeId>,
-    pub(crate) end: ClassId,
-    pub(crate) only_xr: bool,
 }
 
 impl Graph {
@@ -146,14 +143,6 @@ impl Graph {
 
     pub(crate) fn find(&self, from: ClassId, to: ClassId) -> Option<EdgeId> {
         self.index.get(&(from, to)).copied()
-    }
-
-    pub(crate) fn after(&self, c: ClassId) -> impl Iterator<Item = &Edge> {
-        self.nodes
-            .get(c.index())
-            .into_iter()
-            .flat_map(|n| n.after.iter())
-            .map(|e| self.edge(*e))
     }
 
     /// Adds `from -> to` with type `dep`, or merges `dep` into the existing edge. Returns whether
@@ -272,11 +261,7 @@ impl Graph {
             xr = p & 1 == 1;
         }
         edges.reverse();
-        Path {
-            edges,
-            end,
-            only_xr,
-        }
+        Path { edges }
     }
 
     /// The number of classes reachable from `c` (forward) or reaching it (backward), for the

@@ -268,14 +268,6 @@ pub enum ReadKind {
 }
 
 impl ReadKind {
-    pub(crate) fn from_bits(v: u8) -> ReadKind {
-        match v {
-            1 => ReadKind::Shared,
-            2 => ReadKind::SharedRecursive,
-            _ => ReadKind::Exclusive,
-        }
-    }
-
     /// Whether this is any kind of read.
     pub fn is_read(self) -> bool {
         self != ReadKind::Exclusive
