@@ -434,8 +434,13 @@ impl Parser<'_> {
                     }
                     c.expect_none = Some(line);
                 } else {
-                    let k = ReportKind::from_name(kind)
-                        .ok_or_else(|| format!("unknown report kind `{kind}`"))?;
+                    let k = ReportKind::from_name(kind).ok_or_else(|| {
+                        let known: Vec<&str> = ReportKind::ALL.iter().map(|k| k.name()).collect();
+                        format!(
+                            "unknown report kind `{kind}` (expected none, {})",
+                            known.join(", ")
+                        )
+                    })?;
                     if let Some(at) = c.expect_none {
                         return Err(format!(
                             "`expect {k}` in a case that says `expect none` (line {at})"

@@ -430,4 +430,100 @@ mod tests {
         let two: Vec<String> = run(text).iter().map(render_case).collect();
         assert_eq!(one, two);
     }
+
+    /// Random statement soup: parsing never panics, and whatever parses replays without
+    /// panicking, whatever order the events come in.
+    #[test]
+    fn random_input_never_panics() {
+        const WORDS: [&str; 48] = [
+            "case",
+            "mutex",
+            "rwsem",
+            "spin",
+            "rwlock",
+            "raw_spin",
+            "map",
+            "thread",
+            "call",
+            "ret",
+            "exit",
+            "lock",
+            "lock_shared",
+            "lock_shared_recursive",
+            "trylock",
+            "trylock_shared",
+            "might_lock",
+            "might_lock_shared",
+            "unlock",
+            "downgrade",
+            "set_subclass",
+            "init",
+            "assert_held",
+            "assert_held_read",
+            "assert_not_held",
+            "irq_disable",
+            "irq_enable",
+            "bh_disable",
+            "bh_enable",
+            "hardirq_enter",
+            "hardirq_exit",
+            "softirq_enter",
+            "softirq_exit",
+            "hardirq_threaded",
+            "non_block_start",
+            "non_block_end",
+            "might_sleep",
+            "alloc",
+            "memalloc_nofs_save",
+            "memalloc_nofs_restore",
+            "option",
+            "expect",
+            "fs_reclaim",
+            "nest=A",
+            "sub=1",
+            "wait=spin",
+            "# c",
+            "é\u{0}",
+        ];
+        const ARGS: [&str; 12] = [
+            "A",
+            "B",
+            "k",
+            "fs_reclaim",
+            "t",
+            "1",
+            "sub=7",
+            "nest=B",
+            "pid=3",
+            "GFP_KERNEL",
+            "raw_lock_nesting",
+            "circular",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut parsed = 0;
+        for _ in 0..3000 {
+            let mut text = String::from("mutex A\nspin B k\n");
+            for _ in 0..next(30) {
+                text.push_str(WORDS[next(WORDS.len())]);
+                for _ in 0..next(3) {
+                    text.push(' ');
+                    text.push_str(ARGS[next(ARGS.len())]);
+                }
+                text.push('\n');
+            }
+            if let Ok(s) = parse("fuzz.lockdep", &text) {
+                parsed += 1;
+                for r in replay(&s) {
+                    let _ = render_case(&r);
+                }
+            }
+        }
+        assert!(parsed > 50, "only {parsed} inputs parsed");
+    }
 }
