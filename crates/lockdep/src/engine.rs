@@ -105,6 +105,11 @@ struct State {
 /// The validator: classes, dependency graph, chain table. Share it between tasks by reference;
 /// its methods take `&self`.
 pub struct Engine {
+    /// Unique per engine in this process: tasks remember which engine their caches are for.
+    id: u64,
+    /// Whether lock maps cache their class (only one engine may use a map's one-slot cache: the
+    /// process-wide one).
+    cache_in_maps: bool,
     classes: boxcar::Vec<Class>,
     state: Mutex<State>,
     raw_lock_nesting: AtomicBool,
@@ -145,7 +150,10 @@ impl Engine {
 
     /// An engine with the given options.
     pub fn with_options(options: Options) -> Engine {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Engine {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            cache_in_maps: false,
             classes: boxcar::Vec::new(),
             state: Mutex::new(State {
                 registry: FxHashMap::default(),
@@ -159,6 +167,24 @@ impl Engine {
             }),
             raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
             legacy_fs_reclaim: AtomicBool::new(options.legacy_fs_reclaim),
+        }
+    }
+
+    /// The process-wide engine: the only one whose classes are cached in the lock maps.
+    pub(crate) fn process_wide() -> Engine {
+        Engine {
+            cache_in_maps: true,
+            ..Engine::new()
+        }
+    }
+
+    /// Makes `task`'s private caches this engine's (a task handed to another engine starts
+    /// afresh rather than use another engine's class ids).
+    #[inline]
+    fn adopt(&self, task: &mut Task) {
+        if task.engine != self.id {
+            task.forget_cache();
+            task.engine = self.id;
         }
     }
 
@@ -199,11 +225,12 @@ impl Engine {
 
     /// The class `map` has for `subclass`, registering it if needed.
     pub fn class_of(&self, task: &mut Task, map: &LockMap, subclass: u8) -> ClassId {
-        if subclass == 0 {
+        if subclass == 0 && self.cache_in_maps {
             if let Some(c) = map.cached_class() {
                 return c;
             }
         }
+        self.adopt(task);
         let key = map.key();
         let word = match key {
             Key::Instance => None,
@@ -212,7 +239,7 @@ impl Engine {
         };
         if let Some(w) = word {
             if let Some(&c) = task.classes.get(&(w, subclass)) {
-                if subclass == 0 {
+                if subclass == 0 && self.cache_in_maps {
                     map.cache_class(c);
                 }
                 return c;
@@ -228,7 +255,7 @@ impl Engine {
         if let Some(w) = word {
             task.classes.insert((w, subclass), c);
         }
-        if subclass == 0 {
+        if subclass == 0 && self.cache_in_maps {
             map.cache_class(c);
         }
         c
@@ -716,7 +743,11 @@ impl Engine {
 
     /// Whether `task` holds `map`, optionally with the given read kind.
     pub fn is_held(&self, task: &Task, map: &LockMap, read: Option<ReadKind>) -> bool {
-        let class = map.cached_class();
+        let class = if self.cache_in_maps {
+            map.cached_class()
+        } else {
+            None
+        };
         task.held.iter().any(|h| {
             (h.instance == map.instance() || (h.references > 0 && Some(h.class) == class))
                 && read.map_or(true, |r| h.read == r)

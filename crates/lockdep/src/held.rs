@@ -147,6 +147,8 @@ pub struct Task {
     pub(crate) classes: FxHashMap<(usize, u8), ClassId>,
     pub(crate) non_block_count: u32,
     pub(crate) memalloc_flags: u32,
+    /// The engine the caches above belong to (0: none yet).
+    pub(crate) engine: u64,
 }
 
 impl Task {
@@ -163,6 +165,7 @@ impl Task {
             classes: FxHashMap::default(),
             non_block_count: 0,
             memalloc_flags: 0,
+            engine: 0,
         }
     }
 

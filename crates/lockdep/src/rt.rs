@@ -189,7 +189,7 @@ impl Report {
     }
 }
 
-static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::new);
+static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::process_wide);
 
 /// The process-wide engine, for introspection (classes, dependencies, chains, statistics).
 pub fn global() -> &'static Engine {
