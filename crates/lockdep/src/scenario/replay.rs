@@ -207,7 +207,9 @@ impl Replay<'_> {
                     .get(*inst)
                     .is_some_and(|d| d.ty.sleeps());
                 // `mutex_lock` and `down_read` may sleep; one report per event, so only if the
-                // acquisition itself was fine.
+                // acquisition itself was fine. The kernel checks before it acquires, so here the
+                // lock being taken is already on the held stack: it shows in the report's held
+                // list, and one declared with a spinning wait type counts as spinning.
                 if first.is_none() && sleeps && !*trylock {
                     return engine.might_sleep(task, site);
                 }
