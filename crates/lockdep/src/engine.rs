@@ -340,6 +340,7 @@ impl Engine {
         };
         let h = HeldLock {
             instance: map.instance(),
+            movable: map.is_movable(),
             class,
             read: how.read,
             trylock: how.trylock,
@@ -602,7 +603,7 @@ impl Engine {
         self.release_instance(task, map.instance(), class, site)
     }
 
-    fn release_instance(
+    pub(crate) fn release_instance(
         &self,
         task: &mut Task,
         instance: usize,

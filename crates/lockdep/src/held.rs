@@ -29,6 +29,8 @@ pub(crate) const IRQ_CONTEXT_HARD: u8 = 2;
 #[derive(Clone, Debug)]
 pub struct HeldLock {
     pub(crate) instance: usize,
+    /// The hold may be released by another thread (see [`crate::rt`]).
+    pub(crate) movable: bool,
     pub(crate) class: ClassId,
     pub(crate) read: ReadKind,
     pub(crate) trylock: bool,

@@ -40,14 +40,19 @@ const TAG_KEY: u8 = 2;
 
 /// The validator's view of one lock instance.
 ///
-/// 16 bytes: a key pointer, the cached class of subclass 0, the wait types and the key's tag.
+/// 16 bytes: a key pointer, the cached class of subclass 0, the wait types, the key's tag and
+/// flags.
 pub struct LockMap {
     key_ptr: *const (),
     class_cache: AtomicU32,
     key_tag: u8,
     wait_inner: u8,
     wait_outer: u8,
+    /// `MOVABLE`: holds may be released by another thread (guards that are `Send`).
+    flags: u8,
 }
+
+const MOVABLE: u8 = 1;
 
 // SAFETY: `key_ptr` points to immutable `'static` data (a `Location` or a `LockClassKey`, both
 // `Sync`), and every other field is `Sync` or plain data.
@@ -70,6 +75,7 @@ impl LockMap {
             key_tag: TAG_SITE,
             wait_inner: 0,
             wait_outer: 0,
+            flags: 0,
         }
     }
 
@@ -81,6 +87,7 @@ impl LockMap {
             key_tag: TAG_KEY,
             wait_inner: 0,
             wait_outer: 0,
+            flags: 0,
         }
     }
 
@@ -94,6 +101,7 @@ impl LockMap {
             key_tag: TAG_INSTANCE,
             wait_inner: 0,
             wait_outer: 0,
+            flags: 0,
         }
     }
 
@@ -103,6 +111,19 @@ impl LockMap {
         self.wait_inner = inner as u8;
         self.wait_outer = outer as u8;
         self
+    }
+
+    /// Marks the map's holds as movable: a hold may be released by another thread than the one
+    /// that acquired it (a `Send` guard). Such a release is handed to the holding thread instead
+    /// of being reported as a bad unlock.
+    pub const fn movable(mut self) -> LockMap {
+        self.flags |= MOVABLE;
+        self
+    }
+
+    /// Whether holds of this map may be released by another thread.
+    pub fn is_movable(&self) -> bool {
+        self.flags & MOVABLE != 0
     }
 
     /// Changes the key, as `lockdep_set_class` does for a lock that is not held. The class is

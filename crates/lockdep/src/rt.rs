@@ -11,12 +11,20 @@
 //!   printed or handed to the user only after every internal lock is released.
 //! - **Thread teardown.** A hook called while the thread-local is being destroyed is ignored.
 //!
+//! **Movable holds.** A lock map marked [`movable`](LockMap::movable) (the primitives' maps with
+//! the `send_guard` feature) may be released by another thread than the one that took it: the
+//! guard was sent. Such a release is queued for the holder, which claims it at its next hook (so
+//! the stack is never corrupted, and no bad unlock is reported); a thread that exits holding
+//! movable locks leaves them as orphans for the release that will come. Between the move and the
+//! release the hold is still counted on the thread that acquired it: dependencies are recorded
+//! from the acquiring thread's point of view.
+//!
 //! What a report does is set by [`set_action`] or the `LOCKDEP` environment variable
 //! (`off`, `warn` — the default — or `panic`), and by [`set_report_handler`]. Tests collect
 //! reports with a [`ReportCollector`].
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
 use crate::engine::Engine;
@@ -203,15 +211,87 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        // The thread is exiting: locks it still holds are a bug.
         if action_code() == OFF {
             return;
         }
-        let r = ENGINE.exit(self.task.get_mut());
-        if let Some(r) = r {
+        let task = self.task.get_mut();
+        for r in claim_remote(&ENGINE, task) {
+            deliver(&r);
+        }
+        // Movable holds may be released by another thread later: leave them as orphans.
+        {
+            let mut remote = lock_remote();
+            task.held.retain(|h| {
+                let keep = !h.movable;
+                if h.movable {
+                    remote.orphans.push(h.instance);
+                }
+                keep
+            });
+        }
+        // The thread is exiting: other locks it still holds are a bug.
+        if let Some(r) = ENGINE.exit(task) {
             deliver(&r);
         }
     }
+}
+
+/// Releases of movable holds waiting for their holder, and holds left by exited threads.
+struct Remote {
+    pending: Vec<usize>,
+    orphans: Vec<usize>,
+}
+
+static REMOTE: Mutex<Remote> = Mutex::new(Remote {
+    pending: Vec::new(),
+    orphans: Vec::new(),
+});
+/// How many releases are pending: read (not written) on every hook.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+fn lock_remote() -> std::sync::MutexGuard<'static, Remote> {
+    REMOTE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A movable hold released by a thread that does not hold it: settle an orphan, or queue the
+/// release for the holder.
+fn forward_release(instance: usize) {
+    let mut remote = lock_remote();
+    if let Some(i) = remote.orphans.iter().position(|x| *x == instance) {
+        remote.orphans.swap_remove(i);
+        return;
+    }
+    remote.pending.push(instance);
+    PENDING.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Applies the queued releases of locks this task holds.
+fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
+    let mut reports = Vec::new();
+    if PENDING.load(Ordering::Relaxed) == 0 {
+        return reports;
+    }
+    let mut remote = lock_remote();
+    let mut i = 0;
+    while i < remote.pending.len() {
+        let instance = remote.pending[i];
+        match task
+            .held
+            .iter()
+            .rposition(|h| h.instance == instance && h.movable)
+        {
+            Some(pos) => {
+                remote.pending.swap_remove(i);
+                PENDING.fetch_sub(1, Ordering::Relaxed);
+                let class = task.held[pos].class;
+                if let Some(r) = engine.release_instance(task, instance, class, Site::Unknown) {
+                    reports.push(r);
+                }
+            }
+            None => i += 1,
+        }
+    }
+    reports
 }
 
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
@@ -277,6 +357,9 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         slot.busy.set(true);
         let _busy = Busy(&slot.busy);
         let mut task = slot.task.borrow_mut();
+        for r in claim_remote(&ENGINE, &mut task) {
+            deliver(&r);
+        }
         Some(f(&ENGINE, &mut task))
     })
     .ok()
@@ -337,7 +420,14 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
 
 #[inline]
 pub(crate) fn release(map: &LockMap, site: Site) {
-    if let Some(Some(r)) = with_task(|e, t| e.release(t, map, site)) {
+    let r = with_task(|e, t| {
+        if map.is_movable() && !e.is_held(t, map, None) {
+            forward_release(map.instance());
+            return None;
+        }
+        e.release(t, map, site)
+    });
+    if let Some(Some(r)) = r {
         dispatch(r, || {});
     }
 }

@@ -9,7 +9,6 @@ use lock_api::RawMutex;
 use crate::class::LockClassKey;
 use crate::map::{Acquire, LockMap, Site};
 use crate::sync::raw::Lockdep;
-use crate::wait::WaitType;
 
 /// A mutual exclusion lock with parking_lot's API, validated by lockdep.
 ///
@@ -49,16 +48,13 @@ impl<R: RawMutex, T> GenericMutex<R, T> {
     pub const fn new(value: T) -> Self {
         GenericMutex::with_map(
             value,
-            LockMap::from_site(Location::caller()).with_wait(WaitType::Sleep, WaitType::Inv),
+            crate::sync::primitive_map(LockMap::from_site(Location::caller())),
         )
     }
 
     /// A mutex in the class of `key`.
     pub const fn with_key(value: T, key: &'static LockClassKey) -> Self {
-        GenericMutex::with_map(
-            value,
-            LockMap::named(key).with_wait(WaitType::Sleep, WaitType::Inv),
-        )
+        GenericMutex::with_map(value, crate::sync::primitive_map(LockMap::named(key)))
     }
 
     /// A mutex with a lock map of your own (a key and wait types).

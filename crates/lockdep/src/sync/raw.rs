@@ -34,13 +34,19 @@
 //! ```
 
 use lock_api::{
-    GuardNoSend, RawMutex, RawMutexFair, RawMutexTimed, RawRwLock, RawRwLockDowngrade,
-    RawRwLockFair, RawRwLockRecursive, RawRwLockRecursiveTimed, RawRwLockTimed, RawRwLockUpgrade,
+    RawMutex, RawMutexFair, RawMutexTimed, RawRwLock, RawRwLockDowngrade, RawRwLockFair,
+    RawRwLockRecursive, RawRwLockRecursiveTimed, RawRwLockTimed, RawRwLockUpgrade,
     RawRwLockUpgradeDowngrade, RawRwLockUpgradeFair, RawRwLockUpgradeTimed,
 };
 
 use crate::map::{Acquire, LockMap, Site};
-use crate::wait::WaitType;
+
+/// Guards are `!Send` unless the `send_guard` feature is on (see [`crate::rt`] for how a release
+/// on another thread is handled then).
+#[cfg(not(feature = "send_guard"))]
+type Marker = lock_api::GuardNoSend;
+#[cfg(feature = "send_guard")]
+type Marker = lock_api::GuardSend;
 
 /// A raw lock `R` and the [`LockMap`] that tells the validator about it.
 #[derive(Debug)]
@@ -99,15 +105,17 @@ impl<R: RawMutex> Lockdep<R> {
 }
 
 // SAFETY: every operation forwards to `R`, which upholds the `RawMutex` contract; the validator
-// hooks only record what happens. Guards are `!Send`: the held-lock stack is per thread, and a
-// guard dropped on another thread would release a lock that thread does not hold.
+// hooks only record what happens. Guards are `!Send` by default: the held-lock stack is per
+// thread. With `send_guard` they are `Send` when `R`'s are not restricted further by `R` itself
+// (the forwarded operations are the same), and a release on another thread is forwarded to the
+// holder by the runtime.
 unsafe impl<R: RawMutex> RawMutex for Lockdep<R> {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Lockdep {
         raw: R::INIT,
-        map: LockMap::self_keyed().with_wait(WaitType::Sleep, WaitType::Inv),
+        map: crate::sync::primitive_map(LockMap::self_keyed()),
     };
-    type GuardMarker = GuardNoSend;
+    type GuardMarker = Marker;
 
     #[track_caller]
     fn lock(&self) {
@@ -187,9 +195,9 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: Self = Lockdep {
         raw: R::INIT,
-        map: LockMap::self_keyed().with_wait(WaitType::Sleep, WaitType::Inv),
+        map: crate::sync::primitive_map(LockMap::self_keyed()),
     };
-    type GuardMarker = GuardNoSend;
+    type GuardMarker = Marker;
 
     #[track_caller]
     fn lock_shared(&self) {

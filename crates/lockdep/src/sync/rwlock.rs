@@ -9,7 +9,6 @@ use lock_api::{RawRwLock, RawRwLockRecursive, RawRwLockUpgrade};
 use crate::class::LockClassKey;
 use crate::map::{Acquire, LockMap, Site};
 use crate::sync::raw::Lockdep;
-use crate::wait::WaitType;
 
 /// A reader-writer lock with parking_lot's API, validated by lockdep with the kernel's read
 /// rules. `R` is the raw lock: any `lock_api::RawRwLock`; [`RwLock<T>`] is this type over
@@ -71,16 +70,13 @@ impl<R: RawRwLock, T> GenericRwLock<R, T> {
     pub const fn new(value: T) -> Self {
         GenericRwLock::with_map(
             value,
-            LockMap::from_site(Location::caller()).with_wait(WaitType::Sleep, WaitType::Inv),
+            crate::sync::primitive_map(LockMap::from_site(Location::caller())),
         )
     }
 
     /// A lock in the class of `key`.
     pub const fn with_key(value: T, key: &'static LockClassKey) -> Self {
-        GenericRwLock::with_map(
-            value,
-            LockMap::named(key).with_wait(WaitType::Sleep, WaitType::Inv),
-        )
+        GenericRwLock::with_map(value, crate::sync::primitive_map(LockMap::named(key)))
     }
 
     /// A lock with a lock map of your own.
