@@ -320,6 +320,30 @@ impl Engine {
         how: Acquire<'_>,
         site: Site,
     ) -> Option<Report> {
+        self.adopt(task);
+        // A sleeping lock (inner wait type `Sleep`: a mutex, an rwsem) may sleep before it is
+        // taken, so its acquisition performs `might_sleep`, as `mutex_lock` and `down_read` do.
+        // It is judged on the state before the push, and reported only if the acquisition
+        // itself found nothing (it comes last in the order of checks).
+        let sleep = if map.wait_inner() == WaitType::Sleep && !how.trylock {
+            self.sleep_context(task)
+        } else {
+            None
+        };
+        let r = self.acquire_map(task, map, how, site);
+        match (r, sleep) {
+            (None, Some(ctx)) => self.sleep_report(task, site, ctx),
+            (r, _) => r,
+        }
+    }
+
+    fn acquire_map(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        how: Acquire<'_>,
+        site: Site,
+    ) -> Option<Report> {
         let mut check = how.check;
         let mut subclass = how.subclass;
         let mut misuse = None;
@@ -341,6 +365,7 @@ impl Engine {
         let h = HeldLock {
             instance: map.instance(),
             movable: map.is_movable(),
+            wait_inner: WaitType::Inv,
             class,
             read: how.read,
             trylock: how.trylock,
@@ -374,7 +399,9 @@ impl Engine {
             }
         }
 
-        self.mark_usage(task, &h);
+        let class = self.class(h.class);
+        h.wait_inner = class.wait_inner;
+        self.mark_usage(task, &h, class);
 
         let first = task.first_in_context();
         let chain_head = first == task.held.len();
@@ -404,7 +431,7 @@ impl Engine {
         report
     }
 
-    fn mark_usage(&self, task: &Task, h: &HeldLock) {
+    fn mark_usage(&self, task: &Task, h: &HeldLock, class: &Class) {
         let read = h.read.is_read();
         let mut bits = usage::USED | if read { usage::USED_READ } else { 0 };
         if h.check {
@@ -424,7 +451,6 @@ impl Engine {
                 }
             }
         }
-        let class = self.class(h.class);
         // Only write when a bit is new: the already-seen path must not write shared memory.
         if class.usage() & bits != bits {
             class.usage.fetch_or(bits, Ordering::Relaxed);
@@ -903,18 +929,32 @@ impl Engine {
     /// "This code may sleep" (`might_sleep`): reported when the task is in a non-blocking
     /// section, has interrupts disabled, runs in interrupt context, or holds a spinning lock.
     pub fn might_sleep(&self, task: &mut Task, site: Site) -> Option<Report> {
+        let ctx = self.sleep_context(task)?;
+        self.sleep_report(task, site, ctx)
+    }
+
+    /// Why the task may not sleep now, if it may not: `(in_atomic, irqs_disabled)`. In atomic
+    /// context means in an interrupt, with soft interrupts disabled, or holding a spinning lock.
+    fn sleep_context(&self, task: &Task) -> Option<(bool, bool)> {
         let irqs_disabled = !task.irq.hardirqs_enabled;
         let in_irq = task.irq.hardirq_context > 0 || task.irq.softirq_context > 0;
         let spinning = task.held.iter().any(|h| {
             matches!(
-                self.class(h.class).wait_inner,
+                h.wait_inner,
                 WaitType::Spin | WaitType::Config | WaitType::Free
             )
         });
         let in_atomic = in_irq || spinning || !task.irq.softirqs_enabled;
-        if !(in_atomic || irqs_disabled || task.non_block_count > 0) {
-            return None;
-        }
+        (in_atomic || irqs_disabled || task.non_block_count > 0)
+            .then_some((in_atomic, irqs_disabled))
+    }
+
+    fn sleep_report(
+        &self,
+        task: &Task,
+        site: Site,
+        (in_atomic, irqs_disabled): (bool, bool),
+    ) -> Option<Report> {
         let msg = format!(
             "BUG: sleeping function called from invalid context at {site}\n\
              in_atomic(): {}, irqs_disabled(): {}, non_block: {}, pid: {}, name: {}",

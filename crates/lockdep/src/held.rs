@@ -31,6 +31,9 @@ pub struct HeldLock {
     pub(crate) instance: usize,
     /// The hold may be released by another thread (see [`crate::rt`]).
     pub(crate) movable: bool,
+    /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
+    /// read it for every held lock).
+    pub(crate) wait_inner: crate::wait::WaitType,
     pub(crate) class: ClassId,
     pub(crate) read: ReadKind,
     pub(crate) trylock: bool,

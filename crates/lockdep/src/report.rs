@@ -270,6 +270,10 @@ impl Report {
 
     fn backtrace(&self, out: &mut String) -> fmt::Result {
         writeln!(out, "stack backtrace:")?;
+        self.call_trace(out)
+    }
+
+    fn call_trace(&self, out: &mut String) -> fmt::Result {
         writeln!(
             out,
             "CPU: 0 PID: {} Comm: {} {}",
@@ -283,6 +287,15 @@ impl Report {
     }
 
     fn render_into(&self, out: &mut String) -> fmt::Result {
+        if self.kind == ReportKind::SleepInvalidContext {
+            // `__might_sleep` prints no box: its message, the held locks, the stack.
+            writeln!(out)?;
+            if let Some(m) = &self.message {
+                writeln!(out, "{m}")?;
+            }
+            self.held_list(out)?;
+            return self.call_trace(out);
+        }
         self.header(out)?;
         let task = &self.task;
         match self.kind {
@@ -309,7 +322,8 @@ impl Report {
                         depth - 1 - i,
                         link.class.lock_name(self.raw_lock_nesting)
                     )?;
-                    link.stack.write_indented(out, 6);
+                    // The kernel's `stack_trace_print(.., 6)`: `%*c` of width 1 + 6.
+                    link.stack.write_indented(out, 7);
                 }
                 writeln!(out, "\nother info that might help us debug this:\n")?;
                 if let (Some(n), Some(p)) = (next, prev) {

@@ -22,7 +22,8 @@ pub enum WaitType {
     /// Spins, but may sleep on PREEMPT_RT (a normal spinlock); the same as `Spin` unless raw
     /// lock nesting is being proven.
     Config,
-    /// May sleep (a mutex, an rwsem).
+    /// May sleep (a mutex, an rwsem). Acquiring such a lock (not by trylock) performs
+    /// `might_sleep` first.
     Sleep,
 }
 

@@ -135,11 +135,6 @@ impl LockType {
             LockType::Map => WaitType::Inv,
         }
     }
-
-    /// Whether a blocking acquisition also performs `might_sleep` (`mutex_lock`, `down_read`).
-    pub fn sleeps(self) -> bool {
-        matches!(self, LockType::Mutex | LockType::Rwsem)
-    }
 }
 
 impl fmt::Display for LockType {
@@ -176,7 +171,6 @@ pub struct Case {
 #[derive(Clone, Debug)]
 pub(crate) struct Instance {
     pub(crate) name: String,
-    pub(crate) ty: LockType,
     /// Index into [`Case::classes`].
     pub(crate) class: usize,
     pub(crate) inner: WaitType,

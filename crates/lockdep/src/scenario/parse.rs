@@ -184,7 +184,6 @@ impl CaseBuilder {
             .insert(name.to_string(), self.case.instances.len());
         self.case.instances.push(Instance {
             name: name.to_string(),
-            ty,
             class,
             inner,
             outer,

@@ -1,7 +1,7 @@
 //! The replay driver: a parsed [`Case`] through a fresh [`Engine`].
 //!
-//! Every statement maps to one engine call (or two: `might_lock` is an acquire and a release, and
-//! a blocking acquisition of a `mutex` or `rwsem` is followed by `might_sleep`). The driver adds
+//! Every statement maps to one engine call (or two: `might_lock` is an acquire and a release;
+//! the `might_sleep` of a blocking `mutex` or `rwsem` acquisition is the engine's). The driver adds
 //! no rule of its own; it only keeps the per-case objects (keys, maps, tasks), gives each event
 //! its site, and keeps at most one report per event: the first problem found.
 
@@ -201,18 +201,9 @@ impl Replay<'_> {
                     let second = engine.release(task, m, site);
                     return first.or(second);
                 }
-                let sleeps = self
-                    .case
-                    .instances
-                    .get(*inst)
-                    .is_some_and(|d| d.ty.sleeps());
-                // `mutex_lock` and `down_read` may sleep; one report per event, so only if the
-                // acquisition itself was fine. The kernel checks before it acquires, so here the
-                // lock being taken is already on the held stack: it shows in the report's held
-                // list, and one declared with a spinning wait type counts as spinning.
-                if first.is_none() && sleeps && !*trylock {
-                    return engine.might_sleep(task, site);
-                }
+                // The engine performs `might_sleep` for a lock whose inner wait type is `sleep`
+                // (the default of `mutex` and `rwsem`), before the lock is pushed, and reports
+                // it only if the acquisition itself found nothing.
                 first
             }
             Op::Unlock(x) => engine.release(task, map(*x)?, site),
