@@ -131,6 +131,8 @@ pub(crate) enum KeyIdentity {
     Instance(usize),
     Site(&'static str, u32, u32),
     Static(usize),
+    /// A class imported from another process's recording, by stable id.
+    Imported(u64),
 }
 
 impl Key {
@@ -212,6 +214,8 @@ pub(crate) struct Class {
     pub(crate) wait_outer: WaitType,
     pub(crate) usage: AtomicU16,
     pub(crate) stable_id: u64,
+    /// Where the key was declared (`file:line:col`), if it has a source location.
+    pub(crate) site: Option<Arc<str>>,
 }
 
 impl Class {
@@ -239,6 +243,7 @@ impl Class {
             wait_inner: self.wait_inner,
             wait_outer: self.wait_outer,
             stable_id: self.stable_id,
+            site: self.site.clone(),
         }
     }
 }
@@ -258,6 +263,9 @@ pub struct ClassInfo {
     pub wait_outer: WaitType,
     /// Identity of the class across processes of one build (see the module docs).
     pub stable_id: u64,
+    /// Where the class's key was declared (`file:line:col`): the construction site or the
+    /// `LockClassKey` static. `None` for a lock that is its own key.
+    pub site: Option<Arc<str>>,
 }
 
 impl ClassInfo {
@@ -319,6 +327,20 @@ pub(crate) fn stable_id(name: &str, key: Key, subclass: u8) -> u64 {
     }
     subclass.hash(&mut h);
     h.finish()
+}
+
+/// The source location of a key, `file:line:col`.
+pub(crate) fn key_site(key: Key) -> Option<String> {
+    match key {
+        Key::Instance => None,
+        Key::Site(l) => Some(format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        Key::Static(k) => Some(format!(
+            "{}:{}:{}",
+            k.site.file(),
+            k.site.line(),
+            k.site.column()
+        )),
+    }
 }
 
 /// The default name of a key: the user's name, or the construction site `file:line:col`.

@@ -33,7 +33,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::chain::{self, ChainInfo, EngineChains, INITIAL_CHAIN_KEY};
 use crate::class::{self, usage, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
-use crate::graph::{dep_type, Direction, Graph, TaskRef};
+use crate::graph::{self, dep_type, Direction, Graph, TaskRef};
 use crate::held::{HeldLock, Task};
 use crate::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::{ChainLink, LockInfo, Report, ReportKind};
@@ -65,6 +65,20 @@ pub struct Dependency {
     pub stack: Arc<StackTrace>,
     /// The task that first created it.
     pub task: TaskRef,
+}
+
+/// Something that wants to know about every new class and dependency as the engine finds them
+/// (the recorder of cross-process graphs). Called with the engine's internal lock held: an
+/// observer must not call back into the engine, and should be quick.
+pub trait Observer: Send + Sync {
+    /// A class was registered.
+    fn class_registered(&self, class: &ClassInfo) {
+        let _ = class;
+    }
+    /// A dependency was added, or gained a dependency type (`dep.dep` is the merged set).
+    fn dependency_recorded(&self, dep: &Dependency, from: &ClassInfo, to: &ClassInfo) {
+        let _ = (dep, from, to);
+    }
 }
 
 /// Counters for the `/proc/lockdep_stats` view.
@@ -110,6 +124,7 @@ pub struct Engine {
     /// Whether lock maps cache their class (only one engine may use a map's one-slot cache: the
     /// process-wide one).
     cache_in_maps: bool,
+    observer: Option<Box<dyn Observer>>,
     classes: boxcar::Vec<Class>,
     state: Mutex<State>,
     raw_lock_nesting: AtomicBool,
@@ -154,6 +169,7 @@ impl Engine {
         Engine {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             cache_in_maps: false,
+            observer: None,
             classes: boxcar::Vec::new(),
             state: Mutex::new(State {
                 registry: FxHashMap::default(),
@@ -167,6 +183,14 @@ impl Engine {
             }),
             raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
             legacy_fs_reclaim: AtomicBool::new(options.legacy_fs_reclaim),
+        }
+    }
+
+    /// An engine that tells `observer` about every new class and dependency (to record them).
+    pub fn with_observer(options: Options, observer: Box<dyn Observer>) -> Engine {
+        Engine {
+            observer: Some(observer),
+            ..Engine::with_options(options)
         }
     }
 
@@ -275,6 +299,25 @@ impl Engine {
             return c;
         }
         let base: Arc<str> = class::default_name(key, instance).into();
+        let stable_id = class::stable_id(&base, key, subclass);
+        let site = class::key_site(key).map(Into::into);
+        self.push_class(
+            &mut st, identity, base, stable_id, subclass, inner, outer, site,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_class(
+        &self,
+        st: &mut State,
+        identity: KeyIdentity,
+        base: Arc<str>,
+        stable_id: u64,
+        subclass: u8,
+        inner: WaitType,
+        outer: WaitType,
+        site: Option<Arc<str>>,
+    ) -> ClassId {
         let versions = st.name_versions.entry(base.clone()).or_default();
         let name_version = match versions.iter().position(|k| *k == identity) {
             Some(i) => i + 1,
@@ -291,13 +334,14 @@ impl Engine {
         let id = ClassId(index as u32);
         let pushed = self.classes.push(Class {
             id,
-            stable_id: class::stable_id(&base, key, subclass),
+            stable_id,
             base_name: base,
             subclass,
             name_version,
             wait_inner: inner,
             wait_outer: outer,
             usage: Default::default(),
+            site,
         });
         debug_assert_eq!(
             pushed, index,
@@ -306,6 +350,9 @@ impl Engine {
         st.registry.insert((identity, subclass), id);
         st.graph.ensure_class(id);
         st.stats.classes += 1;
+        if let Some(obs) = &self.observer {
+            obs.class_registered(&self.class(id).info());
+        }
         id
     }
 
@@ -552,43 +599,19 @@ impl Engine {
         trace: &mut Option<(Arc<StackTrace>, TaskRef)>,
     ) -> Result<(), Box<Report>> {
         let prev = &task.held[prev_index];
-        // Would prev -> next close a strong cycle? Search forward from next for prev. Entering
-        // next by a recursive read means only an exclusive edge may leave it; arriving at prev by
-        // an `-(xR)->` edge closes a strong cycle only if prev is held exclusively.
-        st.stats.cyclic_checks += 1;
-        let target = prev.class;
-        let prev_exclusive = prev.read == ReadKind::Exclusive;
-        let dep = dep_type(prev.read, next.read);
-        // An edge that already has this dependency type can close no new cycle: every cycle
-        // through it was searched for when the type was first added.
-        let known = st
-            .graph
-            .find(prev.class, next.class)
-            .is_some_and(|e| st.graph.edge(e).dep & dep == dep);
-        if !known {
-            let path = st.graph.search(
-                next.class,
-                next.read == ReadKind::SharedRecursive,
-                Direction::Forward,
-                |c, only_xr| c == target && (prev_exclusive || !only_xr),
-            );
-            if let Some(path) = path {
+        let added = self.add_dependency(
+            st,
+            (prev.class, prev.read),
+            (next.class, next.read),
+            distance,
+            |st| trace.get_or_insert_with(|| self.capture(st, task)).clone(),
+        );
+        match added {
+            Ok(()) => Ok(()),
+            Err(path) => {
                 let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
-                let mut chain = Vec::with_capacity(path.edges.len() + 1);
-                for eid in path.edges.iter().rev() {
-                    let e = st.graph.edge(*eid);
-                    chain.push(ChainLink {
-                        class: self.class(e.to).info(),
-                        stack: e.stack.clone(),
-                        task: e.task.clone(),
-                    });
-                }
-                chain.push(ChainLink {
-                    class: self.class(next.class).info(),
-                    stack: stack.clone(),
-                    task: tref,
-                });
-                let r = Report {
+                let chain = self.circular_chain(st, &path, next.class, stack.clone(), tref);
+                Err(Box::new(Report {
                     kind: ReportKind::Circular,
                     task: task_ref(task),
                     lock: Some(self.lock_info(next)),
@@ -598,21 +621,186 @@ impl Engine {
                     stack: Some(stack),
                     message: None,
                     raw_lock_nesting: self.options().raw_lock_nesting,
-                };
-                return Err(Box::new(r));
+                }))
             }
         }
-        let (from, to) = (prev.class, next.class);
-        if st.graph.find(from, to).is_none() {
-            trace.get_or_insert_with(|| self.capture(st, task));
+    }
+
+    /// The one place a dependency enters the graph. Would `prev -> next` close a strong cycle?
+    /// Search forward from `next` for `prev`: entering `next` by a recursive read means only an
+    /// exclusive edge may leave it, and arriving at `prev` by an `-(xR)->` edge closes a strong
+    /// cycle only if `prev` is held exclusively. On a cycle the dependency is not added and the
+    /// closing path (edges from `next` to `prev`) is returned; otherwise the edge is added, or
+    /// its new dependency type merged in. `trace` gives the stack and task of a new edge.
+    fn add_dependency(
+        &self,
+        st: &mut State,
+        (prev, prev_read): (ClassId, ReadKind),
+        (next, next_read): (ClassId, ReadKind),
+        distance: u16,
+        trace: impl FnOnce(&mut State) -> (Arc<StackTrace>, TaskRef),
+    ) -> Result<(), graph::Path> {
+        let dep = dep_type(prev_read, next_read);
+        let existing = st.graph.find(prev, next).map(|e| st.graph.edge(e).dep);
+        // An edge that already has this dependency type can close no new cycle: every cycle
+        // through it was searched for when the type was first added.
+        if existing.is_some_and(|d| d & dep == dep) {
+            st.graph.add(prev, next, dep, distance, || {
+                unreachable!("the edge exists")
+            });
+            return Ok(());
         }
-        let added = st.graph.add(from, to, dep, distance, || {
-            trace.clone().expect("captured above for a new edge")
+        st.stats.cyclic_checks += 1;
+        let prev_exclusive = prev_read == ReadKind::Exclusive;
+        if let Some(path) = st.graph.search(
+            next,
+            next_read == ReadKind::SharedRecursive,
+            Direction::Forward,
+            |c, only_xr| c == prev && (prev_exclusive || !only_xr),
+        ) {
+            return Err(path);
+        }
+        let made = if existing.is_none() {
+            Some(trace(st))
+        } else {
+            None
+        };
+        let new = st.graph.add(prev, next, dep, distance, || {
+            made.expect("made above for a new edge")
         });
-        if added {
+        if new {
             st.stats.dependencies += 1;
         }
+        if let Some(obs) = &self.observer {
+            let e = st
+                .graph
+                .edge(st.graph.find(prev, next).expect("just added"));
+            let d = Dependency {
+                from: e.from,
+                to: e.to,
+                dep: e.dep,
+                distance: e.distance,
+                stack: e.stack.clone(),
+                task: e.task.clone(),
+            };
+            obs.dependency_recorded(&d, &self.class(prev).info(), &self.class(next).info());
+        }
         Ok(())
+    }
+
+    /// The chain of a circular report from the closing path: `#N` (the held lock) first, the
+    /// lock being acquired last as `#0` with the current stack.
+    fn circular_chain(
+        &self,
+        st: &State,
+        path: &graph::Path,
+        next: ClassId,
+        stack: Arc<StackTrace>,
+        task: TaskRef,
+    ) -> Vec<ChainLink> {
+        let mut chain = Vec::with_capacity(path.edges.len() + 1);
+        for eid in path.edges.iter().rev() {
+            let e = st.graph.edge(*eid);
+            chain.push(ChainLink {
+                class: self.class(e.to).info(),
+                stack: e.stack.clone(),
+                task: e.task.clone(),
+            });
+        }
+        chain.push(ChainLink {
+            class: self.class(next).info(),
+            stack,
+            task,
+        });
+        chain
+    }
+
+    // ===== import (recordings of other processes) =====
+
+    /// Registers a class recorded by another process: identified by its stable id, named as it
+    /// was printed there. Importing the same stable id again returns the same class.
+    pub fn import_class(
+        &self,
+        name: &str,
+        stable_id: u64,
+        wait_inner: WaitType,
+        wait_outer: WaitType,
+        site: Option<&str>,
+    ) -> ClassId {
+        let identity = KeyIdentity::Imported(stable_id);
+        let mut st = self.state.lock();
+        if let Some(&c) = st.registry.get(&(identity.clone(), 0)) {
+            return c;
+        }
+        self.push_class(
+            &mut st,
+            identity,
+            name.into(),
+            stable_id,
+            0,
+            wait_inner,
+            wait_outer,
+            site.map(Into::into),
+        )
+    }
+
+    /// Adds a dependency recorded elsewhere, through the same cycle check as a live acquisition:
+    /// each dependency type in `dep` is added unless it closes a strong cycle, which is reported
+    /// (with `stack` and `task` as the closing acquisition's).
+    pub fn import_dependency(
+        &self,
+        from: ClassId,
+        to: ClassId,
+        dep: u8,
+        stack: Arc<StackTrace>,
+        task: TaskRef,
+    ) -> Vec<Report> {
+        let mut reports = Vec::new();
+        let mut st = self.state.lock();
+        for bit in [graph::DEP_EN, graph::DEP_ER, graph::DEP_SN, graph::DEP_SR] {
+            if dep & bit == 0 {
+                continue;
+            }
+            let prev_read = if bit & (graph::DEP_EN | graph::DEP_ER) != 0 {
+                ReadKind::Exclusive
+            } else {
+                ReadKind::Shared
+            };
+            let next_read = if bit & (graph::DEP_ER | graph::DEP_SR) != 0 {
+                ReadKind::SharedRecursive
+            } else {
+                ReadKind::Exclusive
+            };
+            let (s2, t2) = (stack.clone(), task.clone());
+            let r =
+                self.add_dependency(&mut st, (from, prev_read), (to, next_read), 1, move |st| {
+                    (st.stacks.intern((*s2).clone()), t2)
+                });
+            if let Err(path) = r {
+                let chain = self.circular_chain(&st, &path, to, stack.clone(), task.clone());
+                let info = |c: ClassId, read| LockInfo {
+                    class: self.class(c).info(),
+                    instance: 0,
+                    site: Site::Unknown,
+                    read,
+                };
+                let report = Report {
+                    kind: ReportKind::Circular,
+                    task: task.clone(),
+                    lock: Some(info(to, next_read)),
+                    holding: Some(info(from, prev_read)),
+                    chain,
+                    held: vec![info(from, prev_read)],
+                    stack: Some(stack.clone()),
+                    message: None,
+                    raw_lock_nesting: self.options().raw_lock_nesting,
+                };
+                if let Some(r) = self.once(&mut st, report) {
+                    reports.push(r);
+                }
+            }
+        }
+        reports
     }
 
     fn capture(&self, st: &mut State, task: &Task) -> (Arc<StackTrace>, TaskRef) {
@@ -1141,6 +1329,7 @@ pub(crate) fn task_ref(task: &Task) -> TaskRef {
     TaskRef {
         name: task.name.clone(),
         pid: task.pid,
+        origin: task.origin.clone(),
     }
 }
 

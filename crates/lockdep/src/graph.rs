@@ -69,6 +69,8 @@ pub struct TaskRef {
     pub name: Arc<str>,
     /// The task's id.
     pub pid: u32,
+    /// Where the task ran, for dependencies merged from several processes (process, test).
+    pub origin: Option<Arc<str>>,
 }
 
 impl std::fmt::Display for TaskRef {
@@ -293,6 +295,7 @@ mod tests {
             TaskRef {
                 name: "t".into(),
                 pid: 1,
+                origin: None,
             },
         )
     }

@@ -154,6 +154,8 @@ pub struct Task {
     pub(crate) memalloc_flags: u32,
     /// The engine the caches above belong to (0: none yet).
     pub(crate) engine: u64,
+    /// Where the task runs (process, test), shown in merged reports.
+    pub(crate) origin: Option<Arc<str>>,
 }
 
 impl Task {
@@ -171,6 +173,7 @@ impl Task {
             non_block_count: 0,
             memalloc_flags: 0,
             engine: 0,
+            origin: None,
         }
     }
 
@@ -179,6 +182,12 @@ impl Task {
         let mut t = Task::new(name, pid);
         t.stack = StackSource::Simulated(Vec::new());
         t
+    }
+
+    /// Sets where the task runs (a process and test label), shown with its dependencies when
+    /// recordings of several processes are merged.
+    pub fn set_origin(&mut self, origin: Option<Arc<str>>) {
+        self.origin = origin;
     }
 
     /// The task's name.

@@ -324,6 +324,10 @@ impl Report {
                     )?;
                     // The kernel's `stack_trace_print(.., 6)`: `%*c` of width 1 + 6.
                     link.stack.write_indented(out, 7);
+                    // Dependencies merged from several processes say where they were seen.
+                    if let Some(origin) = &link.task.origin {
+                        writeln!(out, "       (first seen in {} of {origin})", link.task)?;
+                    }
                 }
                 writeln!(out, "\nother info that might help us debug this:\n")?;
                 if let (Some(n), Some(p)) = (next, prev) {

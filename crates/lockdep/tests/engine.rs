@@ -338,3 +338,97 @@ fn unlocking_a_lock_never_taken_is_a_bad_unlock() {
     );
     assert!(text.contains("no locks held by t/1."), "{text}");
 }
+
+#[test]
+fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Default, Clone)]
+    struct Log(Arc<Mutex<Vec<String>>>);
+    impl lockdep::engine::Observer for Log {
+        fn class_registered(&self, c: &lockdep::ClassInfo) {
+            self.0.lock().unwrap().push(format!("class {}", c.name));
+        }
+        fn dependency_recorded(
+            &self,
+            d: &lockdep::Dependency,
+            f: &lockdep::ClassInfo,
+            t: &lockdep::ClassInfo,
+        ) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("dep {} -> {} {}", f.name, t.name, d.dep));
+        }
+    }
+    // "Process 1" records A -> B.
+    let log = Log::default();
+    let e1 = Engine::with_observer(Default::default(), Box::new(log.clone()));
+    let (a, b) = (LockMap::named(key("imp.A")), LockMap::named(key("imp.B")));
+    let mut t = Task::simulated("p1", 1);
+    e1.acquire(&mut t, &a, Acquire::exclusive(), Site::Unknown);
+    e1.acquire(&mut t, &b, Acquire::exclusive(), Site::Unknown);
+    let seen = log.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec!["class imp.A", "class imp.B", "dep imp.A -> imp.B 8"]
+    );
+
+    // A checker imports it, then "process 2"'s B -> A: the engine's own cycle rules report it.
+    let checker = Engine::new();
+    let info = |e: &Engine, m: &LockMap, t: &mut Task| e.class_info(e.class_of(t, m, 0)).unwrap();
+    let (ia, ib) = (info(&e1, &a, &mut t), info(&e1, &b, &mut t));
+    let ca = checker.import_class(
+        &ia.name,
+        ia.stable_id,
+        ia.wait_inner,
+        ia.wait_outer,
+        ia.site.as_deref(),
+    );
+    let cb = checker.import_class(&ib.name, ib.stable_id, ib.wait_inner, ib.wait_outer, None);
+    assert_eq!(
+        ca,
+        checker.import_class("imp.A", ia.stable_id, ia.wait_inner, ia.wait_outer, None)
+    );
+    let d = e1.dependencies().remove(0);
+    let mut task = d.task.clone();
+    task.origin = Some("proc-1 test_a".into());
+    assert!(checker
+        .import_dependency(ca, cb, d.dep, d.stack.clone(), task)
+        .is_empty());
+    let p2 = lockdep::graph::TaskRef {
+        name: "p2".into(),
+        pid: 2,
+        origin: Some("proc-2 test_b".into()),
+    };
+    let stack = Arc::new(lockdep::StackTrace::symbolic(vec!["test_b"]));
+    let r = checker.import_dependency(cb, ca, lockdep::graph::DEP_EN, stack, p2);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].kind, ReportKind::Circular);
+    let text = r[0].render();
+    assert!(
+        text.contains("(first seen in p1/1 of proc-1 test_a)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(first seen in p2/2 of proc-2 test_b)"),
+        "{text}"
+    );
+    // A recursive-read cycle is not strong: not reported.
+    let c = Engine::new();
+    let (x, y) = (
+        c.import_class("x", 1, Default::default(), Default::default(), None),
+        c.import_class("y", 2, Default::default(), Default::default(), None),
+    );
+    let s = Arc::new(lockdep::StackTrace::symbolic(vec![]));
+    let tr = lockdep::graph::TaskRef {
+        name: "t".into(),
+        pid: 1,
+        origin: None,
+    };
+    assert!(c
+        .import_dependency(x, y, lockdep::graph::DEP_SR, s.clone(), tr.clone())
+        .is_empty());
+    assert!(c
+        .import_dependency(y, x, lockdep::graph::DEP_SR, s, tr)
+        .is_empty());
+}
