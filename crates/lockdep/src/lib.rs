@@ -52,13 +52,17 @@
 #![warn(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
 #![deny(missing_debug_implementations)]
 
+pub mod annotate;
 pub mod chain;
 pub mod class;
 pub mod engine;
 pub mod gfp;
 pub mod graph;
 pub mod held;
+pub mod irq;
 pub mod map;
+pub mod proc;
+pub mod record;
 pub mod report;
 pub mod rt;
 pub mod scenario;
