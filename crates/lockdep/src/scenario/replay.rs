@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use super::{Case, CaseResult, Op, Scenario, Scope};
+use crate::annotate::ReclaimMaps;
 use crate::class::LockClassKey;
 use crate::engine::{Engine, Options};
 use crate::gfp;
@@ -243,9 +244,14 @@ impl Replay<'_> {
             }
             Op::NonBlockEnd => engine.non_block_end(task, site),
             Op::MightSleep => engine.might_sleep(task, site),
-            // Parsed and validated, but the fs_reclaim model (might_alloc, the reclaim maps and
-            // the allocation scopes' effect on them) lands with the seeds issue.
-            Op::Alloc(_) | Op::FsReclaimAcquire(_) | Op::FsReclaimRelease(_) => None,
+            // The reclaim annotations, with the case's predeclared maps (instances 0 and 1).
+            Op::Alloc(g) => engine.might_alloc(task, &reclaim_maps(maps)?, *g, site),
+            Op::FsReclaimAcquire(g) => {
+                engine.fs_reclaim_acquire(task, &reclaim_maps(maps)?, *g, site)
+            }
+            Op::FsReclaimRelease(g) => {
+                engine.fs_reclaim_release(task, &reclaim_maps(maps)?, *g, site)
+            }
             Op::MemallocSave(scope) => {
                 let was = task.memalloc_save(scope_flag(*scope));
                 if let Some(s) = self.scopes.get_mut(i) {
@@ -280,6 +286,14 @@ impl Replay<'_> {
             }
         }
     }
+}
+
+/// The case's predeclared `fs_reclaim` and `mmu_notifier_invalidate_range_start` maps.
+fn reclaim_maps(maps: &[Box<LockMap>]) -> Option<ReclaimMaps<'_>> {
+    Some(ReclaimMaps {
+        fs_reclaim: maps.first()?,
+        mmu_notifier: maps.get(1)?,
+    })
 }
 
 fn scope_flag(scope: Scope) -> u32 {
@@ -364,9 +378,15 @@ mod tests {
 
     #[test]
     fn mutexes_may_sleep_but_one_report_per_event() {
-        // Taking a mutex under a spinlock: might_sleep complains.
+        // Taking a mutex under a spinlock: the wait-context check comes first (a sleeping lock
+        // in a spinning context); one report per event.
         assert_eq!(
             kinds("spin s\nmutex m\nlock s\nlock m\n"),
+            [ReportKind::InvalidWaitContext]
+        );
+        // In a non-blocking section there is no wait-context problem: might_sleep complains.
+        assert_eq!(
+            kinds("mutex m\nnon_block_start\nlock m\n"),
             [ReportKind::SleepInvalidContext]
         );
         // A trylock does not sleep.
