@@ -197,7 +197,10 @@ impl Report {
     }
 }
 
-static ENGINE: LazyLock<Engine> = LazyLock::new(Engine::process_wide);
+static ENGINE: LazyLock<Engine> = LazyLock::new(|| match crate::record::observer_from_env() {
+    Some(o) => Engine::with_observer(Default::default(), o),
+    None => Engine::process_wide(),
+});
 
 /// The process-wide engine, for introspection (classes, dependencies, chains, statistics).
 pub fn global() -> &'static Engine {

@@ -51,7 +51,9 @@ mod parse;
 mod replay;
 
 pub use parse::parse;
-pub use replay::{render_case, replay, replay_case, FAKE_ADDRESS_BASE, FAKE_ADDRESS_STRIDE};
+pub use replay::{
+    render_case, replay, replay_case, replay_case_in, FAKE_ADDRESS_BASE, FAKE_ADDRESS_STRIDE,
+};
 
 /// A malformed scenario file: where and why. Displays as `FILE:LINE: message`.
 #[derive(Clone, Debug, PartialEq, Eq)]

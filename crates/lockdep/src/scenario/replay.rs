@@ -32,7 +32,12 @@ pub fn replay(scenario: &Scenario) -> Vec<CaseResult> {
 
 /// Replays one case through a fresh engine and compares its reports with its expectations.
 pub fn replay_case(case: &Case) -> CaseResult {
-    let engine = Engine::with_options(Options::default());
+    replay_case_in(case, &Engine::with_options(Options::default()))
+}
+
+/// Replays one case through `engine`, which should be fresh (one with an observer, to record the
+/// case; or one to look at afterwards, as `lockdep replay --dump` does).
+pub fn replay_case_in(case: &Case, engine: &Engine) -> CaseResult {
     let keys: Vec<&'static LockClassKey> = case
         .classes
         .iter()
@@ -60,7 +65,7 @@ pub fn replay_case(case: &Case) -> CaseResult {
         })
         .collect();
     let mut r = Replay {
-        engine: &engine,
+        engine,
         case,
         maps: &maps,
         tasks: case
