@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::chain::{self, ChainInfo, EngineChains, INITIAL_CHAIN_KEY};
-use crate::class::{self, usage, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
+use crate::class::{self, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
 use crate::graph::{self, dep_type, Direction, Graph, TaskRef};
 use crate::held::{HeldLock, Task};
 use crate::map::{Acquire, LockMap, ReadKind, Site};
@@ -104,15 +104,17 @@ pub struct Stats {
     pub max_bfs_queue: usize,
 }
 
-struct State {
+pub(crate) struct State {
     registry: FxHashMap<(KeyIdentity, u8), ClassId>,
     name_versions: FxHashMap<Arc<str>, Vec<KeyIdentity>>,
-    graph: Graph,
+    pub(crate) graph: Graph,
     chains: EngineChains,
-    stacks: StackStore,
+    pub(crate) stacks: StackStore,
     /// Problems reported: kind, classes, and the message of kinds that have one.
     reported: FxHashSet<(ReportKind, Vec<ClassId>, Option<String>)>,
     sleep_sites: FxHashSet<(Site, bool, bool, bool)>,
+    /// Where each class first got each usage bit: (class, bit index) -> stack.
+    pub(crate) usage_traces: FxHashMap<(ClassId, u8), Arc<StackTrace>>,
     stats: Stats,
 }
 
@@ -126,7 +128,7 @@ pub struct Engine {
     cache_in_maps: bool,
     observer: Option<Box<dyn Observer>>,
     classes: boxcar::Vec<Class>,
-    state: Mutex<State>,
+    pub(crate) state: Mutex<State>,
     raw_lock_nesting: AtomicBool,
     legacy_fs_reclaim: AtomicBool,
 }
@@ -179,6 +181,7 @@ impl Engine {
                 stacks: StackStore::default(),
                 reported: FxHashSet::default(),
                 sleep_sites: FxHashSet::default(),
+                usage_traces: FxHashMap::default(),
                 stats: Stats::default(),
             }),
             raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
@@ -230,7 +233,7 @@ impl Engine {
 
     // ===== classes =====
 
-    fn class(&self, id: ClassId) -> &Class {
+    pub(crate) fn class(&self, id: ClassId) -> &Class {
         &self.classes[id.index()]
     }
 
@@ -377,30 +380,35 @@ impl Engine {
         } else {
             None
         };
-        let r = self.acquire_map(task, map, how, site);
-        match (r, sleep) {
-            (None, Some(ctx)) => self.sleep_report(task, site, ctx),
-            (r, _) => r,
+        let mut found = self.acquire_map(task, map, how, site);
+        if found.is_empty() {
+            if let Some(ctx) = sleep {
+                return self.sleep_report(task, site, ctx);
+            }
         }
+        self.first_new(&mut found)
     }
 
+    /// Every problem an acquisition finds, in the order of the checks; the caller reports the
+    /// first one not reported before.
     fn acquire_map(
         &self,
         task: &mut Task,
         map: &LockMap,
         how: Acquire<'_>,
         site: Site,
-    ) -> Option<Report> {
+    ) -> Vec<Report> {
         let mut check = how.check;
         let mut subclass = how.subclass;
-        let mut misuse = None;
+        let mut found = Vec::new();
         if subclass >= MAX_SUBCLASSES {
             let c = self.class_of(task, map, 0);
-            misuse = self.misuse(
+            found.push(self.make_report(
                 task,
+                ReportKind::Misuse,
                 Some(self.lock_info_of(c, map.instance(), site, how.read)),
-                format!("BUG: looking up invalid subclass: {subclass}"),
-            );
+                Some(format!("BUG: looking up invalid subclass: {subclass}")),
+            ));
             subclass = 0;
             check = false;
         }
@@ -425,8 +433,8 @@ impl Engine {
             irq_context: task.irq.context_bits(),
             hardirqs_off: !task.irq.hardirqs_enabled,
         };
-        let r = self.acquire_held(task, h, nest_class);
-        misuse.or(r)
+        found.extend(self.acquire_held(task, h, nest_class));
+        found
     }
 
     fn acquire_held(
@@ -434,21 +442,25 @@ impl Engine {
         task: &mut Task,
         mut h: HeldLock,
         nest_class: Option<ClassId>,
-    ) -> Option<Report> {
+    ) -> Vec<Report> {
         // Nest-lock merging: the same class directly on top, under a nest lock, becomes a
         // reference on the top entry (no new entry, no checks).
         if h.nest != 0 {
             if let Some(top) = task.held.last_mut() {
                 if top.class == h.class && top.irq_context == h.irq_context {
                     top.references = top.references.max(1) + h.references.max(1);
-                    return None;
+                    return Vec::new();
                 }
             }
         }
 
         let class = self.class(h.class);
         h.wait_inner = class.wait_inner;
-        self.mark_usage(task, &h, class);
+        let mut found = Vec::new();
+        // The order of the checks is the order of the reports: wait context, usage state, nest
+        // lock, then (on the slow path) recursion and the new dependencies.
+        found.extend(self.check_wait_context(task, &h, class));
+        found.extend(self.mark_usage(task, &h, class));
 
         let first = task.first_in_context();
         let chain_head = first == task.held.len();
@@ -461,47 +473,18 @@ impl Engine {
         let key = chain::iterate_chain_key(base, e);
         h.prev_chain_key = task.chain_key;
 
-        let mut report = None;
         if h.nest != 0 && !task.held.iter().any(|x| x.instance == h.nest) {
-            report = self.nested_not_taken(task, &h, nest_class);
+            found.push(self.nested_not_taken(task, &h, nest_class));
         }
-        if report.is_none()
-            && !h.trylock
-            && h.check
-            && !task.chains.contains(key, &task.held, first, e)
-        {
-            report = self.validate_chain(task, &h, first, chain_head, key, e);
+        // The fast path: a chain validated before adds nothing. A chain is cached only when its
+        // validation found no problem, so a problem is found again (and reported once).
+        if !h.trylock && h.check && !task.chains.contains(key, &task.held, first, e) {
+            found.extend(self.validate_chain(task, &h, first, chain_head, key, e));
         }
 
         task.held.push(h);
         task.chain_key = key;
-        report
-    }
-
-    fn mark_usage(&self, task: &Task, h: &HeldLock, class: &Class) {
-        let read = h.read.is_read();
-        let mut bits = usage::USED | if read { usage::USED_READ } else { 0 };
-        if h.check {
-            let pick = |w: u16, r: u16| if read { r } else { w };
-            if !h.trylock {
-                if task.irq.hardirq_context > 0 {
-                    bits |= pick(usage::USED_IN_HARDIRQ, usage::USED_IN_HARDIRQ_READ);
-                }
-                if task.irq.softirq_context > 0 {
-                    bits |= pick(usage::USED_IN_SOFTIRQ, usage::USED_IN_SOFTIRQ_READ);
-                }
-            }
-            if !h.hardirqs_off {
-                bits |= pick(usage::ENABLED_HARDIRQ, usage::ENABLED_HARDIRQ_READ);
-                if task.irq.softirqs_enabled {
-                    bits |= pick(usage::ENABLED_SOFTIRQ, usage::ENABLED_SOFTIRQ_READ);
-                }
-            }
-        }
-        // Only write when a bit is new: the already-seen path must not write shared memory.
-        if class.usage() & bits != bits {
-            class.usage.fetch_or(bits, Ordering::Relaxed);
-        }
+        found
     }
 
     /// The slow path: the chain is not in the task's cache.
@@ -527,12 +510,11 @@ impl Engine {
 
         let same = self.check_deadlock(task, h);
         if let SameClass::Recursive(i) = same {
-            let r = self.recursive_report(task, i, h);
-            return self.once(&mut st, r);
+            return Some(self.recursive_report(task, i, h));
         }
         if !chain_head && !matches!(same, SameClass::Nested) {
             if let Err(r) = self.check_prevs_add(&mut st, task, h, first) {
-                return self.once(&mut st, *r);
+                return Some(*r);
             }
         }
         st.stats.max_bfs_queue = st.graph.max_bfs_queue;
@@ -599,67 +581,76 @@ impl Engine {
         trace: &mut Option<(Arc<StackTrace>, TaskRef)>,
     ) -> Result<(), Box<Report>> {
         let prev = &task.held[prev_index];
-        let added = self.add_dependency(
-            st,
-            (prev.class, prev.read),
-            (next.class, next.read),
-            distance,
-            |st| trace.get_or_insert_with(|| self.capture(st, task)).clone(),
-        );
-        match added {
-            Ok(()) => Ok(()),
-            Err(path) => {
+        let (p, n) = ((prev.class, prev.read), (next.class, next.read));
+        if !self.knows_dependency(st, p, n) {
+            if let Some(path) = self.closes_cycle(st, p, n) {
                 let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
                 let chain = self.circular_chain(st, &path, next.class, stack.clone(), tref);
-                Err(Box::new(Report {
-                    kind: ReportKind::Circular,
-                    task: task_ref(task),
-                    lock: Some(self.lock_info(next)),
-                    holding: Some(self.lock_info(prev)),
-                    chain,
-                    held: self.held_infos(task),
-                    stack: Some(stack),
-                    message: None,
-                    raw_lock_nesting: self.options().raw_lock_nesting,
-                }))
+                let mut r =
+                    self.make_report(task, ReportKind::Circular, Some(self.lock_info(next)), None);
+                r.holding = Some(self.lock_info(prev));
+                r.chain = chain;
+                r.stack = Some(stack);
+                return Err(Box::new(r));
+            }
+            if let Some(r) = self.check_irq_usage(st, task, prev, next) {
+                return Err(Box::new(r));
             }
         }
+        self.insert_dependency(st, p, n, distance, |st| {
+            trace.get_or_insert_with(|| self.capture(st, task)).clone()
+        });
+        Ok(())
     }
 
-    /// The one place a dependency enters the graph. Would `prev -> next` close a strong cycle?
-    /// Search forward from `next` for `prev`: entering `next` by a recursive read means only an
-    /// exclusive edge may leave it, and arriving at `prev` by an `-(xR)->` edge closes a strong
-    /// cycle only if `prev` is held exclusively. On a cycle the dependency is not added and the
-    /// closing path (edges from `next` to `prev`) is returned; otherwise the edge is added, or
-    /// its new dependency type merged in. `trace` gives the stack and task of a new edge.
-    fn add_dependency(
+    /// Whether `prev -> next` is recorded with this dependency type already. Such an edge can
+    /// close no new cycle and make no new irq conflict: every cycle through it was searched for
+    /// when the type was added, and a usage bit set since was checked against the graph.
+    fn knows_dependency(
+        &self,
+        st: &State,
+        (prev, prev_read): (ClassId, ReadKind),
+        (next, next_read): (ClassId, ReadKind),
+    ) -> bool {
+        let dep = dep_type(prev_read, next_read);
+        st.graph
+            .find(prev, next)
+            .is_some_and(|e| st.graph.edge(e).dep & dep == dep)
+    }
+
+    /// Would `prev -> next` close a strong cycle? Search forward from `next` for `prev`:
+    /// entering `next` by a recursive read means only an exclusive edge may leave it, and
+    /// arriving at `prev` by an `-(xR)->` edge closes a strong cycle only if `prev` is held
+    /// exclusively. Returns the closing path (edges from `next` to `prev`).
+    fn closes_cycle(
+        &self,
+        st: &mut State,
+        (prev, prev_read): (ClassId, ReadKind),
+        (next, next_read): (ClassId, ReadKind),
+    ) -> Option<graph::Path> {
+        st.stats.cyclic_checks += 1;
+        let prev_exclusive = prev_read == ReadKind::Exclusive;
+        st.graph.search(
+            next,
+            next_read == ReadKind::SharedRecursive,
+            Direction::Forward,
+            |c, only_xr| c == prev && (prev_exclusive || !only_xr),
+        )
+    }
+
+    /// The one place a dependency enters the graph: adds `prev -> next`, or merges its
+    /// dependency type into the existing edge, and tells the observer of any change. `trace`
+    /// gives the stack and task of a new edge.
+    fn insert_dependency(
         &self,
         st: &mut State,
         (prev, prev_read): (ClassId, ReadKind),
         (next, next_read): (ClassId, ReadKind),
         distance: u16,
         trace: impl FnOnce(&mut State) -> (Arc<StackTrace>, TaskRef),
-    ) -> Result<(), graph::Path> {
+    ) {
         let dep = dep_type(prev_read, next_read);
         let existing = st.graph.find(prev, next).map(|e| st.graph.edge(e).dep);
-        // An edge that already has this dependency type can close no new cycle: every cycle
-        // through it was searched for when the type was first added.
-        if existing.is_some_and(|d| d & dep == dep) {
-            st.graph.add(prev, next, dep, distance, || {
-                unreachable!("the edge exists")
-            });
-            return Ok(());
-        }
-        st.stats.cyclic_checks += 1;
-        let prev_exclusive = prev_read == ReadKind::Exclusive;
-        if let Some(path) = st.graph.search(
-            next,
-            next_read == ReadKind::SharedRecursive,
-            Direction::Forward,
-            |c, only_xr| c == prev && (prev_exclusive || !only_xr),
-        ) {
-            return Err(path);
-        }
         let made = if existing.is_none() {
             Some(trace(st))
         } else {
@@ -671,7 +662,8 @@ impl Engine {
         if new {
             st.stats.dependencies += 1;
         }
-        if let Some(obs) = &self.observer {
+        let changed = existing.map_or(true, |old| old & dep != dep);
+        if let (Some(obs), true) = (&self.observer, changed) {
             let e = st
                 .graph
                 .edge(st.graph.find(prev, next).expect("just added"));
@@ -685,7 +677,6 @@ impl Engine {
             };
             obs.dependency_recorded(&d, &self.class(prev).info(), &self.class(next).info());
         }
-        Ok(())
     }
 
     /// The chain of a circular report from the closing path: `#N` (the held lock) first, the
@@ -771,12 +762,19 @@ impl Engine {
             } else {
                 ReadKind::Exclusive
             };
-            let (s2, t2) = (stack.clone(), task.clone());
-            let r =
-                self.add_dependency(&mut st, (from, prev_read), (to, next_read), 1, move |st| {
+            let (p, n) = ((from, prev_read), (to, next_read));
+            let closing = if self.knows_dependency(&st, p, n) {
+                None
+            } else {
+                self.closes_cycle(&mut st, p, n)
+            };
+            if closing.is_none() {
+                let (s2, t2) = (stack.clone(), task.clone());
+                self.insert_dependency(&mut st, p, n, 1, move |st| {
                     (st.stacks.intern((*s2).clone()), t2)
                 });
-            if let Err(path) = r {
+            }
+            if let Some(path) = closing {
                 let chain = self.circular_chain(&st, &path, to, stack.clone(), task.clone());
                 let info = |c: ClassId, read| LockInfo {
                     class: self.class(c).info(),
@@ -794,6 +792,7 @@ impl Engine {
                     stack: Some(stack.clone()),
                     message: None,
                     raw_lock_nesting: self.options().raw_lock_nesting,
+                    irq: None,
                 };
                 if let Some(r) = self.once(&mut st, report) {
                     reports.push(r);
@@ -835,6 +834,7 @@ impl Engine {
                 stack: Some(Arc::new(task.capture_stack())),
                 message: None,
                 raw_lock_nesting: self.options().raw_lock_nesting,
+                irq: None,
             };
             return self.once_unlocked(r);
         };
@@ -853,8 +853,10 @@ impl Engine {
         let me = task.held.pop().expect("index found above");
         task.chain_key = me.prev_chain_key;
         for h in upper {
-            let r = self.acquire_held(task, h, None);
-            report = report.or(r);
+            let mut found = self.acquire_held(task, h, None);
+            if report.is_none() {
+                report = self.first_new(&mut found);
+            }
         }
         report
     }
@@ -886,8 +888,10 @@ impl Engine {
         change(&mut upper[0]);
         let mut report = None;
         for h in upper {
-            let r = self.acquire_held(task, h, None);
-            report = report.or(r);
+            let mut found = self.acquire_held(task, h, None);
+            if report.is_none() {
+                report = self.first_new(&mut found);
+            }
         }
         report
     }
@@ -908,6 +912,7 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: None,
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         };
         self.once_unlocked(r)
     }
@@ -985,6 +990,7 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: None,
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         };
         let class = task.held[i].class;
         let r2 = self.release_instance(task, instance, class, Site::Unknown);
@@ -1006,6 +1012,7 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: None,
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         };
         task.held.clear();
         task.chain_key = INITIAL_CHAIN_KEY;
@@ -1045,6 +1052,48 @@ impl Engine {
         self.misuse_kind(task, ReportKind::Assertion, Some(info), msg)
     }
 
+    /// Whether `next` may be taken in the task's context (the kernel's `check_wait_context`): its
+    /// outer wait type must not exceed the innermost wait type of the context (the interrupt
+    /// context, then every lock held in it). Trylocks and unchecked (`Inv`) maps are exempt.
+    fn check_wait_context(&self, task: &Task, next: &HeldLock, class: &Class) -> Option<Report> {
+        if class.wait_inner == WaitType::Inv || next.trylock {
+            return None;
+        }
+        let nesting = self.options().raw_lock_nesting;
+        let outer = if class.wait_outer == WaitType::Inv {
+            class.wait_inner
+        } else {
+            class.wait_outer
+        };
+        let max = WaitType::Sleep.number(nesting) + 1;
+        let context = if task.irq.hardirq_context > 0 {
+            if task.irq.hardirq_threaded {
+                WaitType::Config.number(nesting)
+            } else {
+                WaitType::Spin.number(nesting)
+            }
+        } else if task.irq.softirq_context > 0 {
+            WaitType::Config.number(nesting)
+        } else {
+            max
+        };
+        let mut inner = context;
+        for h in &task.held[task.first_in_context()..] {
+            if h.wait_inner != WaitType::Inv {
+                inner = inner.min(h.wait_inner.number(nesting));
+            }
+        }
+        if outer.number(nesting) <= inner {
+            return None;
+        }
+        Some(self.make_report(
+            task,
+            ReportKind::InvalidWaitContext,
+            Some(self.lock_info(next)),
+            Some(format!("context-{{{context}:{context}}}")),
+        ))
+    }
+
     // ===== contexts =====
 
     /// Disables hard interrupts in `task` (`local_irq_disable`).
@@ -1055,8 +1104,16 @@ impl Engine {
 
     /// Enables hard interrupts in `task` (`local_irq_enable`).
     pub fn irq_enable(&self, task: &mut Task) -> Option<Report> {
+        if task.irq.hardirqs_enabled {
+            return None; // redundant: nothing changes
+        }
         task.irq.hardirqs_enabled = true;
-        None
+        // Every held lock is now held with interrupts enabled.
+        let mut found: Vec<Report> = self.mark_held_locks(task, 2).into_iter().collect();
+        if found.is_empty() && task.irq.softirqs_enabled {
+            found.extend(self.mark_held_locks(task, 6));
+        }
+        self.first_new(&mut found)
     }
 
     /// Disables soft interrupts in `task` (`local_bh_disable`).
@@ -1067,8 +1124,15 @@ impl Engine {
 
     /// Enables soft interrupts in `task` (`local_bh_enable`).
     pub fn bh_enable(&self, task: &mut Task) -> Option<Report> {
+        if task.irq.softirqs_enabled {
+            return None;
+        }
         task.irq.softirqs_enabled = true;
-        None
+        if !task.irq.hardirqs_enabled {
+            return None; // marked when hard interrupts come back on
+        }
+        let mut found: Vec<Report> = self.mark_held_locks(task, 6).into_iter().collect();
+        self.first_new(&mut found)
     }
 
     /// Enters hardirq context (a marker only: it changes no enable flag).
@@ -1167,18 +1231,14 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: Some(msg),
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         })
     }
 
     // ===== report helpers =====
 
-    fn nested_not_taken(
-        &self,
-        task: &Task,
-        h: &HeldLock,
-        nest_class: Option<ClassId>,
-    ) -> Option<Report> {
-        let r = Report {
+    fn nested_not_taken(&self, task: &Task, h: &HeldLock, nest_class: Option<ClassId>) -> Report {
+        Report {
             kind: ReportKind::NestedLockNotTaken,
             task: task_ref(task),
             lock: Some(self.lock_info(h)),
@@ -1189,8 +1249,8 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: None,
             raw_lock_nesting: self.options().raw_lock_nesting,
-        };
-        self.once_unlocked(r)
+            irq: None,
+        }
     }
 
     fn recursive_report(&self, task: &Task, i: usize, next: &HeldLock) -> Report {
@@ -1204,6 +1264,7 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: None,
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         }
     }
 
@@ -1229,8 +1290,45 @@ impl Engine {
             stack: Some(Arc::new(task.capture_stack())),
             message: Some(message),
             raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
         };
         self.once_unlocked(r)
+    }
+
+    /// A report with the task's held locks and current stack.
+    pub(crate) fn make_report(
+        &self,
+        task: &Task,
+        kind: ReportKind,
+        lock: Option<LockInfo>,
+        message: Option<String>,
+    ) -> Report {
+        Report {
+            kind,
+            task: task_ref(task),
+            lock,
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
+        }
+    }
+
+    /// The first of `found` that was not reported before (it is then marked reported).
+    pub(crate) fn first_new(&self, found: &mut Vec<Report>) -> Option<Report> {
+        if found.is_empty() {
+            return None;
+        }
+        let mut st = self.state.lock();
+        for r in found.drain(..) {
+            if let Some(r) = self.once(&mut st, r) {
+                return Some(r);
+            }
+        }
+        None
     }
 
     fn once(&self, st: &mut State, r: Report) -> Option<Report> {

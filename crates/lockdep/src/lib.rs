@@ -68,6 +68,7 @@ pub mod rt;
 pub mod scenario;
 pub mod stack;
 pub mod sync;
+pub mod usage;
 pub mod wait;
 
 pub use class::{ClassId, ClassInfo, LockClassKey};

@@ -158,6 +158,33 @@ pub struct Report {
     pub message: Option<String>,
     /// Whether wait-type numbers are printed with raw-lock nesting.
     pub raw_lock_nesting: bool,
+    /// For the interrupt-state kinds: what made the locks irq-safe and irq-unsafe.
+    pub irq: Option<IrqDetail>,
+}
+
+/// Classes along a dependency path, each with the stack of the dependency that reaches it.
+pub type DependencyPath = Vec<(ClassInfo, Arc<StackTrace>)>;
+
+/// The interrupt-state part of an `inconsistent`, `irq_safe_unsafe` or `irq_inversion` report.
+#[derive(Clone, Debug)]
+pub struct IrqDetail {
+    /// The task's interrupt state, `[HC0[0]:SC0[0]:HE1:SE1]`.
+    pub task_state: String,
+    /// The interrupt state named: `HARDIRQ`, `SOFTIRQ`, `HARDIRQ-READ` or `SOFTIRQ-READ`.
+    pub state: &'static str,
+    /// For an inconsistent state: the usage registered before (e.g. `IN-HARDIRQ-W`) and where.
+    pub usage_change: Option<(&'static str, Arc<StackTrace>)>,
+    /// The irq-safe lock, and where it became safe.
+    pub safe: Option<(ClassInfo, Option<Arc<StackTrace>>)>,
+    /// The irq-unsafe lock, and where it became unsafe.
+    pub unsafe_lock: Option<(ClassInfo, Option<Arc<StackTrace>>)>,
+    /// The lock between them in the scenario (the kernel's `middle_class`).
+    pub middle: Option<ClassInfo>,
+    /// Dependency paths printed at the end: a title, then each class with the stack of the
+    /// dependency that reaches it.
+    pub paths: Vec<(String, DependencyPath)>,
+    /// For an inversion: whether the other lock was found forward (this lock took it).
+    pub forwards: bool,
 }
 
 /// The identification line under every report title (the kernel's `print_kernel_ident`).
@@ -241,7 +268,12 @@ impl Report {
 
     fn header(&self, out: &mut String) -> fmt::Result {
         let title = self.title();
-        let rule = title.chars().count();
+        // The safe -> unsafe report's rules are a fixed 53 columns in the kernel.
+        let rule = if self.kind == ReportKind::IrqSafeUnsafe {
+            53
+        } else {
+            title.chars().count()
+        };
         writeln!(out)?;
         writeln!(out, "{}", "=".repeat(rule))?;
         writeln!(out, "{title}")?;
@@ -414,6 +446,21 @@ impl Report {
                 writeln!(out)?;
                 self.backtrace(out)
             }
+            ReportKind::Inconsistent => self.render_inconsistent(out),
+            ReportKind::IrqSafeUnsafe => self.render_safe_unsafe(out),
+            ReportKind::IrqInversion => self.render_inversion(out),
+            ReportKind::InvalidWaitContext => {
+                writeln!(out, "{task} is trying to lock:")?;
+                if let Some(l) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                writeln!(out, "other info that might help us debug this:")?;
+                if let Some(m) = &self.message {
+                    writeln!(out, "{m}")?;
+                }
+                self.held_list(out)?;
+                self.backtrace(out)
+            }
             ReportKind::NestedLockNotTaken => {
                 writeln!(out, "{task} is trying to lock:")?;
                 if let Some(l) = &self.lock {
@@ -446,6 +493,155 @@ impl Report {
                 self.backtrace(out)
             }
         }
+    }
+}
+
+impl Report {
+    fn class_line(&self, c: &ClassInfo) -> String {
+        format!(" {}", c.lock_name(self.raw_lock_nesting))
+    }
+
+    fn irq_scenario(&self, out: &mut String, d: &IrqDetail) -> fmt::Result {
+        let (Some((safe, _)), Some((unsafe_, _))) = (&d.safe, &d.unsafe_lock) else {
+            return Ok(());
+        };
+        let middle = d.middle.as_ref().unwrap_or(unsafe_);
+        let (s, u, m) = (self.bare(safe), self.bare(unsafe_), self.bare(middle));
+        if middle.id != unsafe_.id {
+            writeln!(out, "Chain exists of:\n  {s} --> {m} --> {u}\n")?;
+        }
+        writeln!(out, " Possible interrupt unsafe locking scenario:\n")?;
+        writeln!(out, "       CPU0                    CPU1")?;
+        writeln!(out, "       ----                    ----")?;
+        writeln!(out, "  lock({u});")?;
+        writeln!(out, "                               local_irq_disable();")?;
+        writeln!(out, "                               lock({s});")?;
+        writeln!(out, "                               lock({m});")?;
+        writeln!(out, "  <Interrupt>")?;
+        writeln!(out, "    lock({s});")?;
+        writeln!(out, "\n *** DEADLOCK ***\n")
+    }
+
+    fn paths(&self, out: &mut String, d: &IrqDetail) -> fmt::Result {
+        for (title, links) in &d.paths {
+            writeln!(out, "\n{title}")?;
+            for (class, stack) in links {
+                writeln!(out, "-> {}", class.lock_name(self.raw_lock_nesting))?;
+                writeln!(out, "   ... acquired at:")?;
+                stack.write_indented(out, 4);
+            }
+        }
+        Ok(())
+    }
+
+    fn render_inconsistent(&self, out: &mut String) -> fmt::Result {
+        let Some(d) = &self.irq else { return Ok(()) };
+        if let Some(m) = &self.message {
+            writeln!(out, "{m}")?;
+        }
+        writeln!(out, "{} {} takes:", self.task, d.task_state)?;
+        if let Some(l) = &self.lock {
+            writeln!(out, "{}", self.lock_line(l))?;
+        }
+        if let Some((usage, stack)) = &d.usage_change {
+            writeln!(out, "{{{usage}}} state was registered at:")?;
+            stack.write_indented(out, 2);
+        }
+        writeln!(out, "\nother info that might help us debug this:")?;
+        if let Some(l) = &self.lock {
+            let name = self.bare(&l.class);
+            writeln!(out, " Possible unsafe locking scenario:\n")?;
+            writeln!(out, "       CPU0")?;
+            writeln!(out, "       ----")?;
+            writeln!(out, "  lock({name});")?;
+            writeln!(out, "  <Interrupt>")?;
+            writeln!(out, "    lock({name});")?;
+            writeln!(out, "\n *** DEADLOCK ***\n")?;
+        }
+        self.held_list(out)?;
+        writeln!(out)?;
+        self.backtrace(out)
+    }
+
+    fn render_safe_unsafe(&self, out: &mut String) -> fmt::Result {
+        let Some(d) = &self.irq else { return Ok(()) };
+        let st = d.state;
+        writeln!(out, "{} {} is trying to acquire:", self.task, d.task_state)?;
+        if let Some(l) = &self.lock {
+            writeln!(out, "{}", self.lock_line(l))?;
+        }
+        writeln!(out, "\nand this task is already holding:")?;
+        if let Some(l) = &self.holding {
+            writeln!(out, "{}", self.lock_line(l))?;
+        }
+        writeln!(out, "which would create a new lock dependency:")?;
+        if let (Some(p), Some(n)) = (&self.holding, &self.lock) {
+            writeln!(
+                out,
+                "{} ->{}",
+                self.class_line(&p.class),
+                self.class_line(&n.class)
+            )?;
+        }
+        if let Some((safe, stack)) = &d.safe {
+            writeln!(
+                out,
+                "\nbut this new dependency connects a {st}-irq-safe lock:"
+            )?;
+            writeln!(out, "{}", self.class_line(safe))?;
+            writeln!(out, "\n... which became {st}-irq-safe at:")?;
+            if let Some(s) = stack {
+                s.write_indented(out, 2);
+            }
+        }
+        if let Some((unsafe_, stack)) = &d.unsafe_lock {
+            writeln!(out, "\nto a {st}-irq-unsafe lock:")?;
+            writeln!(out, "{}", self.class_line(unsafe_))?;
+            writeln!(out, "\n... which became {st}-irq-unsafe at:")?;
+            writeln!(out, "...")?;
+            if let Some(s) = stack {
+                s.write_indented(out, 2);
+            }
+        }
+        writeln!(out, "\nother info that might help us debug this:\n")?;
+        self.irq_scenario(out, d)?;
+        self.held_list(out)?;
+        self.paths(out, d)?;
+        writeln!(out)?;
+        self.backtrace(out)
+    }
+
+    fn render_inversion(&self, out: &mut String) -> fmt::Result {
+        let Some(d) = &self.irq else { return Ok(()) };
+        let st = d.state;
+        writeln!(out, "{} just changed the state of lock:", self.task)?;
+        if let Some(l) = &self.lock {
+            writeln!(out, "{}", self.lock_line(l))?;
+        }
+        if d.forwards {
+            writeln!(
+                out,
+                "but this lock took another, {st}-unsafe lock in the past:"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "but this lock was taken by another, {st}-safe lock in the past:"
+            )?;
+        }
+        if let Some(other) = &self.holding {
+            writeln!(out, "{}", self.class_line(&other.class))?;
+        }
+        writeln!(
+            out,
+            "\n\nand interrupts could create inverse lock ordering between them.\n"
+        )?;
+        writeln!(out, "\nother info that might help us debug this:")?;
+        self.irq_scenario(out, d)?;
+        self.held_list(out)?;
+        self.paths(out, d)?;
+        writeln!(out)?;
+        self.backtrace(out)
     }
 }
 

@@ -396,9 +396,9 @@ mod tests {
         );
         // A trylock does not sleep.
         assert!(kinds("spin s\nmutex m\nlock s\ntrylock m\n").is_empty());
-        // Recursive locking under a spinlock: one report, the recursion.
+        // Recursive locking in a non-blocking section: one report, the recursion.
         assert_eq!(
-            kinds("spin s\nmutex a k\nmutex b k\nlock a\nlock s\nlock b\n"),
+            kinds("mutex a k\nmutex b k\nlock a\nnon_block_start\nlock b\n"),
             [ReportKind::Recursive]
         );
     }
