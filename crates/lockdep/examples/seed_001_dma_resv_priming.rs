@@ -1,0 +1,168 @@
+//! Seed 001, "dma-resv: prime lockdep annotations" with i_mmap_rwsem (July 2020): GPU shrinkers
+//! unmap mmap'ed buffers, so `dma_resv_lockdep()` primes, once at boot,
+//!
+//! ```text
+//! mmap_read_lock -> dma_resv (under its ww acquire context) -> fs_reclaim -> i_mmap_lock_write
+//! ```
+//!
+//! Thomas Hellström inverted the annotation and ran a memory hog: kswapd, which holds
+//! `fs_reclaim` and takes `i_mmap_rwsem` for read in its rmap walk, produced a circular splat,
+//! so reclaim -> i_mmap_rwsem is an order the kernel already has. The `inverted-priming` case
+//! prints that splat (`kswapd0/PID is trying to acquire lock`, `(&mapping->i_mmap_rwsem){++++}`,
+//! `(fs_reclaim){+.+.}-{0:0}`, the two-entry chain with the priming stack, `1 lock held by
+//! kswapd0/PID`).
+//!
+//! Every case runs in a child process of its own (a fresh validator), with real threads.
+//!
+//! Run: `cargo run -p lockdep --example seed_001_dma_resv_priming` (or with a case name).
+
+use std::process::{exit, Command};
+use std::thread;
+
+use lockdep::annotate::{self, Priming, FS_RECLAIM};
+use lockdep::gfp::{GFP_KERNEL, GFP_NOWAIT};
+use lockdep::{lock_class, Acquire, LockMap, Mutex, ReportCollector, ReportKind, RwLock};
+
+const CIRCULAR: &[ReportKind] = &[ReportKind::Circular];
+const NONE: &[ReportKind] = &[];
+
+type Case = (&'static str, fn(), &'static [ReportKind]);
+
+const CASES: &[Case] = &[
+    ("priming", || (boot(dma_resv_lockdep), kswapd()).1, NONE),
+    (
+        "priming-catches-gfp-kernel-under-i_mmap",
+        || (boot(dma_resv_lockdep), uprobe()).1,
+        CIRCULAR,
+    ),
+    (
+        "inverted-priming",
+        || (boot(dma_resv_lockdep_inverted), kswapd()).1,
+        CIRCULAR,
+    ),
+];
+
+/// `mm->mmap_lock`.
+static MMAP_LOCK: RwLock<()> = RwLock::with_key((), lock_class!("&mm->mmap_lock"));
+/// A ww acquire context of `reservation_ww_class`: the nest lock of the reservation mutexes.
+static WW_CTX: LockMap = LockMap::named(lock_class!("reservation_ww_class_acquire"));
+/// A `dma_resv` object's lock.
+static RESV: Mutex<()> = Mutex::with_key((), lock_class!("reservation_ww_class_mutex"));
+/// `mapping->i_mmap_rwsem`.
+static I_MMAP: RwLock<Vec<u64>> =
+    RwLock::with_key(Vec::new(), lock_class!("&mapping->i_mmap_rwsem"));
+
+/// The priming as merged (a subsys initcall).
+#[inline(never)]
+fn dma_resv_lockdep() {
+    Priming::new()
+        .read(&MMAP_LOCK) // mmap_read_lock(mm)
+        .lock(&WW_CTX) // ww_acquire_init(&ctx, &reservation_ww_class)
+        .nested(&RESV, &WW_CTX) // dma_resv_lock(&obj, &ctx)
+        .fs_reclaim(GFP_KERNEL) // fs_reclaim_acquire(GFP_KERNEL)
+        .touch(&I_MMAP) // i_mmap_lock_write(); i_mmap_unlock_write();
+        .run();
+}
+
+/// Thomas's inverted annotation: i_mmap_rwsem before fs_reclaim.
+#[inline(never)]
+fn dma_resv_lockdep_inverted() {
+    Priming::new()
+        .read(&MMAP_LOCK)
+        .lock(&WW_CTX)
+        .nested(&RESV, &WW_CTX)
+        .lock(&I_MMAP)
+        .fs_reclaim(GFP_KERNEL)
+        .run();
+}
+
+fn boot(initcall: fn()) {
+    on_thread("swapper/0", initcall);
+}
+
+/// kswapd: reclaim itself (`__fs_reclaim_acquire()`), walking the rmap of a file page.
+fn kswapd() {
+    on_thread("kswapd0", || {
+        let _reclaim = FS_RECLAIM.hold(Acquire::exclusive());
+        balance_pgdat();
+    });
+}
+
+#[inline(never)]
+fn balance_pgdat() {
+    shrink_active_list();
+}
+
+#[inline(never)]
+fn shrink_active_list() {
+    page_referenced();
+}
+
+#[inline(never)]
+fn page_referenced() {
+    rmap_walk_file();
+}
+
+#[inline(never)]
+fn rmap_walk_file() {
+    let vmas = I_MMAP.read(); // down_read(&mapping->i_mmap_rwsem)
+    let _referenced = vmas.len();
+}
+
+/// uprobes' build_map_info: "Needs GFP_NOWAIT to avoid i_mmap_rwsem recursion through reclaim".
+fn uprobe() {
+    on_thread("uprobe", || {
+        let _vmas = I_MMAP.read();
+        annotate::might_alloc(GFP_NOWAIT); // what uprobes does: fine
+        annotate::might_alloc(GFP_KERNEL); // would recurse into reclaim: reported
+    });
+}
+
+fn on_thread(name: &str, f: impl FnOnce() + Send + 'static) {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .expect("spawn")
+        .join()
+        .expect("join");
+}
+
+fn main() {
+    harness(CASES);
+}
+
+/// Runs one case (`ARGS: NAME`) with the reports collected and compared with its expectation,
+/// or every case, each in a child process of its own: a fresh validator per case.
+
+/// Runs one case (`ARGS: NAME`) with the reports collected and compared with its expectation,
+/// or every case, each in a child process of its own: a fresh validator per case.
+fn harness(cases: &[Case]) {
+    if let Some(name) = std::env::args().nth(1) {
+        let Some((_, run, expected)) = cases.iter().find(|c| c.0 == name) else {
+            eprintln!("unknown case {name}");
+            exit(2);
+        };
+        let reports = ReportCollector::new();
+        run();
+        let got: Vec<&str> = reports.reports().iter().map(|r| r.kind.name()).collect();
+        let want: Vec<&str> = expected.iter().map(|k| k.name()).collect();
+        if got == want {
+            println!("case {name}: ok");
+            exit(0);
+        }
+        println!("case {name}: FAILED (expected {want:?}, got {got:?})");
+        exit(1);
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let failed = cases
+        .iter()
+        .filter(|(name, _, _)| {
+            !Command::new(&exe)
+                .arg(name)
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .count();
+    println!("{} passed, {} failed", cases.len() - failed, failed);
+    exit(i32::from(failed > 0));
+}
