@@ -156,6 +156,8 @@ pub struct Task {
     pub(crate) engine: u64,
     /// Where the task runs (process, test), shown in merged reports.
     pub(crate) origin: Option<Arc<str>>,
+    /// Makes pin cookies differ from one pin to the next.
+    pub(crate) pin_serial: u32,
 }
 
 impl Task {
@@ -174,6 +176,7 @@ impl Task {
             memalloc_flags: 0,
             engine: 0,
             origin: None,
+            pin_serial: 0,
         }
     }
 
