@@ -1103,7 +1103,12 @@ impl Engine {
 
     /// Pins a held lock (`lock_pin_lock`): releasing it before [`Engine::unpin`] is reported.
     /// Returns the cookie to unpin with, or a report if the lock is not held.
-    pub fn pin(&self, task: &mut Task, map: &LockMap, site: Site) -> Result<PinCookie, Report> {
+    pub fn pin(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        site: Site,
+    ) -> Result<PinCookie, Box<Report>> {
         let class = self.class_of(task, map, 0);
         match task.find_held(map.instance(), Some(class)) {
             Some(i) => {
@@ -1120,7 +1125,7 @@ impl Engine {
                     Some(info),
                     Some("WARNING: pinning an unheld lock".into()),
                 );
-                Err(r)
+                Err(Box::new(r))
             }
         }
     }
