@@ -360,13 +360,22 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         slot.busy.set(true);
         let _busy = Busy(&slot.busy);
         let mut task = slot.task.borrow_mut();
-        for r in claim_remote(&ENGINE, &mut task) {
-            deliver(&r);
+        if PENDING.load(Ordering::Relaxed) != 0 {
+            claim_and_deliver(&mut task);
         }
         Some(f(&ENGINE, &mut task))
     })
     .ok()
     .flatten()
+}
+
+/// Applies the queued releases of this thread's movable holds and delivers what they report.
+#[cold]
+#[inline(never)]
+fn claim_and_deliver(task: &mut Task) {
+    for r in claim_remote(&ENGINE, task) {
+        deliver(&r);
+    }
 }
 
 /// Prints or hands over a report, with further hooks on this thread ignored meanwhile.
@@ -412,13 +421,23 @@ impl Drop for BusyRestore<'_> {
 
 // ===== hooks =====
 
+// Each hook boxes a report inside the task closure: the engine's `Option<Report>` is hundreds
+// of bytes, and moving it through `try_with`, `Option` and `Result` on every call was most of the
+// cost of the already-seen path. A `None` box is one word.
+
 #[inline]
 pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
-    if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site)) {
-        dispatch(r, || {
-            with_task(|e, t| e.undo_acquire(t, map.instance()));
-        });
+    if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
+        acquire_report(r, map);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_report(r: Box<Report>, map: &LockMap) {
+    dispatch(*r, || {
+        with_task(|e, t| e.undo_acquire(t, map.instance()));
+    });
 }
 
 #[inline]
@@ -428,17 +447,23 @@ pub(crate) fn release(map: &LockMap, site: Site) {
             forward_release(map.instance());
             return None;
         }
-        e.release(t, map, site)
+        e.release(t, map, site).map(Box::new)
     });
     if let Some(Some(r)) = r {
-        dispatch(r, || {});
+        report(r);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn report(r: Box<Report>) {
+    dispatch(*r, || {});
 }
 
 #[inline]
 pub(crate) fn downgrade(map: &LockMap, site: Site) {
-    if let Some(Some(r)) = with_task(|e, t| e.downgrade(t, map, site)) {
-        dispatch(r, || {});
+    if let Some(Some(r)) = with_task(|e, t| e.downgrade(t, map, site).map(Box::new)) {
+        report(r);
     }
 }
 
