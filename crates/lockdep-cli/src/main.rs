@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod replay;
+mod selftest;
 
 /// The lock dependency validator of the Linux kernel, for scenario files and Rust programs.
 #[derive(Debug, Parser)]
@@ -32,11 +33,26 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         paths: Vec<PathBuf>,
     },
+    /// Run the kernel's locking selftest matrix and print it as the kernel's boot-time table.
+    ///
+    /// Replays the matrix embedded in the binary (scenarios/selftest/), or the scenario files
+    /// found in DIR, and prints one row per test with `  ok  |` or `FAILED|` per cell, then the
+    /// kernel's summary line. Exit status: 0 when every cell is ok, 1 when one failed, 2 on
+    /// malformed input.
+    Selftest {
+        /// A directory of selftest scenario files to replay instead of the embedded ones.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print every case's reports and verdict before the table.
+        #[arg(short, long)]
+        verbose: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { paths } => replay::run(&paths),
+        Command::Selftest { dir, verbose } => selftest::run(dir.as_deref(), verbose),
     }
 }
