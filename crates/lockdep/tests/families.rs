@@ -40,6 +40,8 @@ enum How {
     R,
 }
 
+/// Holds the lock until dropped (the fields are never read: only their drop matters).
+#[allow(dead_code)]
 enum Guard<'a> {
     Read(RwLockReadGuard<'a, ()>),
     Write(RwLockWriteGuard<'a, ()>),
