@@ -100,9 +100,6 @@ fn main() {
 
 /// Runs one case (`ARGS: NAME`) with the reports collected and compared with its expectation,
 /// or every case, each in a child process of its own: a fresh validator per case.
-
-/// Runs one case (`ARGS: NAME`) with the reports collected and compared with its expectation,
-/// or every case, each in a child process of its own: a fresh validator per case.
 fn harness(cases: &[Case]) {
     if let Some(name) = std::env::args().nth(1) {
         let Some((_, run, expected)) = cases.iter().find(|c| c.0 == name) else {
