@@ -117,7 +117,8 @@ pub(crate) struct State {
     pub(crate) stacks: StackStore,
     /// Problems reported: kind, classes, and the message of kinds that have one.
     reported: FxHashSet<(ReportKind, Vec<ClassId>, Option<String>)>,
-    sleep_sites: FxHashSet<(Site, bool, bool, bool)>,
+    /// Sleeps in an invalid context reported: site and the context line.
+    sleep_sites: FxHashSet<(Site, String)>,
     /// Where each class first got each usage bit: (class, bit index) -> stack.
     pub(crate) usage_traces: FxHashMap<(ClassId, u8), Arc<StackTrace>>,
     stats: Stats,
@@ -380,15 +381,17 @@ impl Engine {
         // taken, so its acquisition performs `might_sleep`, as `mutex_lock` and `down_read` do.
         // It is judged on the state before the push, and reported only if the acquisition
         // itself found nothing (it comes last in the order of checks).
+        // The report is made now, so that it shows the held locks without the new one.
         let sleep = if map.wait_inner() == WaitType::Sleep && !how.trylock {
             self.sleep_context(task)
+                .map(|ctx| self.sleep_report(task, site, ctx))
         } else {
             None
         };
         let mut found = self.acquire_map(task, map, how, site);
         if found.is_empty() {
-            if let Some(ctx) = sleep {
-                return self.sleep_report(task, site, ctx);
+            if let Some(r) = sleep {
+                return self.sleep_once(r, site);
             }
         }
         self.first_new(&mut found)
@@ -1305,7 +1308,8 @@ impl Engine {
     /// section, has interrupts disabled, runs in interrupt context, or holds a spinning lock.
     pub fn might_sleep(&self, task: &mut Task, site: Site) -> Option<Report> {
         let ctx = self.sleep_context(task)?;
-        self.sleep_report(task, site, ctx)
+        let r = self.sleep_report(task, site, ctx);
+        self.sleep_once(r, site)
     }
 
     /// Why the task may not sleep now, if it may not: `(in_atomic, irqs_disabled)`. In atomic
@@ -1329,33 +1333,28 @@ impl Engine {
         task: &Task,
         site: Site,
         (in_atomic, irqs_disabled): (bool, bool),
-    ) -> Option<Report> {
+    ) -> Report {
         let msg = format!(
             "BUG: sleeping function called from invalid context at {site}\n\
              in_atomic(): {}, irqs_disabled(): {}, non_block: {}, pid: {}, name: {}",
             in_atomic as u8, irqs_disabled as u8, task.non_block_count, task.pid, task.name
         );
-        // De-duplicate per site and context, not per class: there may be no lock at all.
+        self.make_report(task, ReportKind::SleepInvalidContext, None, Some(msg))
+    }
+
+    /// Reports a sleep in an invalid context once per site and context (not per class: there
+    /// may be no lock at all).
+    fn sleep_once(&self, r: Report, site: Site) -> Option<Report> {
+        let msg = r.message.as_deref().unwrap_or_default();
+        let context = msg.lines().nth(1).unwrap_or_default();
+        // The context line without pid and name.
+        let context = context
+            .split(", pid:")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let mut st = self.state.lock();
-        if !st
-            .sleep_sites
-            .insert((site, in_atomic, irqs_disabled, task.non_block_count > 0))
-        {
-            return None;
-        }
-        drop(st);
-        Some(Report {
-            kind: ReportKind::SleepInvalidContext,
-            task: task_ref(task),
-            lock: None,
-            holding: None,
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: Some(msg),
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        })
+        st.sleep_sites.insert((site, context)).then_some(r)
     }
 
     // ===== report helpers =====

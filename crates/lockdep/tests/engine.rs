@@ -432,3 +432,29 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
         .import_dependency(y, x, lockdep::graph::DEP_SR, s, tr)
         .is_empty());
 }
+
+#[test]
+fn a_sleeping_lock_in_an_invalid_context_is_judged_before_it_is_pushed() {
+    let mut w = World::new();
+    let m =
+        LockMap::named(key("sleepy")).with_wait(lockdep::WaitType::Sleep, lockdep::WaitType::Inv);
+    w.engine.non_block_start(&mut w.task);
+    let r = w.lock(&m).expect("a sleep report");
+    assert_eq!(r.kind, ReportKind::SleepInvalidContext);
+    // The held list is the stack as it was before the lock: nothing.
+    assert!(r.held.is_empty(), "{}", r.render());
+    let text = r.render();
+    assert!(
+        text.contains("in_atomic(): 0, irqs_disabled(): 0, non_block: 1, pid: 1, name: t"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("====="),
+        "no box around a might_sleep report:\n{text}"
+    );
+    // Reported once per site and context; a trylock never sleeps.
+    w.unlock(&m);
+    assert_eq!(kind(w.lock(&m)), None);
+    w.unlock(&m);
+    assert_eq!(kind(w.with(&m, Acquire::exclusive().trylock(true))), None);
+}

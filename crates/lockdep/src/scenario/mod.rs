@@ -239,12 +239,8 @@ pub(crate) enum Op {
     NonBlockStart,
     NonBlockEnd,
     MightSleep,
-    // The masks are read by the fs_reclaim model, which lands with the seeds issue.
-    #[allow(dead_code)]
     Alloc(u32),
-    #[allow(dead_code)]
     FsReclaimAcquire(u32),
-    #[allow(dead_code)]
     FsReclaimRelease(u32),
     MemallocSave(Scope),
     MemallocRestore(Scope),
