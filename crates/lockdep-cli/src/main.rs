@@ -1,7 +1,9 @@
 //! The `lockdep` command-line tool.
 //!
 //! `lockdep replay FILE...` replays scenario files (`*.lockdep`) through the validator and
-//! prints every report in the kernel's format, then one verdict line per case. Each subcommand
+//! prints every report in the kernel's format, then one verdict line per case. `lockdep check`,
+//! `graph`, `classes`, `chains` and `stats` read the recordings of many processes
+//! (`LOCKDEP_RECORD=DIR`) and check or show them as one graph. Each subcommand
 //! lives in its own module; `main` only parses the command line and dispatches.
 
 use std::path::PathBuf;
@@ -9,7 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+mod graph;
+mod inputs;
 mod replay;
+mod svg;
+mod views;
 mod selftest;
 
 /// The lock dependency validator of the Linux kernel, for scenario files and Rust programs.
@@ -32,6 +39,50 @@ enum Command {
         /// Scenario files, or directories to search (recursively) for `*.lockdep` files.
         #[arg(required = true, value_name = "FILE")]
         paths: Vec<PathBuf>,
+        /// After each case, print its /proc/lockdep, /proc/lockdep_chains and
+        /// /proc/lockdep_stats views.
+        #[arg(long)]
+        dump: bool,
+    },
+    /// Merge recordings (`LOCKDEP_RECORD=DIR`) and scenario files, and report every cycle.
+    ///
+    /// Prints one kernel-format circular report per distinct cycle, naming for every edge the
+    /// process, test and stack where it was first seen. Exit status: 0 if no cycle, 1 if any,
+    /// 2 on bad input.
+    Check {
+        /// Recordings (`*.ldrec`), scenario files (`*.lockdep`), or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+    },
+    /// Write the merged class graph, with the edges of cycles highlighted.
+    Graph {
+        /// Recordings, scenario files, or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+        /// Output format (`svg` is laid out by lockdep itself: open it in a browser).
+        #[arg(long, value_enum, default_value = "dot")]
+        format: graph::Format,
+        /// Write to this file instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the classes of merged recordings, as /proc/lockdep does.
+    Classes {
+        /// Recordings, scenario files, or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the lock chains of merged recordings, as /proc/lockdep_chains does.
+    Chains {
+        /// Recordings, scenario files, or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the statistics of merged recordings, as /proc/lockdep_stats does.
+    Stats {
+        /// Recordings, scenario files, or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
     },
     /// Run the kernel's locking selftest matrix and print it as the kernel's boot-time table.
     ///
@@ -52,7 +103,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Replay { paths } => replay::run(&paths),
+        Command::Replay { paths, dump } => replay::run(&paths, dump),
+        Command::Check { paths } => check::run(&paths),
+        Command::Graph {
+            paths,
+            format,
+            output,
+        } => graph::run(&paths, format, output.as_deref()),
+        Command::Classes { paths } => views::run(&paths, views::View::Classes),
+        Command::Chains { paths } => views::run(&paths, views::View::Chains),
+        Command::Stats { paths } => views::run(&paths, views::View::Stats),
         Command::Selftest { dir, verbose } => selftest::run(dir.as_deref(), verbose),
     }
 }

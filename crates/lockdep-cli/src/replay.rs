@@ -16,7 +16,10 @@ const EXIT_MALFORMED: u8 = 2;
 /// Replays every file named by `paths` (directories are searched for `*.lockdep` files,
 /// recursively, in sorted order) and prints the results on stdout. A malformed file is reported
 /// on stderr as `FILE:LINE: message` and nothing of it is replayed; the other files still are.
-pub fn run(paths: &[PathBuf]) -> ExitCode {
+///
+/// With `dump`, each case is followed by its engine's /proc views (`/proc/lockdep`,
+/// `/proc/lockdep_chains`, `/proc/lockdep_stats`), each after a `==> /proc/NAME <==` line.
+pub fn run(paths: &[PathBuf], dump: bool) -> ExitCode {
     let mut malformed = false;
     let mut files = Vec::new();
     for p in paths {
@@ -49,16 +52,18 @@ pub fn run(paths: &[PathBuf]) -> ExitCode {
             }
         };
         for case in &scenario.cases {
-            let result = scenario::replay_case(case);
+            let engine = lockdep::Engine::new();
+            let result = scenario::replay_case_in(case, &engine);
             if result.passed {
                 passed += 1;
             } else {
                 failed += 1;
             }
-            if out
-                .write_all(scenario::render_case(&result).as_bytes())
-                .is_err()
-            {
+            let mut text = scenario::render_case(&result);
+            if dump {
+                text.push_str(&proc_views(&engine));
+            }
+            if out.write_all(text.as_bytes()).is_err() {
                 // stdout is gone (a closed pipe): nobody is listening to the rest.
                 return ExitCode::from(EXIT_FAILED);
             }
@@ -98,4 +103,15 @@ fn collect(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> io::Result<()>
         collect(&e, false, files)?;
     }
     Ok(())
+}
+
+/// The three /proc views of `engine`, each after a `==> /proc/NAME <==` line.
+fn proc_views(engine: &lockdep::Engine) -> String {
+    let snap = lockdep::proc::Snapshot::of(engine);
+    format!(
+        "==> /proc/lockdep <==\n{}==> /proc/lockdep_chains <==\n{}==> /proc/lockdep_stats <==\n{}\n",
+        snap.render_lockdep(),
+        snap.render_chains(),
+        snap.render_stats()
+    )
 }

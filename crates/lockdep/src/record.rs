@@ -560,6 +560,16 @@ impl ProcessInfo {
     pub fn exe_name(&self) -> &str {
         self.exe.rsplit(['/', '\\']).next().unwrap_or(&self.exe)
     }
+
+    /// How reports name it: `process EXE[PID]`, or the executable field alone when the pid is 0
+    /// (a replayed scenario case: `scenario FILE case NAME`).
+    pub fn describe(&self) -> String {
+        if self.pid == 0 {
+            self.exe.clone()
+        } else {
+            format!("process {}[{}]", self.exe_name(), self.pid)
+        }
+    }
 }
 
 /// A recorded class.
@@ -967,7 +977,7 @@ pub struct MergedDependency {
 impl MergedDependency {
     /// Where it was first seen, as reports print it: `process EXE[PID], test NAME`.
     pub fn origin(&self) -> String {
-        let mut s = format!("process {}[{}]", self.process.exe_name(), self.process.pid);
+        let mut s = self.process.describe();
         if let Some(t) = &self.first.test {
             s.push_str(&format!(", test {t}"));
         }
