@@ -15,9 +15,9 @@ mod check;
 mod graph;
 mod inputs;
 mod replay;
+mod selftest;
 mod svg;
 mod views;
-mod selftest;
 
 /// The lock dependency validator of the Linux kernel, for scenario files and Rust programs.
 #[derive(Debug, Parser)]
