@@ -31,6 +31,12 @@
 //! way nextest starts a test). A process that is not a test binary (its executable is not in a
 //! `deps/` directory and it has no `--exact` argument) records no test name.
 //!
+//! A dependency that closed a cycle *inside* the recording process was reported there and, as
+//! the engine never adds such a dependency, is not told to observers: it is not in the
+//! recording, and `lockdep check` finds the cycles *between* processes. Classes are recorded as
+//! registered, so their usage bits are those of their first acquisition's start (none), and
+//! chains are recorded only by [`Recorder::record_chains`].
+//!
 //! ## The loss bound
 //!
 //! Each record is written with one `write(2)` on a file opened for appending, *before* the
