@@ -54,6 +54,13 @@ pub struct LockMap {
 
 const MOVABLE: u8 = 1;
 
+/// The ordering of a class-cache store (see [`LockMap::cache_class`]); public for the loom model.
+#[doc(hidden)]
+pub const CACHE_STORE: Ordering = Ordering::Release;
+/// The ordering of a class-cache load; public for the loom model.
+#[doc(hidden)]
+pub const CACHE_LOAD: Ordering = Ordering::Acquire;
+
 // SAFETY: `key_ptr` points to immutable `'static` data (a `Location` or a `LockClassKey`, both
 // `Sync`), and every other field is `Sync` or plain data.
 unsafe impl Send for LockMap {}
@@ -160,16 +167,21 @@ impl LockMap {
     }
 
     pub(crate) fn cached_class(&self) -> Option<ClassId> {
-        match self.class_cache.load(Ordering::Relaxed) {
+        match self.class_cache.load(CACHE_LOAD) {
             0 => None,
             n => Some(ClassId(n - 1)),
         }
     }
 
     pub(crate) fn cache_class(&self, class: ClassId) {
-        // Relaxed is enough: the class arena publishes the class itself, and a racing reader
-        // that misses the cache just looks the class up again.
-        self.class_cache.store(class.0 + 1, Ordering::Relaxed);
+        // Release, paired with the Acquire in `cached_class`: a thread that reads the id from
+        // the cache then indexes the class arena with it, and must see the arena slot the
+        // registering thread published. Relaxed does not order the two locations (the arena's
+        // own Release/Acquire is on the slot, which the reader has not synchronised with), so a
+        // reader on a weakly ordered CPU could find the id before the class: the arena's index
+        // would panic. On x86 both are plain moves. A racing reader that misses the cache just
+        // looks the class up again. `tests/loom_fast_path.rs` model-checks this protocol.
+        self.class_cache.store(class.0 + 1, CACHE_STORE);
     }
 
     /// Records an acquisition of this map by the current thread (the kernel's `lock_acquire`).

@@ -350,7 +350,7 @@ impl Drop for Busy<'_> {
 /// already inside the validator, or the thread-local is gone.
 #[inline]
 pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> Option<R> {
-    if action_code() == OFF {
+    if cfg!(feature = "disabled") || action_code() == OFF {
         return None;
     }
     SLOT.try_with(|slot| {

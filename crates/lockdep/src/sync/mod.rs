@@ -9,14 +9,25 @@
 //! the thread that took it. With the `send_guard` cargo feature (as parking_lot's) guards are
 //! `Send`: the lock maps of these primitives are then *movable*, and a release on another thread
 //! is handed to the thread that holds the lock (see [`crate::rt`]).
+//!
+//! With the `disabled` cargo feature, [`Mutex`], [`RwLock`], [`Condvar`] and their guards are
+//! parking_lot's own types (type aliases: same size, same code), and every hook of the
+//! process-wide validator is a no-op. The generic types, [`Lockdep<R>`](raw::Lockdep), lock maps
+//! and the [`Engine`](crate::Engine) (for the replay) are still there. The feature is for the
+//! release build of a final binary: it is not additive, since code that calls lockdep-only
+//! methods (`lock_nested`, `with_key`, `lock_map`) does not compile against parking_lot's types.
 
 pub mod condvar;
 pub mod mutex;
 pub mod raw;
 pub mod rwlock;
 
+#[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{GenericMutex, GenericMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+/// With the `disabled` feature: parking_lot's condition variable, for parking_lot's mutex.
+#[cfg(feature = "disabled")]
+pub use parking_lot::{Condvar, WaitTimeoutResult};
 pub use raw::Lockdep;
 pub use rwlock::{
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
@@ -33,5 +44,30 @@ pub(crate) const fn primitive_map(map: LockMap) -> LockMap {
         map.movable()
     } else {
         map
+    }
+}
+
+#[cfg(all(test, feature = "disabled"))]
+mod disabled_tests {
+    #[test]
+    fn the_primitives_are_parking_lots_own() {
+        use std::mem::size_of;
+        let m: parking_lot::Mutex<u64> = super::Mutex::new(1);
+        let r: parking_lot::RwLock<u64> = super::RwLock::new(1);
+        let _c: parking_lot::Condvar = super::Condvar::new();
+        assert_eq!(*m.lock() + *r.read(), 2);
+        assert_eq!(
+            size_of::<super::Mutex<u64>>(),
+            size_of::<parking_lot::Mutex<u64>>()
+        );
+        assert_eq!(
+            size_of::<super::RwLock<u64>>(),
+            size_of::<parking_lot::RwLock<u64>>()
+        );
+        // The hooks are no-ops: nothing is held, nothing is validated.
+        let map = crate::LockMap::new();
+        map.acquire(crate::Acquire::exclusive());
+        assert!(!map.is_held());
+        map.release();
     }
 }

@@ -33,12 +33,25 @@ pub struct GenericMutex<R, T: ?Sized> {
 }
 
 /// parking_lot's mutex, instrumented: the [`GenericMutex`] most programs use.
+#[cfg(not(feature = "disabled"))]
 pub type Mutex<T> = GenericMutex<parking_lot::RawMutex, T>;
 /// The guard of a [`Mutex`].
+#[cfg(not(feature = "disabled"))]
 pub type MutexGuard<'a, T> = lock_api::MutexGuard<'a, Lockdep<parking_lot::RawMutex>, T>;
 /// A mapped guard of a [`Mutex`].
+#[cfg(not(feature = "disabled"))]
 pub type MappedMutexGuard<'a, T> =
     lock_api::MappedMutexGuard<'a, Lockdep<parking_lot::RawMutex>, T>;
+
+/// With the `disabled` feature: parking_lot's own mutex, not validated.
+#[cfg(feature = "disabled")]
+pub type Mutex<T> = parking_lot::Mutex<T>;
+/// With the `disabled` feature: parking_lot's own guard.
+#[cfg(feature = "disabled")]
+pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// With the `disabled` feature: parking_lot's own mapped guard.
+#[cfg(feature = "disabled")]
+pub type MappedMutexGuard<'a, T> = parking_lot::MappedMutexGuard<'a, T>;
 /// The guard of a [`GenericMutex`].
 pub type GenericMutexGuard<'a, R, T> = lock_api::MutexGuard<'a, Lockdep<R>, T>;
 

@@ -40,22 +40,38 @@ pub struct GenericRwLock<R, T: ?Sized> {
     inner: lock_api::RwLock<Lockdep<R>, T>,
 }
 
-/// parking_lot's reader-writer lock, instrumented: the [`GenericRwLock`] most programs use.
-pub type RwLock<T> = GenericRwLock<parking_lot::RawRwLock, T>;
-/// A read guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
-/// A write guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> =
-    lock_api::RwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
-/// An upgradable read guard of an [`RwLock`].
-pub type RwLockUpgradableReadGuard<'a, T> =
-    lock_api::RwLockUpgradableReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
-/// A mapped read guard of an [`RwLock`].
-pub type MappedRwLockReadGuard<'a, T> =
-    lock_api::MappedRwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
-/// A mapped write guard of an [`RwLock`].
-pub type MappedRwLockWriteGuard<'a, T> =
-    lock_api::MappedRwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+#[cfg(not(feature = "disabled"))]
+mod aliases {
+    use super::*;
+    /// parking_lot's reader-writer lock, instrumented: the [`GenericRwLock`] most programs use.
+    pub type RwLock<T> = GenericRwLock<parking_lot::RawRwLock, T>;
+    /// A read guard of an [`RwLock`].
+    pub type RwLockReadGuard<'a, T> =
+        lock_api::RwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+    /// A write guard of an [`RwLock`].
+    pub type RwLockWriteGuard<'a, T> =
+        lock_api::RwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+    /// An upgradable read guard of an [`RwLock`].
+    pub type RwLockUpgradableReadGuard<'a, T> =
+        lock_api::RwLockUpgradableReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+    /// A mapped read guard of an [`RwLock`].
+    pub type MappedRwLockReadGuard<'a, T> =
+        lock_api::MappedRwLockReadGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+    /// A mapped write guard of an [`RwLock`].
+    pub type MappedRwLockWriteGuard<'a, T> =
+        lock_api::MappedRwLockWriteGuard<'a, Lockdep<parking_lot::RawRwLock>, T>;
+}
+
+/// With the `disabled` feature: parking_lot's own types, not validated.
+#[cfg(feature = "disabled")]
+mod aliases {
+    pub use parking_lot::{
+        MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
+        RwLockUpgradableReadGuard, RwLockWriteGuard,
+    };
+}
+
+pub use aliases::*;
 /// A read guard of a [`GenericRwLock`].
 pub type GenericReadGuard<'a, R, T> = lock_api::RwLockReadGuard<'a, Lockdep<R>, T>;
 /// A write guard of a [`GenericRwLock`].
