@@ -79,6 +79,21 @@ pub trait Observer: Send + Sync {
     fn dependency_recorded(&self, dep: &Dependency, from: &ClassInfo, to: &ClassInfo) {
         let _ = (dep, from, to);
     }
+    /// The program created a dependency that the engine reported and left out of its graph
+    /// (it closed a cycle, or ordered an irq-safe lock before an irq-unsafe one). `dep.dep` is
+    /// the type of this acquisition only. By default it is recorded like any other: merged
+    /// with other processes' graphs, it still closes its cycle.
+    fn dependency_rejected(&self, dep: &Dependency, from: &ClassInfo, to: &ClassInfo) {
+        self.dependency_recorded(dep, from, to);
+    }
+    /// A class gained usage bits (`class.usage` is the new set).
+    fn usage_changed(&self, class: &ClassInfo) {
+        let _ = class;
+    }
+    /// A chain of held locks was validated (for the `/proc/lockdep_chains` view).
+    fn chain_validated(&self, chain: &ChainInfo) {
+        let _ = chain;
+    }
 }
 
 /// What [`Engine::pin`] returns, to give back to [`Engine::unpin`] (the kernel's
@@ -203,10 +218,16 @@ impl Engine {
         }
     }
 
-    /// The process-wide engine: the only one whose classes are cached in the lock maps.
-    pub(crate) fn process_wide() -> Engine {
+    pub(crate) fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref()
+    }
+
+    /// The process-wide engine: the only one whose classes are cached in the lock maps,
+    /// recording to `observer` if given.
+    pub(crate) fn process_wide(observer: Option<Box<dyn Observer>>) -> Engine {
         Engine {
             cache_in_maps: true,
+            observer,
             ..Engine::new()
         }
     }
@@ -527,6 +548,12 @@ impl Engine {
         }
         st.stats.max_bfs_queue = st.graph.max_bfs_queue;
         st.chains.insert(elems.clone(), h.irq_context);
+        if let Some(obs) = &self.observer {
+            obs.chain_validated(&ChainInfo {
+                irq_context: h.irq_context,
+                classes: elems.iter().map(|e| chain::elem_class(*e)).collect(),
+            });
+        }
         drop(st);
         task.chains.insert(key, elems);
         None
@@ -593,6 +620,7 @@ impl Engine {
         if !self.knows_dependency(st, p, n) {
             if let Some(path) = self.closes_cycle(st, p, n) {
                 let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
+                self.tell_rejected(p, n, distance, &stack, &tref);
                 let chain = self.circular_chain(st, &path, next.class, stack.clone(), tref);
                 let mut r =
                     self.make_report(task, ReportKind::Circular, Some(self.lock_info(next)), None);
@@ -602,6 +630,8 @@ impl Engine {
                 return Err(Box::new(r));
             }
             if let Some(r) = self.check_irq_usage(st, task, prev, next) {
+                let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
+                self.tell_rejected(p, n, distance, &stack, &tref);
                 return Err(Box::new(r));
             }
         }
@@ -609,6 +639,27 @@ impl Engine {
             trace.get_or_insert_with(|| self.capture(st, task)).clone()
         });
         Ok(())
+    }
+
+    fn tell_rejected(
+        &self,
+        (prev, prev_read): (ClassId, ReadKind),
+        (next, next_read): (ClassId, ReadKind),
+        distance: u16,
+        stack: &Arc<StackTrace>,
+        task: &TaskRef,
+    ) {
+        if let Some(obs) = &self.observer {
+            let d = Dependency {
+                from: prev,
+                to: next,
+                dep: dep_type(prev_read, next_read),
+                distance,
+                stack: stack.clone(),
+                task: task.clone(),
+            };
+            obs.dependency_rejected(&d, &self.class(prev).info(), &self.class(next).info());
+        }
     }
 
     /// Whether `prev -> next` is recorded with this dependency type already. Such an edge can
@@ -718,6 +769,7 @@ impl Engine {
 
     /// Registers a class recorded by another process: identified by its stable id, named as it
     /// was printed there. Importing the same stable id again returns the same class.
+    /// `usage` bits recorded for it are added to the class's.
     pub fn import_class(
         &self,
         name: &str,
@@ -725,13 +777,15 @@ impl Engine {
         wait_inner: WaitType,
         wait_outer: WaitType,
         site: Option<&str>,
+        usage: u16,
     ) -> ClassId {
         let identity = KeyIdentity::Imported(stable_id);
         let mut st = self.state.lock();
         if let Some(&c) = st.registry.get(&(identity.clone(), 0)) {
+            self.class(c).usage.fetch_or(usage, Ordering::Relaxed);
             return c;
         }
-        self.push_class(
+        let c = self.push_class(
             &mut st,
             identity,
             name.into(),
@@ -740,7 +794,9 @@ impl Engine {
             wait_inner,
             wait_outer,
             site.map(Into::into),
-        )
+        );
+        self.class(c).usage.fetch_or(usage, Ordering::Relaxed);
+        c
     }
 
     /// Adds a dependency recorded elsewhere, through the same cycle check as a live acquisition:

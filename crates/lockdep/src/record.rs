@@ -355,6 +355,15 @@ impl WriterState {
 }
 
 impl Observer for Recorder {
+    fn usage_changed(&self, class: &ClassInfo) {
+        // A class record again, with the new bits: readers merge records of one class.
+        self.class_registered(class);
+    }
+
+    fn chain_validated(&self, chain: &crate::chain::ChainInfo) {
+        self.lock().chain(chain);
+    }
+
     fn class_registered(&self, class: &ClassInfo) {
         let mut st = self.lock();
         st.stable.insert(class.id, class.stable_id);
@@ -749,8 +758,14 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                 decode_process(&mut d).map(|p| rec.process = p)
             }
             KIND_CLASS => decode_class(&mut d).map(|c| {
-                known.insert(c.stable_id);
-                rec.classes.push(c)
+                // A class is written again when it gains usage bits: merge the records.
+                if known.insert(c.stable_id) {
+                    rec.classes.push(c)
+                } else if let Some(old) =
+                    rec.classes.iter_mut().find(|o| o.stable_id == c.stable_id)
+                {
+                    old.usage |= c.usage;
+                }
             }),
             KIND_DEP => decode_dep(&mut d, at).and_then(|dep| {
                 for id in [dep.from, dep.to] {
@@ -1073,6 +1088,7 @@ impl Merged {
                 c.wait_inner,
                 c.wait_outer,
                 c.site.as_deref(),
+                c.usage,
             );
             ids.insert(c.stable_id, id);
         }

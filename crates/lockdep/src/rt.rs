@@ -197,10 +197,8 @@ impl Report {
     }
 }
 
-static ENGINE: LazyLock<Engine> = LazyLock::new(|| match crate::record::observer_from_env() {
-    Some(o) => Engine::with_observer(Default::default(), o),
-    None => Engine::process_wide(),
-});
+static ENGINE: LazyLock<Engine> =
+    LazyLock::new(|| Engine::process_wide(crate::record::observer_from_env()));
 
 /// The process-wide engine, for introspection (classes, dependencies, chains, statistics).
 pub fn global() -> &'static Engine {

@@ -164,6 +164,9 @@ impl Engine {
             class
                 .usage
                 .fetch_or(flag, std::sync::atomic::Ordering::Relaxed);
+            if let Some(obs) = self.observer() {
+                obs.usage_changed(&class.info());
+            }
             let stack = st.stacks.intern(task.capture_stack());
             st.usage_traces.insert((h.class, b), stack);
             if b < 8 {

@@ -383,11 +383,19 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
         ia.wait_inner,
         ia.wait_outer,
         ia.site.as_deref(),
+        ia.usage,
     );
-    let cb = checker.import_class(&ib.name, ib.stable_id, ib.wait_inner, ib.wait_outer, None);
+    let cb = checker.import_class(
+        &ib.name,
+        ib.stable_id,
+        ib.wait_inner,
+        ib.wait_outer,
+        None,
+        0,
+    );
     assert_eq!(
         ca,
-        checker.import_class("imp.A", ia.stable_id, ia.wait_inner, ia.wait_outer, None)
+        checker.import_class("imp.A", ia.stable_id, ia.wait_inner, ia.wait_outer, None, 0)
     );
     let d = e1.dependencies().remove(0);
     let mut task = d.task.clone();
@@ -416,8 +424,8 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
     // A recursive-read cycle is not strong: not reported.
     let c = Engine::new();
     let (x, y) = (
-        c.import_class("x", 1, Default::default(), Default::default(), None),
-        c.import_class("y", 2, Default::default(), Default::default(), None),
+        c.import_class("x", 1, Default::default(), Default::default(), None, 0),
+        c.import_class("y", 2, Default::default(), Default::default(), None, 0),
     );
     let s = Arc::new(lockdep::StackTrace::symbolic(vec![]));
     let tr = lockdep::graph::TaskRef {
@@ -457,4 +465,30 @@ fn a_sleeping_lock_in_an_invalid_context_is_judged_before_it_is_pushed() {
     assert_eq!(kind(w.lock(&m)), None);
     w.unlock(&m);
     assert_eq!(kind(w.with(&m, Acquire::exclusive().trylock(true))), None);
+}
+
+#[test]
+fn a_recording_keeps_in_process_cycles_usage_and_chains() {
+    use lockdep::record::{read_bytes, Merged, Recorder};
+    let rec = Recorder::in_memory();
+    let e = Engine::with_observer(Default::default(), Box::new(rec.clone()));
+    let (a, b) = (LockMap::named(key("rec.A")), LockMap::named(key("rec.B")));
+    let mut t = Task::simulated("t", 1);
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        e.acquire(&mut t, x, Acquire::exclusive(), Site::Unknown);
+        let r = e.acquire(&mut t, y, Acquire::exclusive(), Site::Unknown);
+        e.release(&mut t, y, Site::Unknown);
+        e.release(&mut t, x, Site::Unknown);
+        if std::ptr::eq(x, &b) {
+            assert_eq!(kind(r), Some(ReportKind::Circular));
+        }
+    }
+    // The engine left B -> A out of its graph, but the recording has it: checked, it is a cycle.
+    assert_eq!(e.dependencies().len(), 1);
+    let recording = read_bytes("mem", &rec.bytes()).unwrap();
+    let merged = Merged::new([&recording]);
+    assert_eq!(merged.check().reports.len(), 1);
+    // Usage bits came after registration and are recorded; so are the validated chains.
+    assert!(recording.classes.iter().any(|c| c.usage != 0));
+    assert!(!recording.chains.is_empty());
 }

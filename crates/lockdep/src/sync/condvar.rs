@@ -126,6 +126,8 @@ impl Condvar {
         // guard is valid again when the caller sees it.
         let raw = unsafe { mutex.raw() };
         let map = raw.lock_map();
+        // A wait sleeps: checked before parking, with the mutex still held (`wait_event`).
+        crate::rt::with_current_task(|e, t| e.might_sleep(t, site));
         map.release_at(site);
         let validate = || true;
         let before_sleep = || {
