@@ -149,6 +149,9 @@ pub struct Engine {
     cache_in_maps: bool,
     observer: Option<Box<dyn Observer>>,
     classes: boxcar::Vec<Class>,
+    /// The union of every class's usage bits: when no class was ever used in an interrupt,
+    /// no dependency can order an irq-safe lock before an irq-unsafe one.
+    pub(crate) all_usage: std::sync::atomic::AtomicU16,
     pub(crate) state: Mutex<State>,
     raw_lock_nesting: AtomicBool,
     legacy_fs_reclaim: AtomicBool,
@@ -194,6 +197,7 @@ impl Engine {
             cache_in_maps: false,
             observer: None,
             classes: boxcar::Vec::new(),
+            all_usage: Default::default(),
             state: Mutex::new(State {
                 registry: FxHashMap::default(),
                 name_versions: FxHashMap::default(),
@@ -398,6 +402,84 @@ impl Engine {
         site: Site,
     ) -> Option<Report> {
         self.adopt(task);
+        if self.acquire_fast(task, map, &how, site) {
+            return None;
+        }
+        self.acquire_slow(task, map, how, site)
+    }
+
+    /// The already-seen path. It applies no rule of its own: it only recognises a state in
+    /// which every check of the slow path is vacuous, and then pushes the lock. That is: a plain
+    /// checked acquisition (subclass 0, no nest lock) of a class whose usage bits are all set,
+    /// by a task in process context with interrupts enabled, outside any non-blocking section,
+    /// holding no spinning lock (so neither the wait-context nor the sleep check can fail), and
+    /// whose chain was validated before (task cache, confirmed element by element). It touches
+    /// no shared memory but reads: the lock map's class cache and the class's usage bits.
+    #[inline]
+    fn acquire_fast(&self, task: &mut Task, map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
+        if !how.check || how.subclass != 0 || how.nest_lock.is_some() {
+            return false;
+        }
+        let irq = &task.irq;
+        if irq.hardirq_context != 0
+            || irq.softirq_context != 0
+            || !irq.hardirqs_enabled
+            || !irq.softirqs_enabled
+            || task.non_block_count != 0
+            || task.held.iter().any(|h| h.wait_inner.spins())
+        {
+            return false;
+        }
+        let class_id = self.class_of(task, map, 0);
+        let class = self.class(class_id);
+        let h = HeldLock {
+            instance: map.instance(),
+            movable: map.is_movable(),
+            wait_inner: class.wait_inner,
+            class: class_id,
+            read: how.read,
+            trylock: how.trylock,
+            check: true,
+            nest: 0,
+            references: 0,
+            pin_count: 0,
+            prev_chain_key: task.chain_key,
+            site,
+            irq_context: 0,
+            hardirqs_off: false,
+        };
+        let bits = Self::usage_bits(task, &h);
+        if class.usage() & bits != bits {
+            return false;
+        }
+        // Process context: every held lock is in it, so the chain is the whole stack.
+        if task.held.iter().any(|x| x.irq_context != 0) {
+            return false;
+        }
+        let e = chain::elem(class_id, how.read, how.trylock);
+        let key = chain::iterate_chain_key(
+            if task.held.is_empty() {
+                INITIAL_CHAIN_KEY
+            } else {
+                task.chain_key
+            },
+            e,
+        );
+        if !how.trylock && !task.chains.contains(key, &task.held, 0, e) {
+            return false;
+        }
+        task.held.push(h);
+        task.chain_key = key;
+        true
+    }
+
+    fn acquire_slow(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        how: Acquire<'_>,
+        site: Site,
+    ) -> Option<Report> {
         // A sleeping lock (inner wait type `Sleep`: a mutex, an rwsem) may sleep before it is
         // taken, so its acquisition performs `might_sleep`, as `mutex_lock` and `down_read` do.
         // It is judged on the state before the push, and reported only if the acquisition
@@ -689,11 +771,12 @@ impl Engine {
     ) -> Option<graph::Path> {
         st.stats.cyclic_checks += 1;
         let prev_exclusive = prev_read == ReadKind::Exclusive;
-        st.graph.search(
+        // The graph's topological order answers most "no path" cases without a search.
+        st.graph.search_to(
             next,
             next_read == ReadKind::SharedRecursive,
-            Direction::Forward,
-            |c, only_xr| c == prev && (prev_exclusive || !only_xr),
+            prev,
+            |only_xr| prev_exclusive || !only_xr,
         )
     }
 
@@ -783,6 +866,7 @@ impl Engine {
         let mut st = self.state.lock();
         if let Some(&c) = st.registry.get(&(identity.clone(), 0)) {
             self.class(c).usage.fetch_or(usage, Ordering::Relaxed);
+            self.all_usage.fetch_or(usage, Ordering::Relaxed);
             return c;
         }
         let c = self.push_class(
@@ -796,6 +880,7 @@ impl Engine {
             site.map(Into::into),
         );
         self.class(c).usage.fetch_or(usage, Ordering::Relaxed);
+        self.all_usage.fetch_or(usage, Ordering::Relaxed);
         c
     }
 
@@ -876,6 +961,19 @@ impl Engine {
     /// Records the release of `map` by `task` (the kernel's `lock_release`). Releases may come in
     /// any order: the locks above the released one are acquired again, which re-validates them.
     pub fn release(&self, task: &mut Task, map: &LockMap, site: Site) -> Option<Report> {
+        // The common case: the most recent lock, neither pinned nor merged. Nothing above it
+        // to acquire again, and the chain key goes back to what it was.
+        if let Some(top) = task.held.last() {
+            if top.instance == map.instance()
+                && top.references == 0
+                && top.pin_count == 0
+                && top.irq_context == task.irq.context_bits()
+            {
+                task.chain_key = top.prev_chain_key;
+                task.held.pop();
+                return None;
+            }
+        }
         let class = self.class_of(task, map, 0);
         self.release_instance(task, map.instance(), class, site)
     }

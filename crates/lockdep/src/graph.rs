@@ -310,8 +310,6 @@ impl Graph {
     /// that `accept(only_xr)` takes: the same answer and the same shortest path, found in the
     /// region the topological order leaves open. With the order, `ord(root) > ord(target)`
     /// answers `None` without searching, and classes ordered after `target` are never entered.
-    // Unused until the engine's cycle check calls `search_to` (docs/PERFORMANCE.md).
-    #[allow(dead_code)]
     pub(crate) fn search_to(
         &mut self,
         root: ClassId,

@@ -116,7 +116,7 @@ fn find_exclusive_match(safe: u16, unsafe_: u16) -> Option<(u8, u8)> {
 
 impl Engine {
     /// The usage bits an acquisition marks (the kernel's `mark_usage`).
-    fn usage_bits(task: &Task, h: &HeldLock) -> u16 {
+    pub(crate) fn usage_bits(task: &Task, h: &HeldLock) -> u16 {
         let read = h.read.is_read();
         let pick = |w: u16, r: u16| if read { r } else { w };
         let mut bits = usage::USED | if read { usage::USED_READ } else { 0 };
@@ -163,6 +163,8 @@ impl Engine {
             }
             class
                 .usage
+                .fetch_or(flag, std::sync::atomic::Ordering::Relaxed);
+            self.all_usage
                 .fetch_or(flag, std::sync::atomic::Ordering::Relaxed);
             if let Some(obs) = self.observer() {
                 obs.usage_changed(&class.info());
@@ -256,6 +258,10 @@ impl Engine {
         prev: &HeldLock,
         next: &HeldLock,
     ) -> Option<Report> {
+        // No class was ever used in an interrupt: nothing is irq-safe.
+        if self.all_usage.load(std::sync::atomic::Ordering::Relaxed) & USED_IN_IRQ_ALL == 0 {
+            return None;
+        }
         // 1. Every irq-safe usage of the locks that reach prev (prev included).
         let mut accumulated = 0u16;
         let prev_xr = prev.read.is_read();

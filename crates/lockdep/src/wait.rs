@@ -42,6 +42,11 @@ impl WaitType {
         }
     }
 
+    /// Whether a lock of this inner type spins (the task may not sleep while holding it).
+    pub fn spins(self) -> bool {
+        matches!(self, WaitType::Free | WaitType::Spin | WaitType::Config)
+    }
+
     /// Parses the scenario-file spelling: `inv`, `free`, `spin`, `config`, `sleep`.
     pub fn parse(s: &str) -> Option<WaitType> {
         Some(match s {
