@@ -246,6 +246,57 @@ impl LockMap {
     pub fn is_held_as(&self, read: ReadKind) -> bool {
         crate::rt::is_held(self, Some(read))
     }
+
+    /// Pins this held map (`lockdep_pin_lock`): releasing it before [`LockMap::unpin`] is
+    /// reported. `None` (and a report) if the current thread does not hold it.
+    #[track_caller]
+    pub fn pin(&self) -> Option<crate::engine::PinCookie> {
+        crate::rt::pin(self, Site::caller())
+    }
+
+    /// Unpins a map pinned with `cookie` (`lockdep_unpin_lock`).
+    #[track_caller]
+    pub fn unpin(&self, cookie: crate::engine::PinCookie) {
+        let site = Site::caller();
+        crate::rt::with_current_task(|e, t| e.unpin(t, self, cookie, site));
+    }
+
+    /// Moves this held map to the class of `key` and `subclass` (`lock_set_class`): it and the
+    /// locks taken after it are validated again under the new class.
+    #[track_caller]
+    pub fn set_class(&self, key: &'static LockClassKey, subclass: u8) {
+        let site = Site::caller();
+        crate::rt::with_current_task(|e, t| e.set_class(t, self, key, subclass, site));
+    }
+
+    /// Changes the subclass of this held map (`lock_set_subclass`).
+    #[track_caller]
+    pub fn set_subclass(&self, subclass: u8) {
+        let site = Site::caller();
+        crate::rt::with_current_task(|e, t| e.set_subclass(t, self, subclass, site));
+    }
+
+    /// Reports (`lockdep_assert_held`) unless the current thread holds this map.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        let site = Site::caller();
+        crate::rt::with_current_task(|e, t| e.assert_held(t, self, true, None, site));
+    }
+
+    /// Reports (`lockdep_assert_not_held`) if the current thread holds this map.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        let site = Site::caller();
+        crate::rt::with_current_task(|e, t| e.assert_held(t, self, false, None, site));
+    }
+}
+
+/// Dropping a map that the current thread holds is a bug (the kernel's "held lock freed!"): the
+/// report is made and the hold forgotten, so the thread's stack stays consistent.
+impl Drop for LockMap {
+    fn drop(&mut self) {
+        crate::rt::check_freed(self.instance());
+    }
 }
 
 impl Default for LockMap {

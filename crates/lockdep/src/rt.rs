@@ -493,6 +493,44 @@ pub fn with_current_task(f: impl FnOnce(&Engine, &mut Task) -> Option<Report>) -
     }
 }
 
+/// Reports a held lock whose map is being freed (`debug_check_no_locks_freed`).
+pub(crate) fn check_freed(instance: usize) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // Most locks are dropped by a thread that holds nothing: a read-only look first.
+    let holds = SLOT
+        .try_with(|slot| {
+            slot.task
+                .try_borrow()
+                .is_ok_and(|t| t.held.iter().any(|h| h.instance == instance))
+        })
+        .unwrap_or(false);
+    if !holds {
+        return;
+    }
+    if let Some(Some(r)) = with_task(|e, t| e.check_freed(t, instance)) {
+        dispatch(r, || {});
+    }
+}
+
+pub(crate) fn pin(map: &LockMap, site: Site) -> Option<crate::engine::PinCookie> {
+    match with_task(|e, t| e.pin(t, map, site))? {
+        Ok(c) => Some(c),
+        Err(r) => {
+            dispatch(*r, || {});
+            None
+        }
+    }
+}
+
+/// Reports (`lockdep_assert_none_held_once`) if the current thread holds any lock.
+#[track_caller]
+pub fn assert_none_held() {
+    let site = Site::caller();
+    with_current_task(|e, t| e.assert_none_held(t, site));
+}
+
 /// Reports that the current thread still holds locks if it does (for a thread about to exit or
 /// a test about to end), and forgets them.
 pub fn check_no_locks_held() {

@@ -234,3 +234,43 @@ fn class_identity_is_stable_across_engines() {
     assert_ne!(s(c1), s(c2));
     assert_ne!(s(c1), s(c3));
 }
+
+#[test]
+fn dropping_a_held_lock_map_is_reported_and_forgotten() {
+    static K: LockClassKey = LockClassKey::new("prim.freed");
+    let c = ReportCollector::new();
+    let m = Box::new(lockdep::LockMap::named(&K));
+    m.acquire(lockdep::Acquire::exclusive());
+    let before = lockdep::rt::depth();
+    drop(m);
+    assert_eq!(lockdep::rt::depth(), before - 1);
+    let r = c.matching(|r| r.involves("prim.freed"));
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].kind, ReportKind::HeldLockFreed);
+    assert!(r[0].render().contains("with a lock still held there!"));
+}
+
+#[test]
+fn pins_and_assertions_through_the_lock_map() {
+    static K: LockClassKey = LockClassKey::new("prim.pin");
+    let c = ReportCollector::new();
+    let m = lockdep::LockMap::named(&K);
+    assert!(m.pin().is_none(), "pinning an unheld lock");
+    m.acquire(lockdep::Acquire::exclusive());
+    m.assert_held();
+    let cookie = m.pin().expect("held");
+    m.unpin(cookie);
+    let cookie = m.pin().expect("held");
+    m.release(); // released while pinned
+    let _ = cookie;
+    m.assert_not_held();
+    lockdep::rt::assert_none_held();
+    let kinds: Vec<String> = c
+        .matching(|r| r.involves("prim.pin"))
+        .iter()
+        .map(|r| r.message.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds[0].contains("pinning an unheld lock"));
+    assert!(kinds[1].contains("releasing a pinned lock"));
+}
