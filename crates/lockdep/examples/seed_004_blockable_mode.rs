@@ -8,15 +8,14 @@
 //!
 //! Run: `cargo run -p lockdep --example seed_004_blockable_mode` (or with a case name).
 
-use std::process::{exit, Command};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use lockdep::{lock_class, LockClassKey, Mutex, ReportCollector, ReportKind, RwLock};
+use lockdep::{lock_class, LockClassKey, Mutex, ReportKind, RwLock};
 
-const NONE: &[ReportKind] = &[];
-
-type Case = (&'static str, fn(), &'static [ReportKind]);
+#[path = "support/seeds.rs"]
+mod seeds;
+use seeds::*;
 
 const CASES: &[Case] = &[
     ("pairs-in-flight-recursive", pairs_in_flight, NONE),
@@ -85,48 +84,6 @@ fn down_read_twice() {
     });
 }
 
-fn on_thread(name: &str, f: impl FnOnce() + Send + 'static) {
-    thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .expect("spawn")
-        .join()
-        .expect("join");
-}
-
 fn main() {
     harness(CASES);
-}
-
-/// Runs one case (`ARGS: NAME`) with the reports collected and compared with its expectation,
-/// or every case, each in a child process of its own: a fresh validator per case.
-fn harness(cases: &[Case]) {
-    if let Some(name) = std::env::args().nth(1) {
-        let Some((_, run, expected)) = cases.iter().find(|c| c.0 == name) else {
-            eprintln!("unknown case {name}");
-            exit(2);
-        };
-        let reports = ReportCollector::new();
-        run();
-        let got: Vec<&str> = reports.reports().iter().map(|r| r.kind.name()).collect();
-        let want: Vec<&str> = expected.iter().map(|k| k.name()).collect();
-        if got == want {
-            println!("case {name}: ok");
-            exit(0);
-        }
-        println!("case {name}: FAILED (expected {want:?}, got {got:?})");
-        exit(1);
-    }
-    let exe = std::env::current_exe().expect("own path");
-    let failed = cases
-        .iter()
-        .filter(|(name, _, _)| {
-            !Command::new(&exe)
-                .arg(name)
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .count();
-    println!("{} passed, {} failed", cases.len() - failed, failed);
-    exit(i32::from(failed > 0));
 }
