@@ -137,25 +137,9 @@ fn by_name(name: &str) -> u64 {
 /// Adds `path` to `files`: a file as it is (when named on the command line) or if it ends in
 /// `.ldrec` or `.lockdep` (when found in a directory); a directory by its contents, in order.
 fn collect(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_dir() {
-        let wanted = path
-            .extension()
-            .is_some_and(|e| e == record::EXTENSION || e == "lockdep");
-        if named || wanted {
-            files.push(path.to_path_buf());
-        }
-        return Ok(());
-    }
-    if !named && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mut entries = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<io::Result<Vec<_>>>()?;
-    entries.sort();
-    for e in entries {
-        collect(&e, false, files)?;
-    }
-    Ok(())
+    let wanted = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e == record::EXTENSION || e == "lockdep")
+    };
+    crate::files::collect(path, named, &wanted, files)
 }

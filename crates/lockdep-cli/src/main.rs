@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod files;
 mod graph;
 mod inputs;
 mod replay;

@@ -84,25 +84,12 @@ pub fn run(paths: &[PathBuf], dump: bool) -> ExitCode {
 /// Adds `path` to `files`: a file as it is (when named on the command line) or if it ends in
 /// `.lockdep` (when found in a directory); a directory by its contents, in sorted order.
 fn collect(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_dir() {
-        if named || path.extension().is_some_and(|e| e == "lockdep") {
-            files.push(path.to_path_buf());
-        }
-        return Ok(());
-    }
-    // Do not follow links to directories found inside a directory: they can form loops.
-    if !named && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mut entries = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<io::Result<Vec<_>>>()?;
-    entries.sort();
-    for e in entries {
-        collect(&e, false, files)?;
-    }
-    Ok(())
+    crate::files::collect(
+        path,
+        named,
+        &|p: &Path| p.extension().is_some_and(|e| e == "lockdep"),
+        files,
+    )
 }
 
 /// The three /proc views of `engine`, each after a `==> /proc/NAME <==` line.

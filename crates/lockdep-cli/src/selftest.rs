@@ -511,24 +511,7 @@ fn is_matrix_file(path: &Path) -> bool {
 /// Adds `path` to `files`: a file named on the command line as it is; in a directory, the
 /// matrix files, recursively, in sorted order (links to directories are not followed).
 fn collect(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_dir() {
-        if named || is_matrix_file(path) {
-            files.push(path.to_path_buf());
-        }
-        return Ok(());
-    }
-    if !named && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mut entries = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<io::Result<Vec<_>>>()?;
-    entries.sort();
-    for e in entries {
-        collect(&e, false, files)?;
-    }
-    Ok(())
+    crate::files::collect(path, named, &is_matrix_file, files)
 }
 
 #[cfg(test)]
