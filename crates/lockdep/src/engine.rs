@@ -986,19 +986,7 @@ impl Engine {
         site: Site,
     ) -> Option<Report> {
         let Some(i) = task.find_held(instance, Some(class)) else {
-            let r = Report {
-                kind: ReportKind::BadUnlock,
-                task: task_ref(task),
-                lock: Some(self.lock_info_of(class, instance, site, ReadKind::Exclusive)),
-                holding: None,
-                chain: Vec::new(),
-                held: self.held_infos(task),
-                stack: Some(Arc::new(task.capture_stack())),
-                message: None,
-                raw_lock_nesting: self.options().raw_lock_nesting,
-                irq: None,
-            };
-            return self.once_unlocked(r);
+            return self.not_held(task, class, instance, site);
         };
         let mut report = None;
         if task.held[i].pin_count > 0 {
@@ -1063,19 +1051,10 @@ impl Engine {
         task.find_held(map.instance(), Some(class)).ok_or(class)
     }
 
+    /// "bad unlock balance": releasing (or changing) a lock the task does not hold.
     fn not_held(&self, task: &Task, class: ClassId, instance: usize, site: Site) -> Option<Report> {
-        let r = Report {
-            kind: ReportKind::BadUnlock,
-            task: task_ref(task),
-            lock: Some(self.lock_info_of(class, instance, site, ReadKind::Exclusive)),
-            holding: None,
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: None,
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        };
+        let lock = self.lock_info_of(class, instance, site, ReadKind::Exclusive);
+        let r = self.make_report(task, ReportKind::BadUnlock, Some(lock), None);
         self.once_unlocked(r)
     }
 
@@ -1142,18 +1121,7 @@ impl Engine {
     pub fn check_freed(&self, task: &mut Task, instance: usize) -> Option<Report> {
         let i = task.held.iter().position(|h| h.instance == instance)?;
         let info = self.lock_info(&task.held[i]);
-        let r = Report {
-            kind: ReportKind::HeldLockFreed,
-            task: task_ref(task),
-            lock: Some(info),
-            holding: None,
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: None,
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        };
+        let r = self.make_report(task, ReportKind::HeldLockFreed, Some(info), None);
         let class = task.held[i].class;
         let r2 = self.release_instance(task, instance, class, Site::Unknown);
         self.once_unlocked(r).or(r2)
@@ -1164,18 +1132,7 @@ impl Engine {
         if task.held.is_empty() {
             return None;
         }
-        let r = Report {
-            kind: ReportKind::LocksHeldAtExit,
-            task: task_ref(task),
-            lock: None,
-            holding: None,
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: None,
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        };
+        let r = self.make_report(task, ReportKind::LocksHeldAtExit, None, None);
         task.held.clear();
         task.chain_key = INITIAL_CHAIN_KEY;
         self.once_unlocked(r)
@@ -1514,34 +1471,26 @@ impl Engine {
     // ===== report helpers =====
 
     fn nested_not_taken(&self, task: &Task, h: &HeldLock, nest_class: Option<ClassId>) -> Report {
-        Report {
-            kind: ReportKind::NestedLockNotTaken,
-            task: task_ref(task),
-            lock: Some(self.lock_info(h)),
-            holding: nest_class
-                .map(|c| self.lock_info_of(c, h.nest, Site::Unknown, ReadKind::Exclusive)),
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: None,
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        }
+        let mut r = self.make_report(
+            task,
+            ReportKind::NestedLockNotTaken,
+            Some(self.lock_info(h)),
+            None,
+        );
+        r.holding =
+            nest_class.map(|c| self.lock_info_of(c, h.nest, Site::Unknown, ReadKind::Exclusive));
+        r
     }
 
     fn recursive_report(&self, task: &Task, i: usize, next: &HeldLock) -> Report {
-        Report {
-            kind: ReportKind::Recursive,
-            task: task_ref(task),
-            lock: Some(self.lock_info(next)),
-            holding: Some(self.lock_info(&task.held[i])),
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: None,
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        }
+        let mut r = self.make_report(
+            task,
+            ReportKind::Recursive,
+            Some(self.lock_info(next)),
+            None,
+        );
+        r.holding = Some(self.lock_info(&task.held[i]));
+        r
     }
 
     fn misuse(&self, task: &Task, lock: Option<LockInfo>, message: String) -> Option<Report> {
@@ -1556,18 +1505,7 @@ impl Engine {
         lock: Option<LockInfo>,
         message: String,
     ) -> Option<Report> {
-        let r = Report {
-            kind,
-            task: task_ref(task),
-            lock,
-            holding: None,
-            chain: Vec::new(),
-            held: self.held_infos(task),
-            stack: Some(Arc::new(task.capture_stack())),
-            message: Some(message),
-            raw_lock_nesting: self.options().raw_lock_nesting,
-            irq: None,
-        };
+        let r = self.make_report(task, kind, lock, Some(message));
         self.once_unlocked(r)
     }
 
