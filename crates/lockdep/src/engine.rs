@@ -420,19 +420,41 @@ impl Engine {
         if !how.check || how.subclass != 0 || how.nest_lock.is_some() {
             return false;
         }
-        let irq = &task.irq;
+        let irq = task.irq;
         if irq.hardirq_context != 0
             || irq.softirq_context != 0
             || !irq.hardirqs_enabled
             || !irq.softirqs_enabled
             || task.non_block_count != 0
-            || task.held.iter().any(|h| h.wait_inner.spins())
+        {
+            return false;
+        }
+        // Every held lock is in process context (so the chain is the whole stack) and none
+        // spins (so neither the wait-context nor the sleep check can fail).
+        if task
+            .held
+            .iter()
+            .any(|h| h.irq_context != 0 || h.wait_inner.spins())
         {
             return false;
         }
         let class_id = self.class_of(task, map, 0);
         let class = self.class(class_id);
-        let h = HeldLock {
+        let bits = Self::usage_bits_of(how.read, how.trylock, true, &irq);
+        if class.usage() & bits != bits {
+            return false;
+        }
+        let e = chain::elem(class_id, how.read, how.trylock);
+        let base = if task.held.is_empty() {
+            INITIAL_CHAIN_KEY
+        } else {
+            task.chain_key
+        };
+        let key = chain::iterate_chain_key(base, e);
+        if !how.trylock && !task.chains.contains(key, &task.held, 0, e) {
+            return false;
+        }
+        task.held.push(HeldLock {
             instance: map.instance(),
             movable: map.is_movable(),
             wait_inner: class.wait_inner,
@@ -447,28 +469,7 @@ impl Engine {
             site,
             irq_context: 0,
             hardirqs_off: false,
-        };
-        let bits = Self::usage_bits(task, &h);
-        if class.usage() & bits != bits {
-            return false;
-        }
-        // Process context: every held lock is in it, so the chain is the whole stack.
-        if task.held.iter().any(|x| x.irq_context != 0) {
-            return false;
-        }
-        let e = chain::elem(class_id, how.read, how.trylock);
-        let key = chain::iterate_chain_key(
-            if task.held.is_empty() {
-                INITIAL_CHAIN_KEY
-            } else {
-                task.chain_key
-            },
-            e,
-        );
-        if !how.trylock && !task.chains.contains(key, &task.held, 0, e) {
-            return false;
-        }
-        task.held.push(h);
+        });
         task.chain_key = key;
         true
     }

@@ -117,22 +117,40 @@ fn find_exclusive_match(safe: u16, unsafe_: u16) -> Option<(u8, u8)> {
 impl Engine {
     /// The usage bits an acquisition marks (the kernel's `mark_usage`).
     pub(crate) fn usage_bits(task: &Task, h: &HeldLock) -> u16 {
-        let read = h.read.is_read();
+        let mut irq = task.irq;
+        irq.hardirqs_enabled = !h.hardirqs_off;
+        if h.check {
+            Self::usage_bits_of(h.read, h.trylock, true, &irq)
+        } else {
+            Self::usage_bits_of(h.read, h.trylock, false, &irq)
+        }
+    }
+
+    /// The usage bits of an acquisition of kind `read` (a trylock or not, validated or not) in
+    /// the interrupt state `irq` (its `hardirqs_enabled` as at the acquisition).
+    #[inline]
+    pub(crate) fn usage_bits_of(
+        read: ReadKind,
+        trylock: bool,
+        check: bool,
+        irq: &crate::held::IrqState,
+    ) -> u16 {
+        let read = read.is_read();
         let pick = |w: u16, r: u16| if read { r } else { w };
         let mut bits = usage::USED | if read { usage::USED_READ } else { 0 };
-        if h.check {
+        if check {
             // A trylock cannot deadlock against an interrupt taking it: no USED_IN bit.
-            if !h.trylock {
-                if task.irq.hardirq_context > 0 {
+            if !trylock {
+                if irq.hardirq_context > 0 {
                     bits |= pick(usage::USED_IN_HARDIRQ, usage::USED_IN_HARDIRQ_READ);
                 }
-                if task.irq.softirq_context > 0 {
+                if irq.softirq_context > 0 {
                     bits |= pick(usage::USED_IN_SOFTIRQ, usage::USED_IN_SOFTIRQ_READ);
                 }
             }
-            if !h.hardirqs_off {
+            if irq.hardirqs_enabled {
                 bits |= pick(usage::ENABLED_HARDIRQ, usage::ENABLED_HARDIRQ_READ);
-                if task.irq.softirqs_enabled {
+                if irq.softirqs_enabled {
                     bits |= pick(usage::ENABLED_SOFTIRQ, usage::ENABLED_SOFTIRQ_READ);
                 }
             }
