@@ -519,7 +519,7 @@ impl Engine {
                 task,
                 ReportKind::Misuse,
                 Some(self.lock_info_of(c, map.instance(), site, how.read)),
-                Some(format!("BUG: looking up invalid subclass: {subclass}")),
+                Some(invalid_subclass(subclass)),
             ));
             subclass = 0;
             check = false;
@@ -1068,23 +1068,7 @@ impl Engine {
         subclass: u8,
         site: Site,
     ) -> Option<Report> {
-        let i = match self.held_index(task, map) {
-            Ok(i) => i,
-            Err(c) => return self.not_held(task, c, map.instance(), site),
-        };
-        if subclass >= MAX_SUBCLASSES {
-            let info = self.lock_info(&task.held[i]);
-            return self.misuse(
-                task,
-                Some(info),
-                format!("BUG: looking up invalid subclass: {subclass}"),
-            );
-        }
-        let class = self.class_of(task, map, subclass);
-        self.rebuild_from(task, i, |h| {
-            h.class = class;
-            h.site = site;
-        })
+        self.move_to_class(task, map, map, subclass, site)
     }
 
     /// Turns a held write lock into a read hold (`lock_downgrade`), re-validating the stack.
@@ -1303,20 +1287,29 @@ impl Engine {
         subclass: u8,
         site: Site,
     ) -> Option<Report> {
+        let keyed = LockMap::named(key).with_wait(map.wait_inner(), map.wait_outer());
+        self.move_to_class(task, map, &keyed, subclass, site)
+    }
+
+    /// Moves the held `map` to the class `class_map` has for `subclass`, and acquires it and the
+    /// locks above it again (`lock_set_class` and `lock_set_subclass`).
+    fn move_to_class(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        class_map: &LockMap,
+        subclass: u8,
+        site: Site,
+    ) -> Option<Report> {
         let i = match self.held_index(task, map) {
             Ok(i) => i,
             Err(c) => return self.not_held(task, c, map.instance(), site),
         };
         if subclass >= MAX_SUBCLASSES {
             let info = self.lock_info(&task.held[i]);
-            return self.misuse(
-                task,
-                Some(info),
-                format!("BUG: looking up invalid subclass: {subclass}"),
-            );
+            return self.misuse(task, Some(info), invalid_subclass(subclass));
         }
-        let other = LockMap::named(key).with_wait(map.wait_inner(), map.wait_outer());
-        let class = self.class_of(task, &other, subclass);
+        let class = self.class_of(task, class_map, subclass);
         self.rebuild_from(task, i, |h| {
             h.class = class;
             h.site = site;
@@ -1636,6 +1629,11 @@ impl Engine {
         s.classes = self.classes.count();
         s
     }
+}
+
+/// The kernel's message for a subclass out of range.
+fn invalid_subclass(subclass: u8) -> String {
+    format!("BUG: looking up invalid subclass: {subclass}")
 }
 
 pub(crate) fn task_ref(task: &Task) -> TaskRef {

@@ -492,3 +492,35 @@ fn a_recording_keeps_in_process_cycles_usage_and_chains() {
     assert!(recording.classes.iter().any(|c| c.usage != 0));
     assert!(!recording.chains.is_empty());
 }
+
+#[test]
+fn set_class_moves_a_held_lock_to_another_key() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("sc.A")), LockMap::named(key("sc.B")));
+    let other = key("sc.other");
+    w.lock(&a);
+    assert_eq!(
+        kind(w.engine.set_class(&mut w.task, &a, other, 0, Site::Unknown)),
+        None
+    );
+    w.lock(&b);
+    // The dependency is recorded from the new class, not from sc.A.
+    let names: Vec<String> = w
+        .engine
+        .dependencies()
+        .iter()
+        .map(|d| w.engine.class_info(d.from).unwrap().name.to_string())
+        .collect();
+    assert_eq!(names, ["sc.other"]);
+    // Bad input: a lock not held, and a subclass out of range.
+    let c = LockMap::named(key("sc.C"));
+    assert_eq!(
+        kind(w.engine.set_class(&mut w.task, &c, other, 0, Site::Unknown)),
+        Some(ReportKind::BadUnlock)
+    );
+    let r = w
+        .engine
+        .set_class(&mut w.task, &a, other, 9, Site::Unknown)
+        .expect("misuse");
+    assert!(r.render().contains("BUG: looking up invalid subclass: 9"));
+}
