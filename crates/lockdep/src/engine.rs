@@ -31,7 +31,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::chain::{self, ChainInfo, EngineChains, INITIAL_CHAIN_KEY};
+use crate::chain::{self, ChainInfo, EngineChains, ROOT};
 use crate::class::{self, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
 use crate::graph::{self, dep_type, Direction, Graph, TaskRef};
 use crate::held::{HeldLock, Task};
@@ -282,6 +282,7 @@ impl Engine {
     }
 
     /// The class `map` has for `subclass`, registering it if needed.
+    #[inline(never)]
     pub fn class_of(&self, task: &mut Task, map: &LockMap, subclass: u8) -> ClassId {
         if subclass == 0 && self.cache_in_maps {
             if let Some(c) = map.cached_class() {
@@ -394,6 +395,7 @@ impl Engine {
 
     /// Records an acquisition of `map` by `task` (the kernel's `lock_acquire`) and validates it.
     /// Returns the problem found, if any.
+    #[inline]
     pub fn acquire(
         &self,
         task: &mut Task,
@@ -401,7 +403,6 @@ impl Engine {
         how: Acquire<'_>,
         site: Site,
     ) -> Option<Report> {
-        self.adopt(task);
         if self.acquire_fast(task, map, &how, site) {
             return None;
         }
@@ -410,70 +411,65 @@ impl Engine {
 
     /// The already-seen path. It applies no rule of its own: it only recognises a state in
     /// which every check of the slow path is vacuous, and then pushes the lock. That is: a plain
-    /// checked acquisition (subclass 0, no nest lock) of a class whose usage bits are all set,
-    /// by a task in process context with interrupts enabled, outside any non-blocking section,
-    /// holding no spinning lock (so neither the wait-context nor the sleep check can fail), and
-    /// whose chain was validated before (task cache, confirmed element by element). It touches
-    /// no shared memory but reads: the lock map's class cache and the class's usage bits.
+    /// checked acquisition (subclass 0, no nest lock) by a task in the state of
+    /// [`Task::fast_ready`] (process context, interrupts enabled, outside any non-blocking
+    /// section, holding no spinning lock, so neither the wait-context nor the sleep check can
+    /// fail), of a chain the task's `recent` table lists. A chain is listed there only after the
+    /// slow path took it in that same state and found nothing, which also set every usage bit
+    /// such an acquisition sets (usage bits are never cleared). It reads one shared word, the
+    /// lock map's class cache, and writes none.
     #[inline]
     fn acquire_fast(&self, task: &mut Task, map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
-        if !how.check || how.subclass != 0 || how.nest_lock.is_some() {
-            return false;
-        }
-        let irq = task.irq;
-        if irq.hardirq_context != 0
-            || irq.softirq_context != 0
-            || !irq.hardirqs_enabled
-            || !irq.softirqs_enabled
-            || task.non_block_count != 0
+        if !how.check
+            || how.subclass != 0
+            || how.nest_lock.is_some()
+            || task.engine != self.id
+            || !task.fast_ready()
         {
             return false;
         }
-        // Every held lock is in process context (so the chain is the whole stack) and none
-        // spins (so neither the wait-context nor the sleep check can fail).
-        if task
-            .held
-            .iter()
-            .any(|h| h.irq_context != 0 || h.wait_inner.spins())
-        {
-            return false;
-        }
-        let class_id = self.class_of(task, map, 0);
-        let class = self.class(class_id);
-        let bits = Self::usage_bits_of(how.read, how.trylock, true, &irq);
-        if class.usage() & bits != bits {
-            return false;
-        }
-        let e = chain::elem(class_id, how.read, how.trylock);
-        let base = if task.held.is_empty() {
-            INITIAL_CHAIN_KEY
-        } else {
-            task.chain_key
+        let class = match map.cached_class() {
+            Some(c) if self.cache_in_maps => c,
+            // A new lock of a known class (lock churn): the task's own lookup table.
+            _ => self.class_of(task, map, 0),
         };
-        let key = chain::iterate_chain_key(base, e);
-        if !how.trylock && !task.chains.contains(key, &task.held, 0, e) {
+        let e = chain::elem(class, how.read, how.trylock);
+        // In this state every held lock is of the current (process) context, so the chain
+        // starts at the bottom of the stack.
+        let parent = if task.held.is_empty() {
+            ROOT
+        } else {
+            task.chain
+        };
+        let Some((child, wait_inner)) = task
+            .chains
+            .recent(parent, e)
+            .or_else(|| task.chains.refill(parent, e))
+        else {
             return false;
-        }
+        };
         task.held.push(HeldLock {
             instance: map.instance(),
             movable: map.is_movable(),
-            wait_inner: class.wait_inner,
-            class: class_id,
+            wait_inner,
+            class,
             read: how.read,
             trylock: how.trylock,
             check: true,
             nest: 0,
             references: 0,
             pin_count: 0,
-            prev_chain_key: task.chain_key,
+            prev_chain: task.chain,
             site,
             irq_context: 0,
             hardirqs_off: false,
+            blocks_fast: false,
         });
-        task.chain_key = key;
+        task.chain = child;
         true
     }
 
+    #[inline(never)]
     fn acquire_slow(
         &self,
         task: &mut Task,
@@ -481,6 +477,7 @@ impl Engine {
         how: Acquire<'_>,
         site: Site,
     ) -> Option<Report> {
+        self.adopt(task);
         // A sleeping lock (inner wait type `Sleep`: a mutex, an rwsem) may sleep before it is
         // taken, so its acquisition performs `might_sleep`, as `mutex_lock` and `down_read` do.
         // It is judged on the state before the push, and reported only if the acquisition
@@ -540,10 +537,11 @@ impl Engine {
             nest,
             references: 0,
             pin_count: 0,
-            prev_chain_key: 0,
+            prev_chain: ROOT,
             site,
             irq_context: task.irq.context_bits(),
             hardirqs_off: !task.irq.hardirqs_enabled,
+            blocks_fast: false,
         };
         found.extend(self.acquire_held(task, h, nest_class));
         found
@@ -566,6 +564,7 @@ impl Engine {
             }
         }
 
+        let fast_before = task.fast_ready();
         let class = self.class(h.class);
         h.wait_inner = class.wait_inner;
         let mut found = Vec::new();
@@ -576,26 +575,34 @@ impl Engine {
 
         let first = task.first_in_context();
         let chain_head = first == task.held.len();
-        let e = chain::elem(h.class, h.read, h.trylock);
-        let base = if chain_head {
-            INITIAL_CHAIN_KEY
-        } else {
-            task.chain_key
-        };
-        let key = chain::iterate_chain_key(base, e);
-        h.prev_chain_key = task.chain_key;
+        let e = chain::elem_of(&h);
+        let parent = if chain_head { ROOT } else { task.chain };
+        let child = task.chains.child(parent, e);
+        h.prev_chain = task.chain;
 
         if h.nest != 0 && !task.held.iter().any(|x| x.instance == h.nest) {
             found.push(self.nested_not_taken(task, &h, nest_class));
         }
         // The fast path: a chain validated before adds nothing. A chain is cached only when its
         // validation found no problem, so a problem is found again (and reported once).
-        if !h.trylock && h.check && !task.chains.contains(key, &task.held, first, e) {
-            found.extend(self.validate_chain(task, &h, first, chain_head, key, e));
+        if !h.trylock && h.check && !task.chains.is_validated(child) {
+            found.extend(self.validate_chain(task, &h, first, chain_head, child, e));
         }
 
+        // From now on the fast path may take this chain in the state it was taken in now, if
+        // that is the fast path's state and the acquisition is one the fast path makes: then
+        // every check above was vacuous or has set what it needed (usage bits), and the chain
+        // is validated (or is a trylock, which validates nothing).
+        if fast_before
+            && found.is_empty()
+            && h.check
+            && h.nest == 0
+            && (h.trylock || task.chains.is_validated(child))
+        {
+            task.chains.allow_fast(parent, e, child, h.wait_inner);
+        }
         task.held.push(h);
-        task.chain_key = key;
+        task.chain = child;
         found
     }
 
@@ -606,7 +613,7 @@ impl Engine {
         h: &HeldLock,
         first: usize,
         chain_head: bool,
-        key: u64,
+        child: chain::ChainId,
         e: chain::ChainElem,
     ) -> Option<Report> {
         let elems = chain::chain_elems(&task.held, first, e).into_boxed_slice();
@@ -614,7 +621,7 @@ impl Engine {
         if st.chains.contains(&elems) {
             st.stats.chain_table_hits += 1;
             drop(st);
-            task.chains.insert(key, elems);
+            task.chains.set_validated(child);
             return None;
         }
         st.stats.chain_misses += 1;
@@ -630,15 +637,15 @@ impl Engine {
             }
         }
         st.stats.max_bfs_queue = st.graph.max_bfs_queue;
-        st.chains.insert(elems.clone(), h.irq_context);
         if let Some(obs) = &self.observer {
             obs.chain_validated(&ChainInfo {
                 irq_context: h.irq_context,
                 classes: elems.iter().map(|e| chain::elem_class(*e)).collect(),
             });
         }
+        st.chains.insert(elems, h.irq_context);
         drop(st);
-        task.chains.insert(key, elems);
+        task.chains.set_validated(child);
         None
     }
 
@@ -970,7 +977,7 @@ impl Engine {
                 && top.pin_count == 0
                 && top.irq_context == task.irq.context_bits()
             {
-                task.chain_key = top.prev_chain_key;
+                task.chain = top.prev_chain;
                 task.held.pop();
                 return None;
             }
@@ -995,14 +1002,15 @@ impl Engine {
             report = self.misuse(task, Some(info), "WARNING: releasing a pinned lock".into());
         }
         if task.held[i].references > 0 {
-            task.held[i].references -= 1;
-            if task.held[i].references > 0 {
+            let h = task.held.get_mut(i);
+            h.references -= 1;
+            if h.references > 0 {
                 return report;
             }
         }
-        let upper: Vec<HeldLock> = task.held.drain(i + 1..).collect();
+        let upper = task.held.split_off(i + 1);
         let me = task.held.pop().expect("index found above");
-        task.chain_key = me.prev_chain_key;
+        task.chain = me.prev_chain;
         for h in upper {
             let mut found = self.acquire_held(task, h, None);
             if report.is_none() {
@@ -1022,7 +1030,7 @@ impl Engine {
             top.references -= 1;
         } else if top.instance == instance {
             let h = task.held.pop().expect("non-empty");
-            task.chain_key = h.prev_chain_key;
+            task.chain = h.prev_chain;
         }
     }
 
@@ -1034,8 +1042,8 @@ impl Engine {
         i: usize,
         change: impl FnOnce(&mut HeldLock),
     ) -> Option<Report> {
-        let mut upper: Vec<HeldLock> = task.held.drain(i..).collect();
-        task.chain_key = upper[0].prev_chain_key;
+        let mut upper = task.held.split_off(i);
+        task.chain = upper[0].prev_chain;
         change(&mut upper[0]);
         let mut report = None;
         for h in upper {
@@ -1119,7 +1127,7 @@ impl Engine {
         }
         let r = self.make_report(task, ReportKind::LocksHeldAtExit, None, None);
         task.held.clear();
-        task.chain_key = INITIAL_CHAIN_KEY;
+        task.chain = ROOT;
         self.once_unlocked(r)
     }
 
@@ -1213,7 +1221,7 @@ impl Engine {
             Some(i) => {
                 task.pin_serial = task.pin_serial.wrapping_add(1) % 0xffff;
                 let cookie = PinCookie(1 + task.pin_serial);
-                task.held[i].pin_count += cookie.0;
+                task.held.get_mut(i).pin_count += cookie.0;
                 Ok(cookie)
             }
             None => {
@@ -1240,7 +1248,7 @@ impl Engine {
         let class = self.class_of(task, map, 0);
         match task.find_held(map.instance(), Some(class)) {
             Some(i) => {
-                task.held[i].pin_count += cookie.0;
+                task.held.get_mut(i).pin_count += cookie.0;
                 None
             }
             None => {
@@ -1263,11 +1271,11 @@ impl Engine {
             None => "WARNING: unpinning an unheld lock",
             Some(i) if task.held[i].pin_count == 0 => "WARNING: unpinning an unpinned lock",
             Some(i) if task.held[i].pin_count < cookie.0 => {
-                task.held[i].pin_count = 0;
+                task.held.get_mut(i).pin_count = 0;
                 "WARNING: pin count corrupted"
             }
             Some(i) => {
-                task.held[i].pin_count -= cookie.0;
+                task.held.get_mut(i).pin_count -= cookie.0;
                 return None;
             }
         };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::chain::TaskChains;
+use crate::chain::{ChainId, TaskChains, ROOT};
 use crate::class::ClassId;
 use crate::map::{ReadKind, Site};
 use crate::stack::StackTrace;
@@ -43,10 +43,13 @@ pub struct HeldLock {
     /// How many nest-lock acquisitions of this class were merged into this entry (0: none).
     pub(crate) references: u32,
     pub(crate) pin_count: u32,
-    pub(crate) prev_chain_key: u64,
+    /// The task's chain before this lock was pushed (restored when it is popped).
+    pub(crate) prev_chain: ChainId,
     pub(crate) site: Site,
     pub(crate) irq_context: u8,
     pub(crate) hardirqs_off: bool,
+    /// Set by [`HeldStack::push`]: this entry keeps its task off the fast path.
+    pub(crate) blocks_fast: bool,
 }
 
 impl HeldLock {
@@ -73,6 +76,90 @@ impl HeldLock {
     /// Where it was taken.
     pub fn site(&self) -> Site {
         self.site
+    }
+}
+
+/// A task's held-lock stack, which also counts the entries that keep the task off the
+/// [fast path](crate::Engine::acquire): locks taken in an interrupt-like context and spinning
+/// locks (with one held, neither the wait-context nor the sleep check is vacuous). The count is
+/// kept on push and pop, so the fast path reads one word instead of scanning the stack.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeldStack {
+    locks: Vec<HeldLock>,
+    blockers: u32,
+}
+
+impl std::ops::Deref for HeldStack {
+    type Target = [HeldLock];
+
+    #[inline]
+    fn deref(&self) -> &[HeldLock] {
+        &self.locks
+    }
+}
+
+impl<'a> IntoIterator for &'a HeldStack {
+    type Item = &'a HeldLock;
+    type IntoIter = std::slice::Iter<'a, HeldLock>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.locks.iter()
+    }
+}
+
+impl HeldStack {
+    fn with_capacity(n: usize) -> HeldStack {
+        HeldStack {
+            locks: Vec::with_capacity(n),
+            blockers: 0,
+        }
+    }
+
+    /// How many held entries keep the task off the fast path.
+    #[inline]
+    pub(crate) fn blockers(&self) -> u32 {
+        self.blockers
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, mut h: HeldLock) {
+        h.blocks_fast = h.irq_context != 0 || h.wait_inner.spins();
+        self.blockers += u32::from(h.blocks_fast);
+        self.locks.push(h);
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<HeldLock> {
+        let h = self.locks.pop()?;
+        self.blockers -= u32::from(h.blocks_fast);
+        Some(h)
+    }
+
+    /// Removes and returns the entries from `i` up, oldest first.
+    pub(crate) fn split_off(&mut self, i: usize) -> Vec<HeldLock> {
+        let upper = self.locks.split_off(i);
+        self.blockers -= upper.iter().map(|h| u32::from(h.blocks_fast)).sum::<u32>();
+        upper
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.locks.clear();
+        self.blockers = 0;
+    }
+
+    pub(crate) fn retain(&mut self, f: impl FnMut(&HeldLock) -> bool) {
+        self.locks.retain(f);
+        self.blockers = self.locks.iter().map(|h| u32::from(h.blocks_fast)).sum();
+    }
+
+    /// An entry, to change its reference or pin count. (What decides `blocks_fast` — the irq
+    /// context, the wait type — is fixed once pushed.)
+    pub(crate) fn get_mut(&mut self, i: usize) -> &mut HeldLock {
+        &mut self.locks[i]
+    }
+
+    pub(crate) fn last_mut(&mut self) -> Option<&mut HeldLock> {
+        self.locks.last_mut()
     }
 }
 
@@ -143,8 +230,9 @@ pub enum StackSource {
 pub struct Task {
     pub(crate) name: Arc<str>,
     pub(crate) pid: u32,
-    pub(crate) held: Vec<HeldLock>,
-    pub(crate) chain_key: u64,
+    pub(crate) held: HeldStack,
+    /// The chain of the held locks of the current irq context ([`ROOT`] if none).
+    pub(crate) chain: ChainId,
     pub(crate) irq: IrqState,
     pub(crate) stack: StackSource,
     pub(crate) chains: TaskChains,
@@ -166,8 +254,8 @@ impl Task {
         Task {
             name: name.into(),
             pid,
-            held: Vec::with_capacity(8),
-            chain_key: crate::chain::INITIAL_CHAIN_KEY,
+            held: HeldStack::with_capacity(8),
+            chain: ROOT,
             irq: IrqState::default(),
             stack: StackSource::Native,
             chains: TaskChains::default(),
@@ -278,6 +366,14 @@ impl Task {
                 StackTrace::symbolic(frames.iter().rev().copied().collect())
             }
         }
+    }
+
+    /// Whether the task is in the state in which the fast path's acquisitions need no check:
+    /// process context, interrupts enabled, outside any non-blocking section, holding no lock
+    /// of an interrupt-like context and no spinning lock.
+    #[inline]
+    pub(crate) fn fast_ready(&self) -> bool {
+        self.held.blockers() == 0 && self.non_block_count == 0 && self.irq == IrqState::default()
     }
 
     /// Index of the first held lock of the current irq context (the chain starts there).

@@ -23,7 +23,7 @@
 //! (`off`, `warn` — the default — or `panic`), and by [`set_report_handler`]. Tests collect
 //! reports with a [`ReportCollector`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
@@ -205,9 +205,11 @@ pub fn global() -> &'static Engine {
     &ENGINE
 }
 
+/// A thread's task. The `RefCell`'s borrow is also the re-entrancy guard: while a hook (or the
+/// delivery of a report) has the task borrowed, a hook on the same thread finds it busy and does
+/// nothing.
 struct Slot {
     task: RefCell<Task>,
-    busy: Cell<bool>,
 }
 
 impl Drop for Slot {
@@ -327,21 +329,11 @@ fn new_slot() -> Slot {
     let _ = &NEXT_TID;
     Slot {
         task: RefCell::new(Task::new(name, thread_id())),
-        busy: Cell::new(false),
     }
 }
 
 thread_local! {
     static SLOT: Slot = new_slot();
-}
-
-/// Marks the thread busy for the guard's lifetime, even across a panic.
-struct Busy<'a>(&'a Cell<bool>);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 /// Runs `f` with the engine and this thread's task, unless the validator is off, this thread is
@@ -352,12 +344,9 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         return None;
     }
     SLOT.try_with(|slot| {
-        if slot.busy.get() {
-            return None;
-        }
-        slot.busy.set(true);
-        let _busy = Busy(&slot.busy);
-        let mut task = slot.task.borrow_mut();
+        // Busy (a hook inside a hook, or inside a report's delivery): ignored. The borrow ends
+        // when `task` is dropped, unwinding included.
+        let mut task = slot.task.try_borrow_mut().ok()?;
         if PENDING.load(Ordering::Relaxed) != 0 {
             claim_and_deliver(&mut task);
         }
@@ -395,25 +384,18 @@ fn deliver(r: &Report) {
 /// Delivers a report made by a hook; in panic mode, runs `undo` (to take back an acquisition
 /// that will not happen) and panics.
 fn dispatch(r: Report, undo: impl FnOnce()) {
-    let _ = SLOT.try_with(|slot| {
-        let was = slot.busy.replace(true);
-        let _busy = BusyRestore(&slot.busy, was);
+    let delivered = SLOT.try_with(|slot| {
+        // Holding the task makes this thread's hooks no-ops while the handler runs (it may
+        // well lock instrumented mutexes).
+        let _busy = slot.task.try_borrow_mut();
         deliver(&r);
     });
-    if SLOT.try_with(|_| ()).is_err() {
+    if delivered.is_err() {
         deliver(&r);
     }
     if action_code() == PANIC {
         undo();
         panic!("lockdep: {}", r.title());
-    }
-}
-
-struct BusyRestore<'a>(&'a Cell<bool>, bool);
-
-impl Drop for BusyRestore<'_> {
-    fn drop(&mut self) {
-        self.0.set(self.1);
     }
 }
 

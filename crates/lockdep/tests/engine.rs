@@ -1,6 +1,8 @@
 //! The engine driven directly, with simulated tasks: every rule of the core, one test each.
 
-use lockdep::{Acquire, Engine, LockClassKey, LockMap, ReadKind, Report, ReportKind, Site, Task};
+use lockdep::{
+    Acquire, Engine, LockClassKey, LockMap, ReadKind, Report, ReportKind, Site, Task, WaitType,
+};
 
 struct World {
     engine: Engine,
@@ -523,4 +525,102 @@ fn set_class_moves_a_held_lock_to_another_key() {
         .set_class(&mut w.task, &a, other, 9, Site::Unknown)
         .expect("misuse");
     assert!(r.render().contains("BUG: looking up invalid subclass: 9"));
+}
+
+/// decisions.md 2: a held lock taken with `check = 0` gets no dependency, so a chain seen with it
+/// unchecked must not stand for the same chain with it checked.
+#[test]
+fn the_check_flag_is_part_of_the_chain() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("ua")), LockMap::named(key("ub")));
+    w.with(&a, Acquire::exclusive().unchecked());
+    w.lock(&b);
+    w.unlock(&b);
+    w.unlock(&a);
+    let (ca, cb) = (w.class(&a), w.class(&b));
+    assert!(w.engine.dependency(ca, cb).is_none());
+    w.lock(&a);
+    w.lock(&b);
+    assert!(
+        w.engine.dependency(ca, cb).is_some(),
+        "A -> B must not be hidden by the cache"
+    );
+}
+
+/// decisions.md 2: a same-class acquisition under a held nest lock adds no dependency and is not
+/// recursive; the same chain without the nest lock is recursive locking, and must be found even
+/// though the classes and read kinds match a chain seen before.
+#[test]
+fn a_chain_seen_under_a_nest_lock_does_not_hide_recursion() {
+    let mut w = World::new();
+    let ctx = LockMap::named(key("nctx"));
+    let k = key("nobj");
+    let (a, x, b) = (
+        LockMap::named(k),
+        LockMap::named(key("nother")),
+        LockMap::named(k),
+    );
+    w.lock(&ctx);
+    w.with(&a, Acquire::exclusive().nest_lock(&ctx));
+    w.lock(&x);
+    assert_eq!(kind(w.with(&b, Acquire::exclusive().nest_lock(&ctx))), None);
+    assert_eq!(kind(w.unlock(&b)), None);
+    assert_eq!(kind(w.lock(&b)), Some(ReportKind::Recursive));
+}
+
+/// The fast path takes a chain only in the state it was validated in: the same chain in a
+/// non-blocking section, with interrupts disabled, or in an interrupt is checked again.
+#[test]
+fn a_chain_taken_fast_is_checked_again_in_another_context() {
+    let mut w = World::new();
+    let sleeping = |name: &str| LockMap::named(key(name)).with_wait(WaitType::Sleep, WaitType::Inv);
+    let (a, b) = (sleeping("fsa"), sleeping("fsb"));
+    let take = |w: &mut World| {
+        let r = (kind(w.lock(&a)), kind(w.lock(&b)));
+        w.unlock(&b);
+        w.unlock(&a);
+        r
+    };
+    for _ in 0..3 {
+        assert_eq!(take(&mut w), (None, None));
+    }
+    w.engine.non_block_start(&mut w.task);
+    assert_eq!(take(&mut w).0, Some(ReportKind::SleepInvalidContext));
+    assert_eq!(
+        kind(w.engine.non_block_end(&mut w.task, Site::Unknown)),
+        None
+    );
+    assert_eq!(take(&mut w), (None, None));
+    w.engine.irq_disable(&mut w.task);
+    assert_eq!(take(&mut w).0, Some(ReportKind::SleepInvalidContext));
+    assert_eq!(kind(w.engine.irq_enable(&mut w.task)), None);
+    assert_eq!(take(&mut w), (None, None));
+    // In a hardirq, a sleeping lock is an invalid wait context.
+    w.engine.hardirq_enter(&mut w.task);
+    assert_eq!(take(&mut w).0, Some(ReportKind::InvalidWaitContext));
+    w.engine.hardirq_exit(&mut w.task);
+}
+
+/// A task's cached chains belong to the engine that validated them: with another engine the
+/// same acquisitions are validated again, and that engine records the dependency.
+#[test]
+fn a_task_moved_to_another_engine_validates_again() {
+    let (a, b) = (LockMap::named(key("ea")), LockMap::named(key("eb")));
+    let mut task = Task::simulated("t", 1);
+    let first = Engine::new();
+    for _ in 0..2 {
+        first.acquire(&mut task, &a, Acquire::exclusive(), Site::Unknown);
+        first.acquire(&mut task, &b, Acquire::exclusive(), Site::Unknown);
+        first.release(&mut task, &b, Site::Unknown);
+        first.release(&mut task, &a, Site::Unknown);
+    }
+    let second = Engine::new();
+    second.acquire(&mut task, &a, Acquire::exclusive(), Site::Unknown);
+    second.acquire(&mut task, &b, Acquire::exclusive(), Site::Unknown);
+    let (ca, cb) = (
+        second.class_of(&mut task, &a, 0),
+        second.class_of(&mut task, &b, 0),
+    );
+    assert!(second.dependency(ca, cb).is_some());
+    assert_eq!(second.stats().chain_misses, 2);
 }
