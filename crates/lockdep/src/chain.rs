@@ -97,10 +97,11 @@ const EMPTY: Recent = Recent {
 /// Slots of the direct-mapped `recent` table (a power of two).
 const RECENT_SLOTS: usize = 64;
 
+/// The slot of `(parent, e)`: cheap (it is on the fast path's critical path), and class ids and
+/// chain numbers are small dense integers, so the low bits spread well.
 #[inline]
 fn recent_slot(parent: ChainId, e: ChainElem) -> usize {
-    let h = (parent.rotate_left(16) ^ e).wrapping_mul(0x9e37_79b1);
-    (h >> (32 - RECENT_SLOTS.trailing_zeros())) as usize
+    ((parent.rotate_left(3) ^ e) as usize) & (RECENT_SLOTS - 1)
 }
 
 /// A task's private trie of chains.
@@ -111,7 +112,7 @@ pub(crate) struct TaskChains {
     /// `(parent, elem) → child`.
     children: FxHashMap<(ChainId, ChainElem), ChainId>,
     /// The chains the fast path may take, direct-mapped by `(parent, elem)`.
-    recent: Box<[Recent; RECENT_SLOTS]>,
+    recent: [Recent; RECENT_SLOTS],
     /// Every chain ever put in `recent` (a slot holds one of them; the rest refill it).
     fast: FxHashMap<(ChainId, ChainElem), (ChainId, WaitType)>,
 }
@@ -121,7 +122,7 @@ impl Default for TaskChains {
         TaskChains {
             validated: vec![true],
             children: FxHashMap::default(),
-            recent: Box::new([EMPTY; RECENT_SLOTS]),
+            recent: [EMPTY; RECENT_SLOTS],
             fast: FxHashMap::default(),
         }
     }
@@ -138,6 +139,7 @@ impl TaskChains {
 
     /// The fast path's second chance, after a `recent` miss: the same answer from the full set,
     /// refilling the slot.
+    #[inline(never)]
     pub(crate) fn refill(&mut self, parent: ChainId, e: ChainElem) -> Option<(ChainId, WaitType)> {
         let (child, wait_inner) = *self.fast.get(&(parent, e))?;
         self.recent[recent_slot(parent, e)] = Recent {
@@ -192,7 +194,7 @@ impl TaskChains {
         self.validated.iter_mut().for_each(|v| *v = false);
         self.validated[ROOT as usize] = true;
         self.fast.clear();
-        *self.recent = [EMPTY; RECENT_SLOTS];
+        self.recent = [EMPTY; RECENT_SLOTS];
     }
 }
 

@@ -35,7 +35,7 @@ use crate::chain::{self, ChainInfo, EngineChains, ROOT};
 use crate::class::{self, Class, ClassId, ClassInfo, Key, KeyIdentity, MAX_SUBCLASSES};
 use crate::graph::{self, dep_type, Direction, Graph, TaskRef};
 use crate::held::{HeldLock, Task};
-use crate::map::{Acquire, LockMap, ReadKind, Site};
+use crate::map::{Acquire, LockMap, ReadKind, Site, SiteRef};
 use crate::report::{ChainLink, LockInfo, Report, ReportKind};
 use crate::stack::{StackStore, StackTrace};
 use crate::wait::WaitType;
@@ -409,23 +409,17 @@ impl Engine {
         self.acquire_slow(task, map, how, site)
     }
 
-    /// The already-seen path. It applies no rule of its own: it only recognises a state in
-    /// which every check of the slow path is vacuous, and then pushes the lock. That is: a plain
-    /// checked acquisition (subclass 0, no nest lock) by a task in the state of
-    /// [`Task::fast_ready`] (process context, interrupts enabled, outside any non-blocking
-    /// section, holding no spinning lock, so neither the wait-context nor the sleep check can
-    /// fail), of a chain the task's `recent` table lists. A chain is listed there only after the
-    /// slow path took it in that same state and found nothing, which also set every usage bit
-    /// such an acquisition sets (usage bits are never cleared). It reads one shared word, the
-    /// lock map's class cache, and writes none.
+    /// The already-seen path, for any task: checks that the task's caches belong to this engine
+    /// and finds the class, then [`Engine::acquire_seen`].
     #[inline]
-    fn acquire_fast(&self, task: &mut Task, map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
-        if !how.check
-            || how.subclass != 0
-            || how.nest_lock.is_some()
-            || task.engine != self.id
-            || !task.fast_ready()
-        {
+    pub(crate) fn acquire_fast(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        how: &Acquire<'_>,
+        site: Site,
+    ) -> bool {
+        if task.engine != self.id || !Self::plain(task, how) {
             return false;
         }
         let class = match map.cached_class() {
@@ -433,14 +427,42 @@ impl Engine {
             // A new lock of a known class (lock churn): the task's own lookup table.
             _ => self.class_of(task, map, 0),
         };
+        Self::acquire_seen(task, map, class, how, site)
+    }
+
+    /// Whether the fast path may consider this acquisition at all: a plain checked one
+    /// (subclass 0, no nest lock) by a task in the state of [`Task::fast_ready`].
+    #[inline(always)]
+    fn plain(task: &Task, how: &Acquire<'_>) -> bool {
+        how.check && how.subclass == 0 && how.nest_lock.is_none() && task.fast_ready()
+    }
+
+    /// The already-seen path proper. It applies no rule of its own: it only recognises a state
+    /// in which every check of the slow path is vacuous, and then pushes the lock. That is: a
+    /// [`plain`](Self::plain) acquisition (so neither the wait-context nor the sleep check can
+    /// fail: no interrupt context, interrupts on, no spinning lock held, no non-blocking
+    /// section) of a chain the task's `recent` table lists. A chain is listed there only after
+    /// the slow path took it in that same state and found nothing, which also set every usage
+    /// bit such an acquisition sets (usage bits are never cleared). `class` is the map's class
+    /// of subclass 0, and the task's caches must belong to the engine that gave it (the
+    /// process-wide driver's tasks only ever see one engine). It reads the task and the map and
+    /// writes only the task.
+    #[inline(always)]
+    pub(crate) fn acquire_seen(
+        task: &mut Task,
+        map: &LockMap,
+        class: ClassId,
+        how: &Acquire<'_>,
+        site: Site,
+    ) -> bool {
+        if !Self::plain(task, how) {
+            return false;
+        }
         let e = chain::elem(class, how.read, how.trylock);
         // In this state every held lock is of the current (process) context, so the chain
-        // starts at the bottom of the stack.
-        let parent = if task.held.is_empty() {
-            ROOT
-        } else {
-            task.chain
-        };
+        // starts at the bottom of the stack, and with nothing held the task's chain is the root.
+        debug_assert!(!task.held.is_empty() || task.chain == ROOT);
+        let parent = task.chain;
         let Some((child, wait_inner)) = task
             .chains
             .recent(parent, e)
@@ -448,6 +470,12 @@ impl Engine {
         else {
             return false;
         };
+        let Some(site) = task.site_ref(site) else {
+            return false;
+        };
+        if !task.held.has_room() {
+            return false;
+        }
         task.held.push(HeldLock {
             instance: map.instance(),
             movable: map.is_movable(),
@@ -459,7 +487,7 @@ impl Engine {
             nest: 0,
             references: 0,
             pin_count: 0,
-            prev_chain: task.chain,
+            prev_chain: parent,
             site,
             irq_context: 0,
             hardirqs_off: false,
@@ -470,7 +498,7 @@ impl Engine {
     }
 
     #[inline(never)]
-    fn acquire_slow(
+    pub(crate) fn acquire_slow(
         &self,
         task: &mut Task,
         map: &LockMap,
@@ -538,7 +566,7 @@ impl Engine {
             references: 0,
             pin_count: 0,
             prev_chain: ROOT,
-            site,
+            site: task.intern_site(site),
             irq_context: task.irq.context_bits(),
             hardirqs_off: !task.irq.hardirqs_enabled,
             blocks_fast: false,
@@ -968,20 +996,35 @@ impl Engine {
 
     /// Records the release of `map` by `task` (the kernel's `lock_release`). Releases may come in
     /// any order: the locks above the released one are acquired again, which re-validates them.
+    #[inline]
     pub fn release(&self, task: &mut Task, map: &LockMap, site: Site) -> Option<Report> {
-        // The common case: the most recent lock, neither pinned nor merged. Nothing above it
-        // to acquire again, and the chain key goes back to what it was.
-        if let Some(top) = task.held.last() {
-            if top.instance == map.instance()
-                && top.references == 0
-                && top.pin_count == 0
-                && top.irq_context == task.irq.context_bits()
+        if Self::release_fast(task, map) {
+            return None;
+        }
+        self.release_slow(task, map, site)
+    }
+
+    /// The common case: the most recent lock, neither pinned nor merged. Nothing above it to
+    /// acquire again, and the task's chain goes back to what it was.
+    #[inline(always)]
+    pub(crate) fn release_fast(task: &mut Task, map: &LockMap) -> bool {
+        match task.held.last() {
+            Some(top)
+                if top.instance == map.instance()
+                    && top.references == 0
+                    && top.pin_count == 0
+                    && top.irq_context == task.context_bits =>
             {
                 task.chain = top.prev_chain;
                 task.held.pop();
-                return None;
+                true
             }
+            _ => false,
         }
+    }
+
+    #[inline(never)]
+    fn release_slow(&self, task: &mut Task, map: &LockMap, site: Site) -> Option<Report> {
         let class = self.class_of(task, map, 0);
         self.release_instance(task, map.instance(), class, site)
     }
@@ -1091,7 +1134,7 @@ impl Engine {
         }
         self.rebuild_from(task, i, |h| {
             h.read = ReadKind::Shared;
-            h.site = site;
+            h.site = SiteRef::new(site);
         })
     }
 
@@ -1320,7 +1363,7 @@ impl Engine {
         let class = self.class_of(task, class_map, subclass);
         self.rebuild_from(task, i, |h| {
             h.class = class;
-            h.site = site;
+            h.site = SiteRef::new(site);
         })
     }
 
@@ -1337,7 +1380,7 @@ impl Engine {
 
     /// Disables hard interrupts in `task` (`local_irq_disable`).
     pub fn irq_disable(&self, task: &mut Task) -> Option<Report> {
-        task.irq.hardirqs_enabled = false;
+        task.update_context(|irq, _| irq.hardirqs_enabled = false);
         None
     }
 
@@ -1346,7 +1389,7 @@ impl Engine {
         if task.irq.hardirqs_enabled {
             return None; // redundant: nothing changes
         }
-        task.irq.hardirqs_enabled = true;
+        task.update_context(|irq, _| irq.hardirqs_enabled = true);
         // Every held lock is now held with interrupts enabled.
         let mut found: Vec<Report> = self.mark_held_locks(task, 2).into_iter().collect();
         if found.is_empty() && task.irq.softirqs_enabled {
@@ -1357,7 +1400,7 @@ impl Engine {
 
     /// Disables soft interrupts in `task` (`local_bh_disable`).
     pub fn bh_disable(&self, task: &mut Task) -> Option<Report> {
-        task.irq.softirqs_enabled = false;
+        task.update_context(|irq, _| irq.softirqs_enabled = false);
         None
     }
 
@@ -1366,7 +1409,7 @@ impl Engine {
         if task.irq.softirqs_enabled {
             return None;
         }
-        task.irq.softirqs_enabled = true;
+        task.update_context(|irq, _| irq.softirqs_enabled = true);
         if !task.irq.hardirqs_enabled {
             return None; // marked when hard interrupts come back on
         }
@@ -1376,35 +1419,37 @@ impl Engine {
 
     /// Enters hardirq context (a marker only: it changes no enable flag).
     pub fn hardirq_enter(&self, task: &mut Task) {
-        task.irq.hardirq_context += 1;
+        task.update_context(|irq, _| irq.hardirq_context += 1);
     }
 
     /// Leaves hardirq context.
     pub fn hardirq_exit(&self, task: &mut Task) {
-        task.irq.hardirq_context = task.irq.hardirq_context.saturating_sub(1);
-        if task.irq.hardirq_context == 0 {
-            task.irq.hardirq_threaded = false;
-        }
+        task.update_context(|irq, _| {
+            irq.hardirq_context = irq.hardirq_context.saturating_sub(1);
+            if irq.hardirq_context == 0 {
+                irq.hardirq_threaded = false;
+            }
+        });
     }
 
     /// Marks the current hardirq as threaded.
     pub fn hardirq_threaded(&self, task: &mut Task) {
-        task.irq.hardirq_threaded = true;
+        task.update_context(|irq, _| irq.hardirq_threaded = true);
     }
 
     /// Enters softirq context (a marker only).
     pub fn softirq_enter(&self, task: &mut Task) {
-        task.irq.softirq_context += 1;
+        task.update_context(|irq, _| irq.softirq_context += 1);
     }
 
     /// Leaves softirq context.
     pub fn softirq_exit(&self, task: &mut Task) {
-        task.irq.softirq_context = task.irq.softirq_context.saturating_sub(1);
+        task.update_context(|irq, _| irq.softirq_context = irq.softirq_context.saturating_sub(1));
     }
 
     /// Starts a section in which the task must not sleep (`non_block_start`); sections nest.
     pub fn non_block_start(&self, task: &mut Task) {
-        task.non_block_count += 1;
+        task.update_context(|_, non_block| *non_block += 1);
     }
 
     /// Ends a non-blocking section; an end without a start is reported.
@@ -1413,7 +1458,7 @@ impl Engine {
             let msg = format!("non_block_end() at {site} without a matching non_block_start()");
             return self.misuse_kind(task, ReportKind::NonBlockImbalance, None, msg);
         }
-        task.non_block_count -= 1;
+        task.update_context(|_, non_block| *non_block -= 1);
         None
     }
 
@@ -1559,7 +1604,7 @@ impl Engine {
     }
 
     pub(crate) fn lock_info(&self, h: &HeldLock) -> LockInfo {
-        self.lock_info_of(h.class, h.instance, h.site, h.read)
+        self.lock_info_of(h.class, h.instance, h.site.get(), h.read)
     }
 
     fn lock_info_of(

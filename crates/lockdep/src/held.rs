@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::chain::{ChainId, TaskChains, ROOT};
 use crate::class::ClassId;
-use crate::map::{ReadKind, Site};
+use crate::map::{ReadKind, Site, SiteRef};
 use crate::stack::StackTrace;
 
 /// Bits of [`HeldLock::irq_context`]: the context the lock was taken in.
@@ -26,28 +26,33 @@ pub(crate) const IRQ_CONTEXT_SOFT: u8 = 1;
 pub(crate) const IRQ_CONTEXT_HARD: u8 = 2;
 
 /// One entry of a task's held-lock stack (the kernel's `held_lock`).
+///
+/// `repr(C)`, in this order, so that the fast path's push is few stores: the fields it writes
+/// from run-time values first, then the ones that are zero for every fast acquisition
+/// (adjacent, so they merge into wide stores), then the one-byte flags.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct HeldLock {
     pub(crate) instance: usize,
-    /// The hold may be released by another thread (see [`crate::rt`]).
-    pub(crate) movable: bool,
-    /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
-    /// read it for every held lock).
-    pub(crate) wait_inner: crate::wait::WaitType,
+    pub(crate) site: SiteRef,
     pub(crate) class: ClassId,
-    pub(crate) read: ReadKind,
-    pub(crate) trylock: bool,
-    pub(crate) check: bool,
+    /// The task's chain before this lock was pushed (restored when it is popped).
+    pub(crate) prev_chain: ChainId,
     /// Instance of the nest lock, 0 if none.
     pub(crate) nest: usize,
     /// How many nest-lock acquisitions of this class were merged into this entry (0: none).
     pub(crate) references: u32,
     pub(crate) pin_count: u32,
-    /// The task's chain before this lock was pushed (restored when it is popped).
-    pub(crate) prev_chain: ChainId,
-    pub(crate) site: Site,
+    pub(crate) read: ReadKind,
+    pub(crate) trylock: bool,
+    pub(crate) check: bool,
     pub(crate) irq_context: u8,
     pub(crate) hardirqs_off: bool,
+    /// The hold may be released by another thread (see [`crate::rt`]).
+    pub(crate) movable: bool,
+    /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
+    /// read it for every held lock).
+    pub(crate) wait_inner: crate::wait::WaitType,
     /// Set by [`HeldStack::push`]: this entry keeps its task off the fast path.
     pub(crate) blocks_fast: bool,
 }
@@ -75,18 +80,20 @@ impl HeldLock {
 
     /// Where it was taken.
     pub fn site(&self) -> Site {
-        self.site
+        self.site.get()
     }
 }
 
-/// A task's held-lock stack, which also counts the entries that keep the task off the
-/// [fast path](crate::Engine::acquire): locks taken in an interrupt-like context and spinning
-/// locks (with one held, neither the wait-context nor the sleep check is vacuous). The count is
-/// kept on push and pop, so the fast path reads one word instead of scanning the stack.
+/// A task's held-lock stack, which also counts what keeps the task off the
+/// [fast path](crate::Engine::acquire): held locks taken in an interrupt-like context, held
+/// spinning locks (with one held, neither the wait-context nor the sleep check is vacuous), and
+/// one more while the task's context is not plain (see [`Task::update_context`]). The count is
+/// kept on every change, so the fast path reads one word instead of scanning anything.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HeldStack {
     locks: Vec<HeldLock>,
     blockers: u32,
+    context_blocks: bool,
 }
 
 impl std::ops::Deref for HeldStack {
@@ -112,26 +119,52 @@ impl HeldStack {
         HeldStack {
             locks: Vec::with_capacity(n),
             blockers: 0,
+            context_blocks: false,
         }
     }
 
-    /// How many held entries keep the task off the fast path.
+    /// How many things keep the task off the fast path (0: none).
     #[inline]
     pub(crate) fn blockers(&self) -> u32 {
         self.blockers
     }
 
+    fn set_context_blocks(&mut self, blocks: bool) {
+        self.blockers = self.blockers - u32::from(self.context_blocks) + u32::from(blocks);
+        self.context_blocks = blocks;
+    }
+
+    fn recount(&mut self) {
+        self.blockers = self
+            .locks
+            .iter()
+            .map(|h| u32::from(h.blocks_fast))
+            .sum::<u32>()
+            + u32::from(self.context_blocks);
+    }
+
     #[inline]
     pub(crate) fn push(&mut self, mut h: HeldLock) {
         h.blocks_fast = h.irq_context != 0 || h.wait_inner.spins();
-        self.blockers += u32::from(h.blocks_fast);
+        if h.blocks_fast {
+            self.blockers += 1;
+        }
         self.locks.push(h);
+    }
+
+    /// Whether a push needs no allocation (the fast path calls out to nothing, the allocator
+    /// included, so that nothing can re-enter the validator while it runs).
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        self.locks.len() < self.locks.capacity()
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<HeldLock> {
         let h = self.locks.pop()?;
-        self.blockers -= u32::from(h.blocks_fast);
+        if h.blocks_fast {
+            self.blockers -= 1;
+        }
         Some(h)
     }
 
@@ -144,12 +177,12 @@ impl HeldStack {
 
     pub(crate) fn clear(&mut self) {
         self.locks.clear();
-        self.blockers = 0;
+        self.recount();
     }
 
     pub(crate) fn retain(&mut self, f: impl FnMut(&HeldLock) -> bool) {
         self.locks.retain(f);
-        self.blockers = self.locks.iter().map(|h| u32::from(h.blocks_fast)).sum();
+        self.recount();
     }
 
     /// An entry, to change its reference or pin count. (What decides `blocks_fast` — the irq
@@ -233,12 +266,19 @@ pub struct Task {
     pub(crate) held: HeldStack,
     /// The chain of the held locks of the current irq context ([`ROOT`] if none).
     pub(crate) chain: ChainId,
+    /// Changed only through [`Task::update_context`].
     pub(crate) irq: IrqState,
+    /// `irq.context_bits()`, kept by [`Task::update_context`].
+    pub(crate) context_bits: u8,
     pub(crate) stack: StackSource,
     pub(crate) chains: TaskChains,
     /// Class lookups this task has made: (key identity word, subclass) → class.
     pub(crate) classes: FxHashMap<(usize, u8), ClassId>,
+    /// Changed only through [`Task::update_context`].
     pub(crate) non_block_count: u32,
+    /// The text sites this task has used, interned (so that the fast path finds them without
+    /// the interner's lock).
+    texts: FxHashMap<(usize, usize), SiteRef>,
     pub(crate) memalloc_flags: u32,
     /// The engine the caches above belong to (0: none yet).
     pub(crate) engine: u64,
@@ -257,10 +297,12 @@ impl Task {
             held: HeldStack::with_capacity(8),
             chain: ROOT,
             irq: IrqState::default(),
+            context_bits: 0,
             stack: StackSource::Native,
             chains: TaskChains::default(),
             classes: FxHashMap::default(),
             non_block_count: 0,
+            texts: FxHashMap::default(),
             memalloc_flags: 0,
             engine: 0,
             origin: None,
@@ -373,12 +415,52 @@ impl Task {
     /// of an interrupt-like context and no spinning lock.
     #[inline]
     pub(crate) fn fast_ready(&self) -> bool {
-        self.held.blockers() == 0 && self.non_block_count == 0 && self.irq == IrqState::default()
+        debug_assert_eq!(
+            !self.held.context_blocks,
+            self.irq == IrqState::default() && self.non_block_count == 0,
+            "the context changed behind update_context's back"
+        );
+        self.held.blockers() == 0
+    }
+
+    /// Changes the interrupt-like state or the non-blocking depth: everything
+    /// [`Task::fast_ready`] reads besides the held stack, which is why it goes through here.
+    pub(crate) fn update_context(&mut self, f: impl FnOnce(&mut IrqState, &mut u32)) {
+        f(&mut self.irq, &mut self.non_block_count);
+        let plain = self.irq == IrqState::default() && self.non_block_count == 0;
+        self.held.set_context_blocks(!plain);
+        self.context_bits = self.irq.context_bits();
+    }
+
+    /// `site` as a held entry keeps it, if that needs no interning or the task has interned it
+    /// before (no lock, no allocation: the fast path's lookup).
+    #[inline(always)]
+    pub(crate) fn site_ref(&self, site: Site) -> Option<SiteRef> {
+        match site {
+            Site::Text(t) => self.known_text(t),
+            other => SiteRef::direct(other),
+        }
+    }
+
+    #[inline(never)]
+    fn known_text(&self, t: &'static str) -> Option<SiteRef> {
+        self.texts.get(&(t.as_ptr() as usize, t.len())).copied()
+    }
+
+    /// `site` as a held entry keeps it, interning a text (slow path).
+    pub(crate) fn intern_site(&mut self, site: Site) -> SiteRef {
+        match site {
+            Site::Text(t) => *self
+                .texts
+                .entry((t.as_ptr() as usize, t.len()))
+                .or_insert_with(|| SiteRef::new(site)),
+            other => SiteRef::new(other),
+        }
     }
 
     /// Index of the first held lock of the current irq context (the chain starts there).
     pub(crate) fn first_in_context(&self) -> usize {
-        let ctx = self.irq.context_bits();
+        let ctx = self.context_bits;
         let mut i = self.held.len();
         while i > 0 && self.held[i - 1].irq_context == ctx {
             i -= 1;

@@ -129,6 +129,7 @@ impl LockMap {
     }
 
     /// Whether holds of this map may be released by another thread.
+    #[inline]
     pub fn is_movable(&self) -> bool {
         self.flags & MOVABLE != 0
     }
@@ -152,6 +153,7 @@ impl LockMap {
     }
 
     /// The instance identity the validator uses: the map's address.
+    #[inline]
     pub fn instance(&self) -> usize {
         self as *const LockMap as usize
     }
@@ -166,6 +168,7 @@ impl LockMap {
         WaitType::from_u8(self.wait_outer)
     }
 
+    #[inline]
     pub(crate) fn cached_class(&self) -> Option<ClassId> {
         match self.class_cache.load(CACHE_LOAD) {
             0 => None,
@@ -188,11 +191,13 @@ impl LockMap {
     /// Call it *before* blocking on the real lock, so that a deadlock is reported before it
     /// happens.
     #[track_caller]
+    #[inline]
     pub fn acquire(&self, how: Acquire<'_>) {
         crate::rt::acquire(self, how, Site::caller());
     }
 
     /// Records an acquisition with an explicit call site.
+    #[inline]
     pub fn acquire_at(&self, how: Acquire<'_>, site: Site) {
         crate::rt::acquire(self, how, site);
     }
@@ -200,11 +205,13 @@ impl LockMap {
     /// Records the release of this map by the current thread (the kernel's `lock_release`).
     /// Releases may come in any order.
     #[track_caller]
+    #[inline]
     pub fn release(&self) {
         crate::rt::release(self, Site::caller());
     }
 
     /// Records a release with an explicit call site.
+    #[inline]
     pub fn release_at(&self, site: Site) {
         crate::rt::release(self, site);
     }
@@ -459,6 +466,70 @@ impl Site {
     pub fn caller() -> Site {
         Site::Code(Location::caller())
     }
+}
+
+/// A [`Site`] in one word, as a held-lock entry keeps it (the fast path writes it with one store):
+/// a `Location`'s address, the address of an interned text with the low bit set, or 0.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SiteRef(usize);
+
+// The low bit tags texts: both kinds of target are at least 2-aligned.
+const _: () = assert!(
+    std::mem::align_of::<Location<'static>>() >= 2 && std::mem::align_of::<&'static str>() >= 2
+);
+
+impl SiteRef {
+    /// A site that needs no interning (code or unknown); `None` for a text.
+    #[inline(always)]
+    pub(crate) fn direct(site: Site) -> Option<SiteRef> {
+        match site {
+            Site::Code(l) => Some(SiteRef(l as *const Location<'static> as usize)),
+            Site::Unknown => Some(SiteRef(0)),
+            Site::Text(_) => None,
+        }
+    }
+
+    /// Any site. A text is interned: stored once per distinct text for the life of the process,
+    /// as the kernel's static strings are.
+    pub(crate) fn new(site: Site) -> SiteRef {
+        match site {
+            Site::Text(t) => SiteRef(intern_text(t) as *const &'static str as usize | 1),
+            other => SiteRef::direct(other).expect("not a text"),
+        }
+    }
+
+    /// The site.
+    pub(crate) fn get(self) -> Site {
+        if self.0 == 0 {
+            Site::Unknown
+        } else if self.0 & 1 == 1 {
+            // SAFETY: a tagged word is only made by `new` from an interned `&'static &'static str`
+            // (leaked, never freed), and its address is at least 2-aligned.
+            Site::Text(unsafe { *((self.0 & !1) as *const &'static str) })
+        } else {
+            // SAFETY: an untagged non-zero word is only made by `direct` from a
+            // `&'static Location<'static>`.
+            Site::Code(unsafe { &*(self.0 as *const Location<'static>) })
+        }
+    }
+}
+
+impl fmt::Debug for SiteRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+/// The one copy of `text` that [`SiteRef`]s point to.
+fn intern_text(text: &'static str) -> &'static &'static str {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static TEXTS: Mutex<Option<HashMap<&'static str, &'static &'static str>>> = Mutex::new(None);
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    texts
+        .get_or_insert_with(HashMap::new)
+        .entry(text)
+        .or_insert_with(|| Box::leak(Box::new(text)))
 }
 
 impl fmt::Display for Site {

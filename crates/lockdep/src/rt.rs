@@ -23,8 +23,8 @@
 //! (`off`, `warn` — the default — or `panic`), and by [`set_report_handler`]. Tests collect
 //! reports with a [`ReportCollector`].
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
 use crate::engine::Engine;
@@ -43,14 +43,21 @@ pub enum Action {
     Panic,
 }
 
-const UNSET: u8 = 0;
-const OFF: u8 = 1;
-const WARN: u8 = 2;
-const PANIC: u8 = 3;
+const UNSET: usize = 0;
+const OFF: usize = 1;
+const WARN: usize = 2;
+const PANIC: usize = 3;
+const ACTION_MASK: usize = 3;
+/// One queued remote release, in [`GATE`]'s count.
+const ONE_PENDING: usize = 4;
 
-static ACTION: AtomicU8 = AtomicU8::new(UNSET);
+/// The one global word every hook reads: the action in the low two bits, the number of queued
+/// remote releases (see *Movable holds* above) above them. The fast path runs only when it reads
+/// exactly `WARN` or `PANIC`: the action is known and on, and nothing is queued. It is written
+/// only when the action changes or a release is queued or claimed.
+static GATE: AtomicUsize = AtomicUsize::new(UNSET);
 
-fn action_from_env() -> u8 {
+fn action_from_env() -> usize {
     match std::env::var("LOCKDEP") {
         Err(_) => WARN,
         Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -66,15 +73,21 @@ fn action_from_env() -> u8 {
 }
 
 #[inline]
-fn action_code() -> u8 {
-    match ACTION.load(Ordering::Relaxed) {
+fn action_code() -> usize {
+    match GATE.load(Ordering::Relaxed) & ACTION_MASK {
         UNSET => {
             let a = action_from_env();
-            let _ = ACTION.compare_exchange(UNSET, a, Ordering::Relaxed, Ordering::Relaxed);
-            ACTION.load(Ordering::Relaxed)
+            let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                (g & ACTION_MASK == UNSET).then_some(g | a)
+            });
+            GATE.load(Ordering::Relaxed) & ACTION_MASK
         }
         a => a,
     }
+}
+
+fn pending() -> usize {
+    GATE.load(Ordering::Relaxed) / ONE_PENDING
 }
 
 /// The current action.
@@ -93,14 +106,14 @@ pub fn action() -> Action {
 /// assert_eq!(lockdep::action(), lockdep::Action::Warn);
 /// ```
 pub fn set_action(a: Action) {
-    ACTION.store(
-        match a {
-            Action::Off => OFF,
-            Action::Warn => WARN,
-            Action::Panic => PANIC,
-        },
-        Ordering::Relaxed,
-    );
+    let code = match a {
+        Action::Off => OFF,
+        Action::Warn => WARN,
+        Action::Panic => PANIC,
+    };
+    let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+        Some(g & !ACTION_MASK | code)
+    });
 }
 
 type Handler = Arc<dyn Fn(&Report) + Send + Sync>;
@@ -205,19 +218,34 @@ pub fn global() -> &'static Engine {
     &ENGINE
 }
 
-/// A thread's task. The `RefCell`'s borrow is also the re-entrancy guard: while a hook (or the
-/// delivery of a report) has the task borrowed, a hook on the same thread finds it busy and does
-/// nothing.
+/// A thread's task, and the re-entrancy guard: while `busy` is set (a hook is running, or a report
+/// is being delivered) a hook on the same thread does nothing. Every access to `task` either
+/// holds `busy` for as long as it holds the reference ([`with_task`]), or finds `busy` clear and
+/// runs code that calls out to nothing — no allocation, no user code, no report — so nothing
+/// can reach the slot while its reference lives ([`fast`], [`check_freed`]).
 struct Slot {
-    task: RefCell<Task>,
+    busy: Cell<bool>,
+    task: UnsafeCell<Task>,
+}
+
+/// Clears (or restores) `busy` when dropped, unwinding included.
+struct Busy<'a>(&'a Cell<bool>, bool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        // From here on `SLOT` is being destroyed: the fast path must not reach it.
+        FAST.with(|f| f.set(std::ptr::null()));
         if action_code() == OFF {
             return;
         }
         let task = self.task.get_mut();
+        self.busy.set(true);
         for r in claim_remote(&ENGINE, task) {
             deliver(&r);
         }
@@ -249,9 +277,6 @@ static REMOTE: Mutex<Remote> = Mutex::new(Remote {
     pending: Vec::new(),
     orphans: Vec::new(),
 });
-/// How many releases are pending: read (not written) on every hook.
-static PENDING: AtomicUsize = AtomicUsize::new(0);
-
 fn lock_remote() -> std::sync::MutexGuard<'static, Remote> {
     REMOTE.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -265,13 +290,13 @@ fn forward_release(instance: usize) {
         return;
     }
     remote.pending.push(instance);
-    PENDING.fetch_add(1, Ordering::Relaxed);
+    GATE.fetch_add(ONE_PENDING, Ordering::Relaxed);
 }
 
 /// Applies the queued releases of locks this task holds.
 fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
     let mut reports = Vec::new();
-    if PENDING.load(Ordering::Relaxed) == 0 {
+    if pending() == 0 {
         return reports;
     }
     let mut remote = lock_remote();
@@ -285,7 +310,7 @@ fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
         {
             Some(pos) => {
                 remote.pending.swap_remove(i);
-                PENDING.fetch_sub(1, Ordering::Relaxed);
+                GATE.fetch_sub(ONE_PENDING, Ordering::Relaxed);
                 let class = task.held[pos].class;
                 if let Some(r) = engine.release_instance(task, instance, class, Site::Unknown) {
                     reports.push(r);
@@ -328,12 +353,18 @@ fn new_slot() -> Slot {
     let name = t.name().map(str::to_string).unwrap_or_else(program_name);
     let _ = &NEXT_TID;
     Slot {
-        task: RefCell::new(Task::new(name, thread_id())),
+        busy: Cell::new(false),
+        task: UnsafeCell::new(Task::new(name, thread_id())),
     }
 }
 
 thread_local! {
     static SLOT: Slot = new_slot();
+    /// `SLOT`'s address, from the first slow-path hook on this thread until `SLOT`'s destructor
+    /// starts; null otherwise. A constant-initialised thread-local without a destructor is one
+    /// `%fs`-relative load with no lazy-initialisation check, so the fast path inlines into
+    /// every lock call.
+    static FAST: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` with the engine and this thread's task, unless the validator is off, this thread is
@@ -344,13 +375,19 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         return None;
     }
     SLOT.try_with(|slot| {
-        // Busy (a hook inside a hook, or inside a report's delivery): ignored. The borrow ends
-        // when `task` is dropped, unwinding included.
-        let mut task = slot.task.try_borrow_mut().ok()?;
-        if PENDING.load(Ordering::Relaxed) != 0 {
-            claim_and_deliver(&mut task);
+        FAST.with(|f| f.set(slot));
+        // Busy (a hook inside a hook, or inside a report's delivery): ignored.
+        if slot.busy.replace(true) {
+            return None;
         }
-        Some(f(&ENGINE, &mut task))
+        let _busy = Busy(&slot.busy, false);
+        // SAFETY: `busy` was clear and is now held until `_busy` drops, after the last use of
+        // `task`: no other reference to the task exists or can be made meanwhile (see `Slot`).
+        let task = unsafe { &mut *slot.task.get() };
+        if pending() != 0 {
+            claim_and_deliver(task);
+        }
+        Some(f(&ENGINE, task))
     })
     .ok()
     .flatten()
@@ -385,9 +422,9 @@ fn deliver(r: &Report) {
 /// that will not happen) and panics.
 fn dispatch(r: Report, undo: impl FnOnce()) {
     let delivered = SLOT.try_with(|slot| {
-        // Holding the task makes this thread's hooks no-ops while the handler runs (it may
-        // well lock instrumented mutexes).
-        let _busy = slot.task.try_borrow_mut();
+        // Busy makes this thread's hooks no-ops while the handler runs (it may well lock
+        // instrumented mutexes).
+        let _busy = Busy(&slot.busy, slot.busy.replace(true));
         deliver(&r);
     });
     if delivered.is_err() {
@@ -405,8 +442,63 @@ fn dispatch(r: Report, undo: impl FnOnce()) {
 // of bytes, and moving it through `try_with`, `Option` and `Result` on every call was most of the
 // cost of the already-seen path. A `None` box is one word.
 
-#[inline]
+/// The way into the already-seen path of a hook: this thread's task, if the hook may take its
+/// fast path at all (the validator is on, no remote release is queued, a slow-path hook has run
+/// on this thread before, and the thread is not inside a hook or a report already). `None`
+/// sends the hook to its slow path, which decides everything again.
+///
+/// # Safety
+/// The caller must give up the reference before it calls out to anything that could reach the
+/// validator (allocation, user code, a report): it may only run one of the engine's fast paths,
+/// which never do.
+#[inline(always)]
+unsafe fn fast_task() -> Option<&'static mut Task> {
+    if cfg!(feature = "disabled") || !matches!(GATE.load(Ordering::Relaxed), WARN | PANIC) {
+        return None;
+    }
+    let slot = fast_slot()?;
+    if slot.busy.get() {
+        return None;
+    }
+    // SAFETY: `busy` is clear, so no other reference to the task exists, and the caller
+    // promises to run only code that calls out to nothing while it holds this one, so none can
+    // be made (see `Slot`).
+    Some(unsafe { &mut *slot.task.get() })
+}
+
+/// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
+#[inline(always)]
+fn fast_slot() -> Option<&'static Slot> {
+    let slot = FAST.with(Cell::get);
+    // SAFETY: `FAST` holds the address of this thread's `SLOT` only while `SLOT` is alive: it is
+    // set from inside `SLOT.try_with` (so after `SLOT` was initialised) and cleared first thing
+    // in `SLOT`'s destructor, and both thread-locals belong to this thread. (`'static` stands
+    // for "until this thread's `SLOT` is destroyed"; the reference never leaves this thread's
+    // hook.)
+    unsafe { slot.as_ref() }
+}
+
+#[inline(always)]
 pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // The thread's task is only ever used with the process-wide engine, and the map's class
+    // cache is only filled by it, so the fast path needs neither the engine nor the check that
+    // the task's caches belong to it.
+    // SAFETY: only the engine's fast path runs with the task.
+    if let (Some(task), Some(class)) = (unsafe { fast_task() }, map.cached_class()) {
+        if Engine::acquire_seen(task, map, class, &how, site) {
+            return;
+        }
+    }
+    acquire_slow(map, how, site);
+}
+
+/// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
+/// first (which looks the class up for a map whose cache is empty: a lock just made).
+#[inline(never)]
+fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) {
     if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
         acquire_report(r, map);
     }
@@ -420,8 +512,22 @@ fn acquire_report(r: Box<Report>, map: &LockMap) {
     });
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn release(map: &LockMap, site: Site) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task() } {
+        if Engine::release_fast(task, map) {
+            return;
+        }
+    }
+    release_slow(map, site);
+}
+
+#[inline(never)]
+fn release_slow(map: &LockMap, site: Site) {
     let r = with_task(|e, t| {
         if map.is_movable() && !e.is_held(t, map, None) {
             forward_release(map.instance());
@@ -481,13 +587,14 @@ pub(crate) fn check_freed(instance: usize) {
         return;
     }
     // Most locks are dropped by a thread that holds nothing: a read-only look first.
-    let holds = SLOT
-        .try_with(|slot| {
-            slot.task
-                .try_borrow()
-                .is_ok_and(|t| t.held.iter().any(|h| h.instance == instance))
-        })
-        .unwrap_or(false);
+    let holds = fast_slot().is_some_and(|slot| {
+        // SAFETY: as in `fast`: `busy` is clear and the scan calls out to nothing.
+        !slot.busy.get()
+            && unsafe { &*slot.task.get() }
+                .held
+                .iter()
+                .any(|h| h.instance == instance)
+    });
     if !holds {
         return;
     }

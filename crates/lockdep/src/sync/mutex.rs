@@ -93,6 +93,7 @@ impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
     /// Acquires the mutex, blocking until it is available. The acquisition is validated before
     /// blocking.
     #[track_caller]
+    #[inline]
     pub fn lock(&self) -> GenericMutexGuard<'_, R, T> {
         self.lock_with(Acquire::exclusive())
     }
@@ -122,6 +123,7 @@ impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
 
     /// Acquires the mutex with explicit acquisition arguments.
     #[track_caller]
+    #[inline]
     pub fn lock_with(&self, how: Acquire<'_>) -> GenericMutexGuard<'_, R, T> {
         self.raw().lock_with(how, Site::caller());
         // SAFETY: the raw lock was just acquired.
@@ -131,6 +133,7 @@ impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
     /// Attempts to acquire the mutex without blocking. A trylock is never validated and never
     /// the target of a dependency, but locks taken while holding it depend on it.
     #[track_caller]
+    #[inline]
     pub fn try_lock(&self) -> Option<GenericMutexGuard<'_, R, T>> {
         if self
             .raw()

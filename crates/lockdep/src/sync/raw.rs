@@ -79,12 +79,14 @@ impl<R> Lockdep<R> {
 
 impl<R: RawMutex> Lockdep<R> {
     /// Validates then takes the lock, recording `how` (subclass, nest lock) and `site`.
+    #[inline]
     pub fn lock_with(&self, how: Acquire<'_>, site: Site) {
         self.map.acquire_at(how, site);
         self.raw.lock();
     }
 
     /// Tries the lock; on success records a trylock acquisition.
+    #[inline]
     pub fn try_lock_with(&self, how: Acquire<'_>, site: Site) -> bool {
         let ok = self.raw.try_lock();
         if ok {
@@ -97,6 +99,7 @@ impl<R: RawMutex> Lockdep<R> {
     ///
     /// # Safety
     /// The lock must be held by the current context, as for [`RawMutex::unlock`].
+    #[inline]
     pub unsafe fn unlock_at(&self, site: Site) {
         self.map.release_at(site);
         // SAFETY: the caller guarantees the lock is held.
@@ -118,16 +121,19 @@ unsafe impl<R: RawMutex> RawMutex for Lockdep<R> {
     type GuardMarker = Marker;
 
     #[track_caller]
+    #[inline]
     fn lock(&self) {
         self.lock_with(Acquire::exclusive(), Site::caller());
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock(&self) -> bool {
         self.try_lock_with(Acquire::exclusive(), Site::caller())
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn unlock(&self) {
         // SAFETY: forwarded contract.
         unsafe { self.unlock_at(Site::caller()) }
@@ -141,6 +147,7 @@ unsafe impl<R: RawMutex> RawMutex for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawMutexFair> RawMutexFair for Lockdep<R> {
     #[track_caller]
+    #[inline]
     unsafe fn unlock_fair(&self) {
         self.map.release_at(Site::caller());
         // SAFETY: forwarded contract: the lock is held.
@@ -148,6 +155,7 @@ unsafe impl<R: RawMutexFair> RawMutexFair for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn bump(&self) {
         let site = Site::caller();
         self.map.release_at(site);
@@ -163,6 +171,7 @@ unsafe impl<R: RawMutexTimed> RawMutexTimed for Lockdep<R> {
     type Instant = R::Instant;
 
     #[track_caller]
+    #[inline]
     fn try_lock_for(&self, timeout: Self::Duration) -> bool {
         let ok = self.raw.try_lock_for(timeout);
         if ok {
@@ -172,6 +181,7 @@ unsafe impl<R: RawMutexTimed> RawMutexTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_until(&self, timeout: Self::Instant) -> bool {
         let ok = self.raw.try_lock_until(timeout);
         if ok {
@@ -200,12 +210,14 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     type GuardMarker = Marker;
 
     #[track_caller]
+    #[inline]
     fn lock_shared(&self) {
         self.map.acquire(Acquire::shared());
         self.raw.lock_shared();
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_shared(&self) -> bool {
         self.shared_then(
             self.raw.try_lock_shared(),
@@ -215,6 +227,7 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn unlock_shared(&self) {
         self.map.release();
         // SAFETY: forwarded contract: a shared lock is held.
@@ -222,12 +235,14 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn lock_exclusive(&self) {
         self.map.acquire(Acquire::exclusive());
         self.raw.lock_exclusive();
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_exclusive(&self) -> bool {
         self.shared_then(
             self.raw.try_lock_exclusive(),
@@ -237,6 +252,7 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn unlock_exclusive(&self) {
         self.map.release();
         // SAFETY: forwarded contract: the exclusive lock is held.
@@ -255,12 +271,14 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Lockdep<R> {
     #[track_caller]
+    #[inline]
     fn lock_shared_recursive(&self) {
         self.map.acquire(Acquire::shared_recursive());
         self.raw.lock_shared_recursive();
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_shared_recursive(&self) -> bool {
         self.shared_then(
             self.raw.try_lock_shared_recursive(),
@@ -273,6 +291,7 @@ unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Lockdep<R> {
     #[track_caller]
+    #[inline]
     fn try_lock_shared_recursive_for(&self, timeout: Self::Duration) -> bool {
         self.shared_then(
             self.raw.try_lock_shared_recursive_for(timeout),
@@ -282,6 +301,7 @@ unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_shared_recursive_until(&self, timeout: Self::Instant) -> bool {
         self.shared_then(
             self.raw.try_lock_shared_recursive_until(timeout),
@@ -297,6 +317,7 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
     type Instant = R::Instant;
 
     #[track_caller]
+    #[inline]
     fn try_lock_shared_for(&self, timeout: Self::Duration) -> bool {
         self.shared_then(
             self.raw.try_lock_shared_for(timeout),
@@ -306,6 +327,7 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_shared_until(&self, timeout: Self::Instant) -> bool {
         self.shared_then(
             self.raw.try_lock_shared_until(timeout),
@@ -315,6 +337,7 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_exclusive_for(&self, timeout: Self::Duration) -> bool {
         self.shared_then(
             self.raw.try_lock_exclusive_for(timeout),
@@ -324,6 +347,7 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_exclusive_until(&self, timeout: Self::Instant) -> bool {
         self.shared_then(
             self.raw.try_lock_exclusive_until(timeout),
@@ -336,6 +360,7 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockFair> RawRwLockFair for Lockdep<R> {
     #[track_caller]
+    #[inline]
     unsafe fn unlock_shared_fair(&self) {
         self.map.release();
         // SAFETY: forwarded contract.
@@ -343,6 +368,7 @@ unsafe impl<R: RawRwLockFair> RawRwLockFair for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn unlock_exclusive_fair(&self) {
         self.map.release();
         // SAFETY: forwarded contract.
@@ -350,6 +376,7 @@ unsafe impl<R: RawRwLockFair> RawRwLockFair for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn bump_shared(&self) {
         let site = Site::caller();
         let read = if self.map.is_held_as(crate::ReadKind::SharedRecursive) {
@@ -364,6 +391,7 @@ unsafe impl<R: RawRwLockFair> RawRwLockFair for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn bump_exclusive(&self) {
         let site = Site::caller();
         self.map.release_at(site);
@@ -376,6 +404,7 @@ unsafe impl<R: RawRwLockFair> RawRwLockFair for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockDowngrade> RawRwLockDowngrade for Lockdep<R> {
     #[track_caller]
+    #[inline]
     unsafe fn downgrade(&self) {
         crate::rt::downgrade(&self.map, Site::caller());
         // SAFETY: forwarded contract: the exclusive lock is held.
@@ -386,12 +415,14 @@ unsafe impl<R: RawRwLockDowngrade> RawRwLockDowngrade for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Lockdep<R> {
     #[track_caller]
+    #[inline]
     fn lock_upgradable(&self) {
         self.map.acquire(Acquire::exclusive());
         self.raw.lock_upgradable();
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_upgradable(&self) -> bool {
         self.shared_then(
             self.raw.try_lock_upgradable(),
@@ -401,6 +432,7 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn unlock_upgradable(&self) {
         self.map.release();
         // SAFETY: forwarded contract: an upgradable lock is held.
@@ -421,6 +453,7 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Lockdep<R> {
     #[track_caller]
+    #[inline]
     unsafe fn unlock_upgradable_fair(&self) {
         self.map.release();
         // SAFETY: forwarded contract.
@@ -428,6 +461,7 @@ unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn bump_upgradable(&self) {
         let site = Site::caller();
         self.map.release_at(site);
@@ -440,6 +474,7 @@ unsafe impl<R: RawRwLockUpgradeFair> RawRwLockUpgradeFair for Lockdep<R> {
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Lockdep<R> {
     #[track_caller]
+    #[inline]
     unsafe fn downgrade_upgradable(&self) {
         crate::rt::downgrade(&self.map, Site::caller());
         // SAFETY: forwarded contract.
@@ -455,6 +490,7 @@ unsafe impl<R: RawRwLockUpgradeDowngrade> RawRwLockUpgradeDowngrade for Lockdep<
 // SAFETY: forwards to `R`.
 unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Lockdep<R> {
     #[track_caller]
+    #[inline]
     fn try_lock_upgradable_for(&self, timeout: Self::Duration) -> bool {
         self.shared_then(
             self.raw.try_lock_upgradable_for(timeout),
@@ -464,6 +500,7 @@ unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     fn try_lock_upgradable_until(&self, timeout: Self::Instant) -> bool {
         self.shared_then(
             self.raw.try_lock_upgradable_until(timeout),
@@ -473,12 +510,14 @@ unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Lockdep<R> {
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn try_upgrade_for(&self, timeout: Self::Duration) -> bool {
         // SAFETY: forwarded contract.
         unsafe { self.raw.try_upgrade_for(timeout) }
     }
 
     #[track_caller]
+    #[inline]
     unsafe fn try_upgrade_until(&self, timeout: Self::Instant) -> bool {
         // SAFETY: forwarded contract.
         unsafe { self.raw.try_upgrade_until(timeout) }

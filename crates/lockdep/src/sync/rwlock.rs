@@ -116,6 +116,7 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
 
     /// Takes an exclusive (write) hold.
     #[track_caller]
+    #[inline]
     pub fn write(&self) -> GenericWriteGuard<'_, R, T> {
         self.write_with(Acquire::exclusive())
     }
@@ -131,6 +132,7 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
 
     /// Takes a non-recursive shared (read) hold: `down_read`.
     #[track_caller]
+    #[inline]
     pub fn read(&self) -> GenericReadGuard<'_, R, T> {
         self.read_with(Acquire::shared())
     }
@@ -148,6 +150,7 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
 
     /// Tries an exclusive hold without blocking (validated as a trylock).
     #[track_caller]
+    #[inline]
     pub fn try_write(&self) -> Option<GenericWriteGuard<'_, R, T>> {
         if self.raw().inner().try_lock_exclusive() {
             self.lock_map()
@@ -161,6 +164,7 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
 
     /// Tries a shared hold without blocking (validated as a trylock).
     #[track_caller]
+    #[inline]
     pub fn try_read(&self) -> Option<GenericReadGuard<'_, R, T>> {
         if self.raw().inner().try_lock_shared() {
             self.lock_map()
@@ -187,6 +191,7 @@ impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
     /// Takes a recursive shared hold: never blocked by other readers, even with a writer
     /// waiting (the kernel's `read_lock`).
     #[track_caller]
+    #[inline]
     pub fn read_recursive(&self) -> GenericReadGuard<'_, R, T> {
         self.lock_map()
             .acquire_at(Acquire::shared_recursive(), Site::caller());
