@@ -351,3 +351,45 @@ pub(crate) fn default_name(key: Key, instance: usize) -> String {
         Key::Static(k) => k.name.to_string(),
     }
 }
+
+/// A task's direct-mapped memo of the classes of subclass 0 it has looked up, by key word (see
+/// [`LockMap::key_word`](crate::LockMap)): what lets a lock that was just made (whose own class
+/// cache is still empty) take the fast path. A miss only costs a lookup in the task's full map.
+#[derive(Debug)]
+pub(crate) struct ClassMemo {
+    slots: [(usize, ClassId); CLASS_MEMO_SLOTS],
+}
+
+const CLASS_MEMO_SLOTS: usize = 64;
+
+impl Default for ClassMemo {
+    fn default() -> Self {
+        // Word 0 is no key (key words are non-null addresses): an empty slot never matches.
+        ClassMemo {
+            slots: [(0, ClassId(0)); CLASS_MEMO_SLOTS],
+        }
+    }
+}
+
+impl ClassMemo {
+    #[inline]
+    fn slot(word: usize) -> usize {
+        // Keys are at least 8-aligned statics or `Location`s; the bits above spread them.
+        (word >> 3 ^ word >> 9) & (CLASS_MEMO_SLOTS - 1)
+    }
+
+    /// The class of subclass 0 for `word`, if memoised.
+    #[inline]
+    pub(crate) fn get(&self, word: usize) -> Option<ClassId> {
+        let (w, c) = self.slots[Self::slot(word)];
+        (w == word).then_some(c)
+    }
+
+    pub(crate) fn put(&mut self, word: usize, class: ClassId) {
+        self.slots[Self::slot(word)] = (word, class);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = ClassMemo::default();
+    }
+}

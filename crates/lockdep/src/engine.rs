@@ -290,22 +290,20 @@ impl Engine {
             }
         }
         self.adopt(task);
-        let key = map.key();
-        let word = match key {
-            Key::Instance => None,
-            Key::Site(l) => Some(l as *const _ as usize | 1),
-            Key::Static(k) => Some(k as *const _ as usize),
-        };
+        let word = map.key_word();
         if let Some(w) = word {
             if let Some(&c) = task.classes.get(&(w, subclass)) {
-                if subclass == 0 && self.cache_in_maps {
-                    map.cache_class(c);
+                if subclass == 0 {
+                    task.class_memo.put(w, c);
+                    if self.cache_in_maps {
+                        map.cache_class(c);
+                    }
                 }
                 return c;
             }
         }
         let c = self.register(
-            key,
+            map.key(),
             map.instance(),
             subclass,
             map.wait_inner(),
@@ -313,6 +311,9 @@ impl Engine {
         );
         if let Some(w) = word {
             task.classes.insert((w, subclass), c);
+            if subclass == 0 {
+                task.class_memo.put(w, c);
+            }
         }
         if subclass == 0 && self.cache_in_maps {
             map.cache_class(c);
@@ -424,10 +425,25 @@ impl Engine {
         }
         let class = match map.cached_class() {
             Some(c) if self.cache_in_maps => c,
-            // A new lock of a known class (lock churn): the task's own lookup table.
-            _ => self.class_of(task, map, 0),
+            // A new lock of a known class (lock churn): the task's own lookup tables.
+            _ => match Self::memoised_class(task, map, self.cache_in_maps) {
+                Some(c) => c,
+                None => self.class_of(task, map, 0),
+            },
         };
         Self::acquire_seen(task, map, class, how, site)
+    }
+
+    /// The class of subclass 0 of a map whose own class cache is empty (a lock just made), from
+    /// the task's memo, without a lock or an allocation. With `fill` (only for the engine that
+    /// owns the maps' caches: the process-wide one) the map caches it from now on.
+    #[inline(never)]
+    pub(crate) fn memoised_class(task: &Task, map: &LockMap, fill: bool) -> Option<ClassId> {
+        let c = task.class_memo.get(map.key_word()?)?;
+        if fill {
+            map.cache_class(c);
+        }
+        Some(c)
     }
 
     /// Whether the fast path may consider this acquisition at all: a plain checked one
@@ -1703,5 +1719,6 @@ impl Task {
     pub fn forget_cache(&mut self) {
         self.chains.clear();
         self.classes.clear();
+        self.class_memo.clear();
     }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::chain::{ChainId, TaskChains, ROOT};
-use crate::class::ClassId;
+use crate::class::{ClassId, ClassMemo};
 use crate::map::{ReadKind, Site, SiteRef};
 use crate::stack::StackTrace;
 
@@ -274,6 +274,8 @@ pub struct Task {
     pub(crate) chains: TaskChains,
     /// Class lookups this task has made: (key identity word, subclass) → class.
     pub(crate) classes: FxHashMap<(usize, u8), ClassId>,
+    /// The most recent of them for subclass 0, direct-mapped (the fast path's lookup).
+    pub(crate) class_memo: ClassMemo,
     /// Changed only through [`Task::update_context`].
     pub(crate) non_block_count: u32,
     /// The text sites this task has used, interned (so that the fast path finds them without
@@ -301,6 +303,7 @@ impl Task {
             stack: StackSource::Native,
             chains: TaskChains::default(),
             classes: FxHashMap::default(),
+            class_memo: ClassMemo::default(),
             non_block_count: 0,
             texts: FxHashMap::default(),
             memalloc_flags: 0,

@@ -152,6 +152,17 @@ impl LockMap {
         }
     }
 
+    /// The key as one word (`None` for a self-keyed map, whose class is its instance): the key's
+    /// address, with the low bit set for a construction site. Tasks look classes up by it.
+    #[inline]
+    pub(crate) fn key_word(&self) -> Option<usize> {
+        match self.key_tag {
+            TAG_SITE => Some(self.key_ptr as usize | 1),
+            TAG_KEY => Some(self.key_ptr as usize),
+            _ => None,
+        }
+    }
+
     /// The instance identity the validator uses: the map's address.
     #[inline]
     pub fn instance(&self) -> usize {

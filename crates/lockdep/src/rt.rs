@@ -487,9 +487,15 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
     // cache is only filled by it, so the fast path needs neither the engine nor the check that
     // the task's caches belong to it.
     // SAFETY: only the engine's fast path runs with the task.
-    if let (Some(task), Some(class)) = (unsafe { fast_task() }, map.cached_class()) {
-        if Engine::acquire_seen(task, map, class, &how, site) {
-            return;
+    if let Some(task) = unsafe { fast_task() } {
+        let class = match map.cached_class() {
+            Some(c) => Some(c),
+            None => Engine::memoised_class(task, map, true),
+        };
+        if let Some(class) = class {
+            if Engine::acquire_seen(task, map, class, &how, site) {
+                return;
+            }
         }
     }
     acquire_slow(map, how, site);
