@@ -183,6 +183,10 @@ enum SameClass {
     Recursive(usize),
 }
 
+/// The id of the process-wide engine (there is one); other engines count up from 1. The
+/// process-wide driver's fast path checks a task's caches against it without loading anything.
+pub(crate) const PROCESS_WIDE_ID: u64 = u64::MAX;
+
 impl Engine {
     /// An engine with default options.
     pub fn new() -> Engine {
@@ -230,6 +234,7 @@ impl Engine {
     /// recording to `observer` if given.
     pub(crate) fn process_wide(observer: Option<Box<dyn Observer>>) -> Engine {
         Engine {
+            id: PROCESS_WIDE_ID,
             cache_in_maps: true,
             observer,
             ..Engine::new()

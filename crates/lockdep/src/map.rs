@@ -558,6 +558,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_site_ref_gives_back_its_site_and_texts_are_interned_by_content() {
+        let code = Site::caller();
+        let owned: &'static str = Box::leak(String::from("x.c:7").into_boxed_str());
+        for site in [code, Site::Unknown, Site::Text("x.c:7"), Site::Text(owned)] {
+            assert_eq!(SiteRef::new(site).get(), site);
+        }
+        assert_eq!(SiteRef::direct(code), Some(SiteRef::new(code)));
+        assert_eq!(SiteRef::direct(Site::Text("x.c:7")), None);
+        assert_eq!(
+            SiteRef::new(Site::Text("x.c:7")),
+            SiteRef::new(Site::Text(owned))
+        );
+        assert_ne!(
+            SiteRef::new(Site::Text("x.c:8")),
+            SiteRef::new(Site::Text(owned))
+        );
+    }
+
+    #[test]
     fn a_map_is_sixteen_bytes() {
         assert_eq!(std::mem::size_of::<LockMap>(), 16);
     }

@@ -27,7 +27,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, PROCESS_WIDE_ID};
 use crate::held::Task;
 use crate::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::Report;
@@ -463,7 +463,10 @@ unsafe fn fast_task() -> Option<&'static mut Task> {
     // SAFETY: `busy` is clear, so no other reference to the task exists, and the caller
     // promises to run only code that calls out to nothing while it holds this one, so none can
     // be made (see `Slot`).
-    Some(unsafe { &mut *slot.task.get() })
+    let task = unsafe { &mut *slot.task.get() };
+    // The task's caches are the process-wide engine's (not another engine's that a driver
+    // handed the task to through `with_current_task`).
+    (task.engine == PROCESS_WIDE_ID).then_some(task)
 }
 
 /// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.

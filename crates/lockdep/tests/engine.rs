@@ -624,3 +624,31 @@ fn a_task_moved_to_another_engine_validates_again() {
     assert!(second.dependency(ca, cb).is_some());
     assert_eq!(second.stats().chain_misses, 2);
 }
+
+/// A held lock keeps the site of its own acquisition, also when the fast path takes it: a text
+/// site (the replay's) is interned once per task, a new text goes the slow way once.
+#[test]
+fn held_locks_keep_their_sites_on_the_seen_path() {
+    let mut w = World::new();
+    let (a, b) = (LockMap::named(key("sa")), LockMap::named(key("sb")));
+    let sites = |w: &World| -> Vec<Site> { w.task.held_locks().iter().map(|h| h.site()).collect() };
+    for round in 0..3 {
+        let (sa, sb) = if round < 2 {
+            (Site::Text("a.c:1"), Site::Text("b.c:2"))
+        } else {
+            (
+                Site::Unknown,
+                Site::Text(Box::leak(format!("b.c:{round}").into_boxed_str())),
+            )
+        };
+        w.engine.acquire(&mut w.task, &a, Acquire::exclusive(), sa);
+        w.engine.acquire(&mut w.task, &b, Acquire::exclusive(), sb);
+        assert_eq!(sites(&w), vec![sa, sb]);
+        w.unlock(&b);
+        w.unlock(&a);
+    }
+    let here = Site::caller();
+    w.engine
+        .acquire(&mut w.task, &a, Acquire::exclusive(), here);
+    assert_eq!(sites(&w), vec![here]);
+}

@@ -274,3 +274,114 @@ fn pins_and_assertions_through_the_lock_map() {
     assert!(kinds[0].contains("pinning an unheld lock"));
     assert!(kinds[1].contains("releasing a pinned lock"));
 }
+
+/// Locks made in a loop at one site are one class; the new locks take the seen path (their
+/// class comes from the thread's memo), and an inverted order among them is still found.
+#[test]
+fn new_locks_of_a_known_class_are_still_validated() {
+    static OUTER: LockClassKey = LockClassKey::new("prim.churn.outer");
+    static INNER: LockClassKey = LockClassKey::new("prim.churn.inner");
+    let c = ReportCollector::new();
+    for _ in 0..100 {
+        let (a, b) = (Mutex::with_key(0, &OUTER), Mutex::with_key(0, &INNER));
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    assert!(reports_about(&c, "prim.churn.outer").is_empty());
+    let (a, b) = (Mutex::with_key(0, &OUTER), Mutex::with_key(0, &INNER));
+    {
+        let _b = b.lock();
+        let _a = a.lock();
+    }
+    assert_eq!(
+        reports_about(&c, "prim.churn.outer"),
+        vec![ReportKind::Circular]
+    );
+}
+
+/// More locks held than the held stack had room for: the fast path never allocates, so the
+/// push that needs room goes the slow way, and validation is unchanged.
+#[test]
+fn deep_nesting_past_the_stack_capacity_is_validated() {
+    static KEYS: [LockClassKey; 20] = {
+        const K: LockClassKey = LockClassKey::new("prim.deep");
+        [K; 20]
+    };
+    let c = ReportCollector::new();
+    let locks: Vec<Mutex<u32>> = KEYS.iter().map(|k| Mutex::with_key(0, k)).collect();
+    for _ in 0..3 {
+        let guards: Vec<_> = locks.iter().map(|m| m.lock()).collect();
+        assert_eq!(lockdep::rt::depth(), 20);
+        drop(guards);
+    }
+    assert_eq!(lockdep::rt::depth(), 0);
+    assert!(reports_about(&c, "prim.deep").is_empty());
+    {
+        let _last = locks[19].lock();
+        let _first = locks[0].lock();
+    }
+    assert_eq!(reports_about(&c, "prim.deep"), vec![ReportKind::Circular]);
+}
+
+/// A thread-local whose destructor locks instrumented mutexes, on a thread that used the
+/// validator: whichever of it and the validator's own thread-local goes first, nothing breaks
+/// (the fast path never reaches a destroyed task).
+#[test]
+fn locks_taken_during_thread_teardown_are_harmless() {
+    struct LocksOnDrop(Arc<Mutex<u32>>, Arc<Mutex<u32>>);
+    impl Drop for LocksOnDrop {
+        fn drop(&mut self) {
+            let _a = self.0.lock();
+            let _b = self.1.lock();
+        }
+    }
+    thread_local! {
+        static EARLY: std::cell::RefCell<Option<LocksOnDrop>> = const { std::cell::RefCell::new(None) };
+        static LATE: std::cell::RefCell<Option<LocksOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let (a, b) = (Arc::new(Mutex::new(0)), Arc::new(Mutex::new(0)));
+    let (a2, b2) = (a.clone(), b.clone());
+    std::thread::spawn(move || {
+        EARLY.with(|e| *e.borrow_mut() = Some(LocksOnDrop(a2.clone(), b2.clone())));
+        for _ in 0..3 {
+            let _a = a2.lock();
+            let _b = b2.lock();
+        }
+        LATE.with(|l| *l.borrow_mut() = Some(LocksOnDrop(a2, b2)));
+    })
+    .join()
+    .unwrap();
+    // Both destructors ran and released their locks.
+    assert!(a.try_lock().is_some() && b.try_lock().is_some());
+}
+
+/// The thread's task handed to another engine (through `with_current_task`) comes back to the
+/// process-wide one without that engine's cached chains: the order is validated again.
+#[test]
+fn a_thread_task_lent_to_another_engine_is_validated_afresh() {
+    static KA: LockClassKey = LockClassKey::new("prim.lent.a");
+    static KB: LockClassKey = LockClassKey::new("prim.lent.b");
+    let c = ReportCollector::new();
+    std::thread::spawn(move || {
+        let (a, b) = (Mutex::with_key(0, &KA), Mutex::with_key(0, &KB));
+        for _ in 0..3 {
+            let _a = a.lock();
+            let _b = b.lock();
+        }
+        let other = lockdep::Engine::new();
+        let (x, y) = (lockdep::LockMap::named(&KB), lockdep::LockMap::named(&KA));
+        assert!(lockdep::rt::with_current_task(|_, t| {
+            let how = lockdep::Acquire::exclusive();
+            let site = lockdep::Site::Unknown;
+            other.acquire(t, &x, how, site);
+            other.acquire(t, &y, how, site);
+            other.release(t, &y, site);
+            other.release(t, &x, site)
+        }));
+        let _b = b.lock();
+        let _a = a.lock();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reports_about(&c, "prim.lent.a"), vec![ReportKind::Circular]);
+}
