@@ -1032,12 +1032,11 @@ impl Engine {
         match task.held.last() {
             Some(top)
                 if top.instance == map.instance()
-                    && top.references == 0
-                    && top.pin_count == 0
+                    && top.plain()
                     && top.irq_context == task.context_bits =>
             {
                 task.chain = top.prev_chain;
-                task.held.pop();
+                task.held.discard_top();
                 true
             }
             _ => false,

@@ -57,7 +57,16 @@ pub struct HeldLock {
     pub(crate) blocks_fast: bool,
 }
 
+// `HeldStack::discard_top` relies on it.
+const _: () = assert!(!std::mem::needs_drop::<HeldLock>());
+
 impl HeldLock {
+    /// Neither merged (nest-lock references) nor pinned: one test of the two adjacent words.
+    #[inline(always)]
+    pub(crate) fn plain(&self) -> bool {
+        (self.references | self.pin_count) == 0
+    }
+
     /// The lock's class.
     pub fn class(&self) -> ClassId {
         self.class
@@ -143,7 +152,7 @@ impl HeldStack {
             + u32::from(self.context_blocks);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, mut h: HeldLock) {
         h.blocks_fast = h.irq_context != 0 || h.wait_inner.spins();
         if h.blocks_fast {
@@ -157,6 +166,19 @@ impl HeldStack {
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.locks.len() < self.locks.capacity()
+    }
+
+    /// Drops the top entry (the fast path's release).
+    #[inline(always)]
+    pub(crate) fn discard_top(&mut self) {
+        if let Some(h) = self.locks.last() {
+            if h.blocks_fast {
+                self.blockers -= 1;
+            }
+            // SAFETY: the stack is not empty, and `HeldLock` has no drop glue (all its fields
+            // are plain data), so shortening the vector is the whole of dropping the entry.
+            unsafe { self.locks.set_len(self.locks.len() - 1) };
+        }
     }
 
     #[inline]

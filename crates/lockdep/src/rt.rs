@@ -463,10 +463,19 @@ unsafe fn fast_task() -> Option<&'static mut Task> {
     // SAFETY: `busy` is clear, so no other reference to the task exists, and the caller
     // promises to run only code that calls out to nothing while it holds this one, so none can
     // be made (see `Slot`).
-    let task = unsafe { &mut *slot.task.get() };
-    // The task's caches are the process-wide engine's (not another engine's that a driver
-    // handed the task to through `with_current_task`).
-    (task.engine == PROCESS_WIDE_ID).then_some(task)
+    Some(unsafe { &mut *slot.task.get() })
+}
+
+/// [`fast_task`], for a hook that uses the task's caches: only if they are the process-wide
+/// engine's (not another engine's that a driver handed the task to through
+/// [`with_current_task`]).
+///
+/// # Safety
+/// As for [`fast_task`].
+#[inline(always)]
+unsafe fn fast_task_with_caches() -> Option<&'static mut Task> {
+    // SAFETY: passed on to the caller.
+    unsafe { fast_task() }.filter(|t| t.engine == PROCESS_WIDE_ID)
 }
 
 /// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
@@ -490,7 +499,7 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
     // cache is only filled by it, so the fast path needs neither the engine nor the check that
     // the task's caches belong to it.
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task() } {
+    if let Some(task) = unsafe { fast_task_with_caches() } {
         let class = match map.cached_class() {
             Some(c) => Some(c),
             None => Engine::memoised_class(task, map, true),

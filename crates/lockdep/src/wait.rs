@@ -43,6 +43,7 @@ impl WaitType {
     }
 
     /// Whether a lock of this inner type spins (the task may not sleep while holding it).
+    #[inline]
     pub fn spins(self) -> bool {
         matches!(self, WaitType::Free | WaitType::Spin | WaitType::Config)
     }
