@@ -192,7 +192,8 @@ fn sizes(_: &mut Criterion) {
     use std::mem::size_of;
     eprintln!(
         "size_of: lockdep::Mutex<u64> {} (parking_lot {}, std {}, tracing-mutex {}); \
-         lockdep::RwLock<u64> {} (parking_lot {}); lockdep::LockMap {}",
+         lockdep::RwLock<u64> {} (parking_lot {}); lockdep::LockMap {}; \
+         per held lock {}; per thread (lockdep::Task) {}",
         size_of::<lockdep::Mutex<u64>>(),
         size_of::<parking_lot::Mutex<u64>>(),
         size_of::<std::sync::Mutex<u64>>(),
@@ -200,6 +201,8 @@ fn sizes(_: &mut Criterion) {
         size_of::<lockdep::RwLock<u64>>(),
         size_of::<parking_lot::RwLock<u64>>(),
         size_of::<lockdep::LockMap>(),
+        size_of::<lockdep::HeldLock>(),
+        size_of::<lockdep::Task>(),
     );
 }
 

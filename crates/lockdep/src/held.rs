@@ -20,6 +20,8 @@ use crate::chain::{ChainId, TaskChains, ROOT};
 use crate::class::{ClassId, ClassMemo};
 use crate::map::{ReadKind, Site, SiteRef};
 use crate::stack::StackTrace;
+#[cfg(test)]
+use crate::wait::WaitType;
 
 /// Bits of [`HeldLock::irq_context`]: the context the lock was taken in.
 pub(crate) const IRQ_CONTEXT_SOFT: u8 = 1;
@@ -514,5 +516,63 @@ impl Task {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path writes a whole entry per acquisition: keep it small (a one-word site).
+    #[test]
+    fn a_held_entry_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<HeldLock>(), 48);
+    }
+
+    #[test]
+    fn the_blocker_count_follows_pushes_pops_and_the_context() {
+        let mut t = Task::new("t", 1);
+        let entry = |irq_context: u8, wait_inner: WaitType| HeldLock {
+            instance: 1,
+            site: SiteRef::direct(Site::Unknown).unwrap(),
+            class: ClassId(0),
+            prev_chain: ROOT,
+            nest: 0,
+            references: 0,
+            pin_count: 0,
+            read: ReadKind::Exclusive,
+            trylock: false,
+            check: true,
+            irq_context,
+            hardirqs_off: false,
+            movable: false,
+            wait_inner,
+            blocks_fast: false,
+        };
+        assert!(t.fast_ready());
+        t.held.push(entry(0, WaitType::Sleep));
+        assert!(t.fast_ready());
+        t.held.push(entry(0, WaitType::Spin));
+        t.held.push(entry(IRQ_CONTEXT_HARD, WaitType::Sleep));
+        assert_eq!(t.held.blockers(), 2);
+        t.update_context(|irq, _| irq.hardirqs_enabled = false);
+        assert_eq!(t.held.blockers(), 3);
+        t.held.discard_top();
+        assert_eq!(t.held.blockers(), 2);
+        let upper = t.held.split_off(1);
+        assert_eq!((upper.len(), t.held.blockers()), (1, 1));
+        t.update_context(|irq, non_block| {
+            irq.hardirqs_enabled = true;
+            *non_block += 1;
+        });
+        assert_eq!(t.held.blockers(), 1);
+        t.update_context(|_, non_block| *non_block -= 1);
+        assert!(t.fast_ready());
+        t.held.push(entry(0, WaitType::Free));
+        t.held.retain(|h| h.wait_inner != WaitType::Free);
+        assert!(t.fast_ready());
+        t.held.push(entry(0, WaitType::Config));
+        t.held.clear();
+        assert!(t.fast_ready());
     }
 }

@@ -1,8 +1,10 @@
 //! The process-wide validator: one [`Engine`] for the process, one [`Task`] per thread.
 //!
-//! This is a thin driver. Each hook borrows the calling thread's task from a thread-local,
-//! hands it with the global engine to the engine's method of the same name, and passes any
-//! report to [`dispatch`]. Three rules keep it safe:
+//! This is a thin driver. Each hook first tries the engine's fast path on the calling thread's
+//! task, inlined into the lock call (an already-seen acquisition, or the release of the most
+//! recent lock: see `docs/PERFORMANCE.md`); otherwise it marks the thread busy, hands the task
+//! with the global engine to the engine's method of the same name, and passes any report to
+//! [`dispatch`]. Three rules keep it safe:
 //!
 //! - **No recursion.** While a hook or a report handler runs on a thread, further hooks on that
 //!   thread are ignored (the kernel's `lockdep_recursion`), so a handler may lock an instrumented
