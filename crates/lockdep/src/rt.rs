@@ -458,7 +458,8 @@ unsafe fn fast_task() -> Option<&'static mut Task> {
     if cfg!(feature = "disabled") || !matches!(GATE.load(Ordering::Relaxed), WARN | PANIC) {
         return None;
     }
-    let slot = fast_slot()?;
+    // SAFETY: the slot is used by this hook only.
+    let slot = unsafe { fast_slot() }?;
     if slot.busy.get() {
         return None;
     }
@@ -481,8 +482,12 @@ unsafe fn fast_task_with_caches() -> Option<&'static mut Task> {
 }
 
 /// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
+///
+/// # Safety
+/// The reference must not outlive the hook that asked for it (`'static` stands for "until this
+/// thread's `SLOT` is destroyed", which no hook outlives).
 #[inline(always)]
-fn fast_slot() -> Option<&'static Slot> {
+unsafe fn fast_slot() -> Option<&'static Slot> {
     let slot = FAST.with(Cell::get);
     // SAFETY: `FAST` holds the address of this thread's `SLOT` only while `SLOT` is alive: it is
     // set from inside `SLOT.try_with` (so after `SLOT` was initialised) and cleared first thing
@@ -607,7 +612,8 @@ pub(crate) fn check_freed(instance: usize) {
         return;
     }
     // Most locks are dropped by a thread that holds nothing: a read-only look first.
-    let holds = fast_slot().is_some_and(|slot| {
+    // SAFETY: the slot is used by this hook only.
+    let holds = unsafe { fast_slot() }.is_some_and(|slot| {
         // SAFETY: as in `fast`: `busy` is clear and the scan calls out to nothing.
         !slot.busy.get()
             && unsafe { &*slot.task.get() }
