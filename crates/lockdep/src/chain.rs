@@ -142,13 +142,17 @@ impl TaskChains {
     #[inline(never)]
     pub(crate) fn refill(&mut self, parent: ChainId, e: ChainElem) -> Option<(ChainId, WaitType)> {
         let (child, wait_inner) = *self.fast.get(&(parent, e))?;
+        self.put_recent(parent, e, child, wait_inner);
+        Some((child, wait_inner))
+    }
+
+    fn put_recent(&mut self, parent: ChainId, e: ChainElem, child: ChainId, wait_inner: WaitType) {
         self.recent[recent_slot(parent, e)] = Recent {
             parent,
             elem: e,
             child,
             wait_inner,
         };
-        Some((child, wait_inner))
     }
 
     /// The node of `parent + e`, numbered now if the task has not met it.
@@ -180,12 +184,7 @@ impl TaskChains {
         wait_inner: WaitType,
     ) {
         self.fast.insert((parent, e), (child, wait_inner));
-        self.recent[recent_slot(parent, e)] = Recent {
-            parent,
-            elem: e,
-            child,
-            wait_inner,
-        };
+        self.put_recent(parent, e, child, wait_inner);
     }
 
     /// Forgets what was learnt from an engine (validations, fast chains). The numbering stays:

@@ -588,7 +588,7 @@ impl Engine {
             pin_count: 0,
             prev_chain: ROOT,
             site: task.intern_site(site),
-            irq_context: task.irq.context_bits(),
+            irq_context: task.context_bits,
             hardirqs_off: !task.irq.hardirqs_enabled,
             blocks_fast: false,
         };

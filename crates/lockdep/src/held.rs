@@ -502,7 +502,7 @@ impl Task {
         instance: usize,
         class_of_instance: Option<ClassId>,
     ) -> Option<usize> {
-        let ctx = self.irq.context_bits();
+        let ctx = self.context_bits;
         for (i, h) in self.held.iter().enumerate().rev() {
             if h.irq_context != ctx {
                 break;
