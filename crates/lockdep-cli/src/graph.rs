@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use lockdep::graph::dep_names;
+use lockdep::dep::dep_names;
 use lockdep::record::Merged;
 
 use crate::inputs;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use lockdep::graph::dep_type;
+use lockdep::dep::dep_type;
 use lockdep::record::{self, Merged, ProcessInfo, RecordedDependency, Recorder, Recording};
 use lockdep::{scenario, Engine, Options, ReportKind};
 

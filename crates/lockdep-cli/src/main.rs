@@ -87,7 +87,7 @@ enum Command {
     },
     /// Run the kernel's locking selftest matrix and print it as the kernel's boot-time table.
     ///
-    /// Replays the matrix embedded in the binary (scenarios/selftest/), or the scenario files
+    /// Replays the matrix embedded in the binary (crates/lockdep-cli/selftest/), or the scenario files
     /// found in DIR, and prints one row per test with `  ok  |` or `FAILED|` per cell, then the
     /// kernel's summary line. Exit status: 0 when every cell is ok, 1 when one failed, 2 on
     /// malformed input.

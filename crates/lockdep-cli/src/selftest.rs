@@ -1,7 +1,7 @@
 //! `lockdep selftest`: the kernel's boot-time locking selftest (lib/locking-selftest.c),
 //! replayed from scenario files and printed as the kernel prints its table.
 //!
-//! The matrix lives in `scenarios/selftest/`, one scenario case per cell. A case is named after
+//! The matrix lives in `crates/lockdep-cli/selftest/`, one scenario case per cell. A case is named after
 //! the kernel's test function and the column it fills: `AA/spin`, `ABBA1/rsem`,
 //! `irqsafe1-hard-12/wlock`, `W1R2_W2R3_W3R1-123/rlock`, `wait-hardirq/mutex`,
 //! `fs_reclaim_wrong_nesting`. [`layout`] rebuilds the kernel's rows from those names, in the
@@ -33,13 +33,13 @@ const EXIT_MALFORMED: u8 = 2;
 macro_rules! embedded {
     ($($file:literal),* $(,)?) => {
         &[$((
-            concat!("scenarios/selftest/", $file),
-            include_str!(concat!("../../../scenarios/selftest/", $file)),
+            concat!("crates/lockdep-cli/selftest/", $file),
+            include_str!(concat!("../selftest/", $file)),
         )),*]
     };
 }
 
-/// The matrix, embedded at build time: (path, text) of every file of `scenarios/selftest/`.
+/// The matrix, embedded at build time: (path, text) of every file of `crates/lockdep-cli/selftest/`.
 pub const EMBEDDED: &[(&str, &str)] = embedded![
     "01-deadlock.lockdep",
     "02-unlock-init.lockdep",
@@ -548,9 +548,9 @@ mod tests {
 
     #[test]
     fn the_embedded_list_is_the_directory() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/selftest");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("selftest");
         let mut on_disk = Vec::new();
-        collect(&dir, true, &mut on_disk).expect("scenarios/selftest is readable");
+        collect(&dir, true, &mut on_disk).expect("crates/lockdep-cli/selftest is readable");
         let mut on_disk: Vec<String> = on_disk
             .iter()
             .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
@@ -558,7 +558,10 @@ mod tests {
         on_disk.sort();
         let embedded: Vec<String> = EMBEDDED
             .iter()
-            .map(|(name, _)| name.trim_start_matches("scenarios/selftest/").to_string())
+            .map(|(name, _)| {
+                name.trim_start_matches("crates/lockdep-cli/selftest/")
+                    .to_string()
+            })
             .collect();
         assert_eq!(embedded, on_disk);
     }

@@ -10,7 +10,7 @@ use lockdep::scenario;
 /// Families (the kernel's row titles, without the `hard-`/`soft-` prefix and the `/NNN` event
 /// order) whose engine support is still being written. Their cells are printed and their format
 /// is checked, but not whether they pass; such a family's file is named
-/// `scenarios/selftest/*.lockdep.pending` (in the embedded list of `src/selftest.rs` too), so
+/// `crates/lockdep-cli/selftest/*.lockdep.pending` (in the embedded list of `src/selftest.rs` too), so
 /// that `lockdep replay scenarios` skips it. Remove a family from this list, and rename its file
 /// to `*.lockdep`, when the engine passes it. Empty today: the irq usage checks, the wait-context
 /// checks and the fs_reclaim statements have landed, and every family passes.
@@ -279,11 +279,11 @@ fn rows_come_in_the_kernel_s_order_and_number() {
     assert_eq!(shape("wrong nesting"), [true]);
 }
 
-/// The parsed cases of `scenarios/selftest/`, by name.
+/// The parsed cases of `crates/lockdep-cli/selftest/`, by name.
 fn matrix_cases() -> Vec<scenario::Case> {
-    let dir = root().join("scenarios/selftest");
+    let dir = root().join("crates/lockdep-cli/selftest");
     let mut cases = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("scenarios/selftest is readable") {
+    for entry in std::fs::read_dir(&dir).expect("crates/lockdep-cli/selftest is readable") {
         let path = entry.expect("a directory entry").path();
         let text = std::fs::read_to_string(&path).expect("a readable file");
         let s =
@@ -383,7 +383,7 @@ fn verbose_prints_the_reports_and_verdicts() {
 #[test]
 fn the_directory_replays_like_the_embedded_matrix() {
     let (_, embedded, _) = lockdep_in(&root(), &["selftest"]);
-    let (_, from_dir, err) = lockdep_in(&root(), &["selftest", "scenarios/selftest"]);
+    let (_, from_dir, err) = lockdep_in(&root(), &["selftest", "crates/lockdep-cli/selftest"]);
     assert!(err.is_empty(), "{err}");
     assert_eq!(embedded, from_dir);
     // From anywhere: the embedded files need no working directory.

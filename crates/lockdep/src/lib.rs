@@ -53,33 +53,27 @@
 #![deny(missing_debug_implementations)]
 
 pub mod annotate;
-pub mod chain;
-pub mod class;
 pub mod engine;
-pub mod gfp;
-pub mod graph;
-pub mod held;
-pub mod irq;
-pub mod map;
+pub mod lock;
 pub mod proc;
 pub mod record;
 pub mod report;
 pub mod rt;
 pub mod scenario;
-pub mod stack;
 pub mod sync;
-pub mod usage;
-pub mod wait;
 
-pub use class::{ClassId, ClassInfo, LockClassKey};
+pub use annotate::irq;
+pub use engine::held::{HeldLock, IrqState, Task};
 pub use engine::{Dependency, Engine, Options, Stats};
-pub use held::{HeldLock, IrqState, Task};
-pub use map::{Acquire, LockMap, MapGuard, ReadKind, Site};
-pub use report::{ChainLink, LockInfo, Report, ReportKind};
+pub use lock::class::{ClassId, ClassInfo, LockClassKey};
+pub use lock::dep;
+pub use lock::gfp;
+pub use lock::map::{Acquire, LockMap, MapGuard, ReadKind, Site};
+pub use lock::wait::WaitType;
+pub use report::stack::StackTrace;
+pub use report::{ChainLink, LockInfo, Report, ReportKind, TaskRef};
 pub use rt::{
     action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,
     ReportCollector,
 };
-pub use stack::StackTrace;
 pub use sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-pub use wait::WaitType;

@@ -305,7 +305,7 @@ fn a_dependency_records_where_and_by_whom_it_was_first_seen() {
         .map(|f| f.function)
         .collect();
     assert_eq!(frames, vec!["inner_fn", "outer_fn"]);
-    assert_eq!(d[0].dep, lockdep::graph::DEP_EN);
+    assert_eq!(d[0].dep, lockdep::dep::DEP_EN);
 }
 
 #[test]
@@ -405,13 +405,13 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
     assert!(checker
         .import_dependency(ca, cb, d.dep, d.stack.clone(), task)
         .is_empty());
-    let p2 = lockdep::graph::TaskRef {
+    let p2 = lockdep::TaskRef {
         name: "p2".into(),
         pid: 2,
         origin: Some("proc-2 test_b".into()),
     };
     let stack = Arc::new(lockdep::StackTrace::symbolic(vec!["test_b"]));
-    let r = checker.import_dependency(cb, ca, lockdep::graph::DEP_EN, stack, p2);
+    let r = checker.import_dependency(cb, ca, lockdep::dep::DEP_EN, stack, p2);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].kind, ReportKind::Circular);
     let text = r[0].render();
@@ -430,16 +430,16 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
         c.import_class("y", 2, Default::default(), Default::default(), None, 0),
     );
     let s = Arc::new(lockdep::StackTrace::symbolic(vec![]));
-    let tr = lockdep::graph::TaskRef {
+    let tr = lockdep::TaskRef {
         name: "t".into(),
         pid: 1,
         origin: None,
     };
     assert!(c
-        .import_dependency(x, y, lockdep::graph::DEP_SR, s.clone(), tr.clone())
+        .import_dependency(x, y, lockdep::dep::DEP_SR, s.clone(), tr.clone())
         .is_empty());
     assert!(c
-        .import_dependency(y, x, lockdep::graph::DEP_SR, s, tr)
+        .import_dependency(y, x, lockdep::dep::DEP_SR, s, tr)
         .is_empty());
 }
 

@@ -44,8 +44,8 @@
 
 use std::fmt;
 
+use crate::lock::wait::WaitType;
 use crate::report::{Report, ReportKind};
-use crate::wait::WaitType;
 
 mod parse;
 mod replay;
@@ -211,7 +211,7 @@ pub(crate) enum Op {
     Exit,
     Acquire {
         inst: usize,
-        read: crate::map::ReadKind,
+        read: crate::lock::map::ReadKind,
         trylock: bool,
         subclass: u8,
         nest: Option<usize>,
@@ -225,7 +225,7 @@ pub(crate) enum Op {
     Assert {
         inst: usize,
         held: bool,
-        want: Option<crate::map::ReadKind>,
+        want: Option<crate::lock::map::ReadKind>,
     },
     IrqDisable,
     IrqEnable,

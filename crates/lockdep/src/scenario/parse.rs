@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl};
-use crate::class::MAX_SUBCLASSES;
-use crate::gfp;
-use crate::map::ReadKind;
+use crate::lock::class::MAX_SUBCLASSES;
+use crate::lock::gfp;
+use crate::lock::map::ReadKind;
+use crate::lock::wait::WaitType;
 use crate::report::ReportKind;
-use crate::wait::WaitType;
 
 /// The maps every case starts with.
 const PREDECLARED: [&str; 2] = ["fs_reclaim", "mmu_notifier_invalidate_range_start"];

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 
 use super::{Case, CaseResult, Op, Scenario, Scope};
 use crate::annotate::ReclaimMaps;
-use crate::class::LockClassKey;
+use crate::engine::held::Task;
 use crate::engine::{Engine, Options};
-use crate::gfp;
-use crate::held::Task;
-use crate::map::{Acquire, LockMap, Site};
+use crate::lock::class::LockClassKey;
+use crate::lock::gfp;
+use crate::lock::map::{Acquire, LockMap, Site};
+use crate::report::stack;
 use crate::report::{LockInfo, Report};
-use crate::stack;
 
 /// The fake address of the first declared instance of a case (the predeclared `fs_reclaim`);
 /// each later declaration is 0x40 above the previous one. Reports print these instead of real

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use lock_api::RawMutex;
 use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
-use crate::map::{Acquire, Site};
+use crate::lock::map::{Acquire, Site};
 use crate::sync::mutex::GenericMutexGuard;
 
 /// Whether a timed wait returned because its time ran out.

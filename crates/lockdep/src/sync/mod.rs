@@ -34,8 +34,8 @@ pub use rwlock::{
     RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 
-use crate::map::LockMap;
-use crate::wait::WaitType;
+use crate::lock::map::LockMap;
+use crate::lock::wait::WaitType;
 
 /// The lock map every primitive here starts from: a sleeping lock, movable under `send_guard`.
 pub(crate) const fn primitive_map(map: LockMap) -> LockMap {

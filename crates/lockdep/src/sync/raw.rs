@@ -39,7 +39,7 @@ use lock_api::{
     RawRwLockUpgradeDowngrade, RawRwLockUpgradeFair, RawRwLockUpgradeTimed,
 };
 
-use crate::map::{Acquire, LockMap, Site};
+use crate::lock::map::{Acquire, LockMap, Site};
 
 /// Guards are `!Send` unless the `send_guard` feature is on (see [`crate::rt`] for how a release
 /// on another thread is handled then).

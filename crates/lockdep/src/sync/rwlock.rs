@@ -6,8 +6,8 @@ use std::panic::Location;
 
 use lock_api::{RawRwLock, RawRwLockRecursive, RawRwLockUpgrade};
 
-use crate::class::LockClassKey;
-use crate::map::{Acquire, LockMap, Site};
+use crate::lock::class::LockClassKey;
+use crate::lock::map::{Acquire, LockMap, Site};
 use crate::sync::raw::Lockdep;
 
 /// A reader-writer lock with parking_lot's API, validated by lockdep with the kernel's read

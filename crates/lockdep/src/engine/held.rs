@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::chain::{ChainId, TaskChains, ROOT};
-use crate::class::{ClassId, ClassMemo};
-use crate::map::{ReadKind, Site, SiteRef};
-use crate::stack::StackTrace;
+use crate::engine::chain::{ChainId, TaskChains, ROOT};
+use crate::lock::class::{ClassId, ClassMemo};
+use crate::lock::map::{ReadKind, Site, SiteRef};
 #[cfg(test)]
-use crate::wait::WaitType;
+use crate::lock::wait::WaitType;
+use crate::report::stack::StackTrace;
 
 /// Bits of [`HeldLock::irq_context`]: the context the lock was taken in.
 pub(crate) const IRQ_CONTEXT_SOFT: u8 = 1;
@@ -54,7 +54,7 @@ pub struct HeldLock {
     pub(crate) movable: bool,
     /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
     /// read it for every held lock).
-    pub(crate) wait_inner: crate::wait::WaitType,
+    pub(crate) wait_inner: crate::lock::wait::WaitType,
     /// Set by [`HeldStack::push`]: this entry keeps its task off the fast path.
     pub(crate) blocks_fast: bool,
 }

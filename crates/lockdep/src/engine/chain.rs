@@ -29,10 +29,10 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::class::ClassId;
-use crate::held::HeldLock;
-use crate::map::ReadKind;
-use crate::wait::WaitType;
+use crate::engine::held::HeldLock;
+use crate::lock::class::ClassId;
+use crate::lock::map::ReadKind;
+use crate::lock::wait::WaitType;
 
 /// A chain as a task numbers it: a node of the task's trie.
 pub(crate) type ChainId = u32;

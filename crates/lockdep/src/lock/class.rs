@@ -25,7 +25,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::wait::WaitType;
+use crate::lock::wait::WaitType;
 
 /// The largest number of subclasses a key has (subclasses are `0..MAX_SUBCLASSES`).
 pub const MAX_SUBCLASSES: u8 = 8;

@@ -1,7 +1,7 @@
 //! Interrupt-like usage states: which contexts each class was used in, and the deadlocks an
 //! interrupt can cause.
 //!
-//! Every class collects *usage bits* (see [`crate::class::usage`]): used in hardirq (or softirq)
+//! Every class collects *usage bits* (see [`crate::lock::class::usage`]): used in hardirq (or softirq)
 //! context, and taken with hardirqs (or softirqs) enabled, each for write and for read. A lock
 //! used in an interrupt is *irq-safe* (it must only be taken with that interrupt disabled); a
 //! lock taken with the interrupt enabled is *irq-unsafe*. Three rules follow, each checked the
@@ -23,17 +23,17 @@
 //!
 //! Taking interrupts out of the kernel: in a userspace program, a signal handler is a hardirq
 //! (it interrupts the thread anywhere; blocking signals is disabling it), and an event-loop
-//! callback run from inside another callback can play the role of a softirq. See [`crate::irq`].
+//! callback run from inside another callback can play the role of a softirq. See [`crate::annotate::irq`].
 
 use std::sync::Arc;
 
-use crate::class::{usage, Class, ClassId, ClassInfo};
+use crate::engine::graph::Direction;
+use crate::engine::held::{HeldLock, Task};
 use crate::engine::{Engine, State};
-use crate::graph::Direction;
-use crate::held::{HeldLock, Task};
-use crate::map::ReadKind;
+use crate::lock::class::{usage, Class, ClassId, ClassInfo};
+use crate::lock::map::ReadKind;
+use crate::report::stack::StackTrace;
 use crate::report::{IrqDetail, Report, ReportKind};
-use crate::stack::StackTrace;
 
 /// `usage_str`: how the kernel names each usage bit.
 pub const USAGE_STR: [&str; 10] = [
@@ -133,7 +133,7 @@ impl Engine {
         read: ReadKind,
         trylock: bool,
         check: bool,
-        irq: &crate::held::IrqState,
+        irq: &crate::engine::held::IrqState,
     ) -> u16 {
         let read = read.is_read();
         let pick = |w: u16, r: u16| if read { r } else { w };
@@ -371,7 +371,7 @@ impl Engine {
     fn path_links(
         &self,
         st: &State,
-        edges: &[crate::graph::EdgeId],
+        edges: &[crate::engine::graph::EdgeId],
         dir: Direction,
     ) -> Vec<(ClassInfo, Arc<StackTrace>)> {
         edges
@@ -430,7 +430,7 @@ impl Engine {
         task: &Task,
         h: &HeldLock,
         other: ClassId,
-        path: &crate::graph::Path,
+        path: &crate::engine::graph::Path,
         forwards: bool,
         state: &'static str,
     ) -> Report {
@@ -456,7 +456,7 @@ impl Engine {
         r.holding = Some(crate::report::LockInfo {
             class: self.class(other).info(),
             instance: 0,
-            site: crate::map::Site::Unknown,
+            site: crate::lock::map::Site::Unknown,
             read: ReadKind::Exclusive,
         });
         r.irq = Some(IrqDetail {

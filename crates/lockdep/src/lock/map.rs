@@ -31,8 +31,8 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::class::{ClassId, Key, LockClassKey};
-use crate::wait::WaitType;
+use crate::lock::class::{ClassId, Key, LockClassKey};
+use crate::lock::wait::WaitType;
 
 const TAG_INSTANCE: u8 = 0;
 const TAG_SITE: u8 = 1;
@@ -197,124 +197,6 @@ impl LockMap {
         // looks the class up again. `tests/loom_fast_path.rs` model-checks this protocol.
         self.class_cache.store(class.0 + 1, CACHE_STORE);
     }
-
-    /// Records an acquisition of this map by the current thread (the kernel's `lock_acquire`).
-    /// Call it *before* blocking on the real lock, so that a deadlock is reported before it
-    /// happens.
-    #[track_caller]
-    #[inline]
-    pub fn acquire(&self, how: Acquire<'_>) {
-        crate::rt::acquire(self, how, Site::caller());
-    }
-
-    /// Records an acquisition with an explicit call site.
-    #[inline]
-    pub fn acquire_at(&self, how: Acquire<'_>, site: Site) {
-        crate::rt::acquire(self, how, site);
-    }
-
-    /// Records the release of this map by the current thread (the kernel's `lock_release`).
-    /// Releases may come in any order.
-    #[track_caller]
-    #[inline]
-    pub fn release(&self) {
-        crate::rt::release(self, Site::caller());
-    }
-
-    /// Records a release with an explicit call site.
-    #[inline]
-    pub fn release_at(&self, site: Site) {
-        crate::rt::release(self, site);
-    }
-
-    /// Acquires the map and returns a guard that releases it when dropped
-    /// (`lock_map_acquire` ... `lock_map_release` as a scope).
-    #[track_caller]
-    pub fn hold(&self, how: Acquire<'_>) -> MapGuard<'_> {
-        self.acquire(how);
-        MapGuard {
-            map: self,
-            _not_send: PhantomData,
-        }
-    }
-
-    /// "This code path may take the lock": an exclusive acquire and release at once
-    /// (`might_lock`). Records the dependencies without holding anything.
-    #[track_caller]
-    pub fn might_lock(&self) {
-        let site = Site::caller();
-        crate::rt::acquire(self, Acquire::exclusive(), site);
-        crate::rt::release(self, site);
-    }
-
-    /// The same for a shared (non-recursive) acquisition (`might_lock_read`).
-    #[track_caller]
-    pub fn might_lock_shared(&self) {
-        let site = Site::caller();
-        crate::rt::acquire(self, Acquire::shared(), site);
-        crate::rt::release(self, site);
-    }
-
-    /// Whether the current thread holds this map (any kind).
-    pub fn is_held(&self) -> bool {
-        crate::rt::is_held(self, None)
-    }
-
-    /// Whether the current thread holds this map with the given kind.
-    pub fn is_held_as(&self, read: ReadKind) -> bool {
-        crate::rt::is_held(self, Some(read))
-    }
-
-    /// Pins this held map (`lockdep_pin_lock`): releasing it before [`LockMap::unpin`] is
-    /// reported. `None` (and a report) if the current thread does not hold it.
-    #[track_caller]
-    pub fn pin(&self) -> Option<crate::engine::PinCookie> {
-        crate::rt::pin(self, Site::caller())
-    }
-
-    /// Unpins a map pinned with `cookie` (`lockdep_unpin_lock`).
-    #[track_caller]
-    pub fn unpin(&self, cookie: crate::engine::PinCookie) {
-        let site = Site::caller();
-        crate::rt::with_current_task(|e, t| e.unpin(t, self, cookie, site));
-    }
-
-    /// Moves this held map to the class of `key` and `subclass` (`lock_set_class`): it and the
-    /// locks taken after it are validated again under the new class.
-    #[track_caller]
-    pub fn set_class(&self, key: &'static LockClassKey, subclass: u8) {
-        let site = Site::caller();
-        crate::rt::with_current_task(|e, t| e.set_class(t, self, key, subclass, site));
-    }
-
-    /// Changes the subclass of this held map (`lock_set_subclass`).
-    #[track_caller]
-    pub fn set_subclass(&self, subclass: u8) {
-        let site = Site::caller();
-        crate::rt::with_current_task(|e, t| e.set_subclass(t, self, subclass, site));
-    }
-
-    /// Reports (`lockdep_assert_held`) unless the current thread holds this map.
-    #[track_caller]
-    pub fn assert_held(&self) {
-        let site = Site::caller();
-        crate::rt::with_current_task(|e, t| e.assert_held(t, self, true, None, site));
-    }
-
-    /// Reports (`lockdep_assert_not_held`) if the current thread holds this map.
-    #[track_caller]
-    pub fn assert_not_held(&self) {
-        let site = Site::caller();
-        crate::rt::with_current_task(|e, t| e.assert_held(t, self, false, None, site));
-    }
-}
-
-/// Dropping a map that the current thread holds is a bug (the kernel's "held lock freed!"): the
-/// report is made and the hold forgotten, so the thread's stack stays consistent.
-impl Drop for LockMap {
-    fn drop(&mut self) {
-        crate::rt::check_freed(self.instance());
-    }
 }
 
 impl Default for LockMap {
@@ -341,8 +223,8 @@ impl fmt::Debug for LockMap {
 /// Releases a [`LockMap`] when dropped. Made by [`LockMap::hold`].
 #[must_use = "the map is released when the guard is dropped"]
 pub struct MapGuard<'a> {
-    map: &'a LockMap,
-    _not_send: PhantomData<*const ()>,
+    pub(crate) map: &'a LockMap,
+    pub(crate) _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for MapGuard<'_> {

@@ -42,61 +42,13 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::class::ClassId;
-use crate::map::ReadKind;
-use crate::stack::StackTrace;
-
-/// `-(SR)->`: prev shared, next recursive reader.
-pub const DEP_SR: u8 = 1 << 0;
-/// `-(ER)->`: prev exclusive, next recursive reader.
-pub const DEP_ER: u8 = 1 << 1;
-/// `-(SN)->`: prev shared, next non-recursive.
-pub const DEP_SN: u8 = 1 << 2;
-/// `-(EN)->`: prev exclusive, next non-recursive.
-pub const DEP_EN: u8 = 1 << 3;
+use crate::lock::class::ClassId;
+use crate::lock::dep::{DEP_EN, DEP_ER, DEP_SN, DEP_SR};
+use crate::report::stack::StackTrace;
+use crate::report::TaskRef;
 
 const DEP_S_FIRST: u8 = DEP_SR | DEP_SN;
 const DEP_N_LAST: u8 = DEP_SN | DEP_EN;
-
-/// The dependency type of `prev -> next` for the given read kinds.
-pub fn dep_type(prev: ReadKind, next: ReadKind) -> u8 {
-    let exclusive = (prev == ReadKind::Exclusive) as u8;
-    let non_recursive = (next != ReadKind::SharedRecursive) as u8;
-    1 << (exclusive + (non_recursive << 1))
-}
-
-/// The names of the dependency types in `dep`, e.g. `"EN|SR"`.
-pub fn dep_names(dep: u8) -> String {
-    let mut v = Vec::new();
-    for (bit, name) in [
-        (DEP_EN, "EN"),
-        (DEP_ER, "ER"),
-        (DEP_SN, "SN"),
-        (DEP_SR, "SR"),
-    ] {
-        if dep & bit != 0 {
-            v.push(name);
-        }
-    }
-    v.join("|")
-}
-
-/// Who created an edge first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct TaskRef {
-    /// The task's name.
-    pub name: Arc<str>,
-    /// The task's id.
-    pub pid: u32,
-    /// Where the task ran, for dependencies merged from several processes (process, test).
-    pub origin: Option<Arc<str>>,
-}
-
-impl std::fmt::Display for TaskRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.name, self.pid)
-    }
-}
 
 /// An index into the graph's edges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -475,18 +427,6 @@ mod tests {
     const A: ClassId = ClassId(0);
     const B: ClassId = ClassId(1);
     const C: ClassId = ClassId(2);
-
-    #[test]
-    fn dep_types_follow_the_table() {
-        use ReadKind::*;
-        assert_eq!(dep_type(Shared, SharedRecursive), DEP_SR);
-        assert_eq!(dep_type(SharedRecursive, SharedRecursive), DEP_SR);
-        assert_eq!(dep_type(Exclusive, SharedRecursive), DEP_ER);
-        assert_eq!(dep_type(Shared, Exclusive), DEP_SN);
-        assert_eq!(dep_type(Shared, Shared), DEP_SN);
-        assert_eq!(dep_type(Exclusive, Exclusive), DEP_EN);
-        assert_eq!(dep_type(Exclusive, Shared), DEP_EN);
-    }
 
     #[test]
     fn mirror_swaps_sn_and_er() {

@@ -35,9 +35,9 @@
 
 use std::fmt::Write as _;
 
-use crate::chain::ChainInfo;
-use crate::class::{usage, ClassId, ClassInfo};
+use crate::engine::chain::ChainInfo;
 use crate::engine::{Engine, Stats};
+use crate::lock::class::{usage, ClassId, ClassInfo};
 use crate::report::usage_chars;
 
 /// The largest number of classes (the `[max: ]` of `lock-classes:`).
@@ -294,7 +294,7 @@ pub fn irq_context_name(bits: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::map::{Acquire, LockMap, Site};
+    use crate::lock::map::{Acquire, LockMap, Site};
     use crate::Task;
 
     #[test]

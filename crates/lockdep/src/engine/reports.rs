@@ -1,0 +1,124 @@
+//! Report helpers: every report the engine makes is built here.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn nested_not_taken(
+        &self,
+        task: &Task,
+        h: &HeldLock,
+        nest_class: Option<ClassId>,
+    ) -> Report {
+        let mut r = self.make_report(
+            task,
+            ReportKind::NestedLockNotTaken,
+            Some(self.lock_info(h)),
+            None,
+        );
+        r.holding =
+            nest_class.map(|c| self.lock_info_of(c, h.nest, Site::Unknown, ReadKind::Exclusive));
+        r
+    }
+
+    pub(super) fn recursive_report(&self, task: &Task, i: usize, next: &HeldLock) -> Report {
+        let mut r = self.make_report(
+            task,
+            ReportKind::Recursive,
+            Some(self.lock_info(next)),
+            None,
+        );
+        r.holding = Some(self.lock_info(&task.held[i]));
+        r
+    }
+
+    pub(super) fn misuse(
+        &self,
+        task: &Task,
+        lock: Option<LockInfo>,
+        message: String,
+    ) -> Option<Report> {
+        self.misuse_kind(task, ReportKind::Misuse, lock, message)
+    }
+
+    /// A report of `kind` with a message, de-duplicated like every other report.
+    pub(crate) fn misuse_kind(
+        &self,
+        task: &Task,
+        kind: ReportKind,
+        lock: Option<LockInfo>,
+        message: String,
+    ) -> Option<Report> {
+        let r = self.make_report(task, kind, lock, Some(message));
+        self.once_unlocked(r)
+    }
+
+    /// A report with the task's held locks and current stack.
+    pub(crate) fn make_report(
+        &self,
+        task: &Task,
+        kind: ReportKind,
+        lock: Option<LockInfo>,
+        message: Option<String>,
+    ) -> Report {
+        Report {
+            kind,
+            task: task_ref(task),
+            lock,
+            holding: None,
+            chain: Vec::new(),
+            held: self.held_infos(task),
+            stack: Some(Arc::new(task.capture_stack())),
+            message,
+            raw_lock_nesting: self.options().raw_lock_nesting,
+            irq: None,
+        }
+    }
+
+    /// The first of `found` that was not reported before (it is then marked reported).
+    pub(crate) fn first_new(&self, found: &mut Vec<Report>) -> Option<Report> {
+        if found.is_empty() {
+            return None;
+        }
+        let mut st = self.state.lock();
+        for r in found.drain(..) {
+            if let Some(r) = self.once(&mut st, r) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    pub(super) fn once(&self, st: &mut State, r: Report) -> Option<Report> {
+        st.reported
+            .insert((r.kind, r.classes(), r.message.clone()))
+            .then_some(r)
+    }
+
+    pub(super) fn once_unlocked(&self, r: Report) -> Option<Report> {
+        let mut st = self.state.lock();
+        self.once(&mut st, r)
+    }
+
+    pub(crate) fn lock_info(&self, h: &HeldLock) -> LockInfo {
+        self.lock_info_of(h.class, h.instance, h.site.get(), h.read)
+    }
+
+    pub(super) fn lock_info_of(
+        &self,
+        class: ClassId,
+        instance: usize,
+        site: Site,
+        read: ReadKind,
+    ) -> LockInfo {
+        LockInfo {
+            class: self.class(class).info(),
+            instance,
+            site,
+            read,
+        }
+    }
+
+    pub(crate) fn held_infos(&self, task: &Task) -> Vec<LockInfo> {
+        task.held.iter().map(|h| self.lock_info(h)).collect()
+    }
+}

@@ -1,0 +1,13 @@
+//! The vocabulary a lock is described with: its class key ([`class`]), its wait types
+//! ([`wait`]), the lock map a lock carries ([`map`]) and the allocation flags of the reclaim
+//! annotations ([`gfp`]).
+//!
+//! Nothing here knows about the engine or a driver: these are the plain types every other layer
+//! speaks in. The hooks a [`LockMap`](map::LockMap) offers (`acquire`, `release`, ...) are the
+//! process-wide driver's and live in `rt/hooks.rs`.
+
+pub mod class;
+pub mod dep;
+pub mod gfp;
+pub mod map;
+pub mod wait;

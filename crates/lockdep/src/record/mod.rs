@@ -1,0 +1,292 @@
+//! Recording dependency graphs to disk as the engine finds them, and reading them back.
+//!
+//! Test runners such as `cargo nextest` run every test in its own process, so an inversion split
+//! over two tests (`A -> B` in one, `B -> A` in the other) is invisible to any validator that
+//! lives in one process. A [`Recorder`] is an [`Observer`] of an engine: it appends every new
+//! class and dependency to a file of its own, *as the engine finds them*; `lockdep check` then
+//! reads the recordings of many processes ([`read_file`]), merges them ([`Merged`]) and feeds them
+//! through the engine's own cycle rules ([`Merged::check`], which calls
+//! [`Engine::import_dependency`]: the same strong-path search, not a copy of it).
+//!
+//! ## Turning it on
+//!
+//! - `LOCKDEP_RECORD=DIR` in the environment: the process-wide validator records into a new file
+//!   in `DIR` (created if missing), named `EXE-PID-N.ldrec`. The validator asks
+//!   [`observer_from_env`] when it is created.
+//! - [`record_to`]: the same from code, before the first lock is taken.
+//! - [`Recorder::create_in`] / [`Recorder::in_memory`] with [`Engine::with_observer`], for an
+//!   engine of your own.
+//!
+//! ## What is recorded
+//!
+//! One record per new class (its stable id, printed name, key site, wait types) and one per new
+//! or widened dependency: both classes' stable ids, the dependency-type bits (the full merged
+//! set), the stack where it was first seen (symbolized at write time, as text, so it stays
+//! readable after the binary is rebuilt or deleted), the task (thread name and id) and the test
+//! name where known. The file starts with the process: id, executable, start time.
+//!
+//! The **test name** is the thread name of the task that created the dependency when the
+//! process is a test binary (libtest runs each test on a thread named after it; nextest runs one
+//! test per process the same way), or the test named by `--exact NAME` on the command line (the
+//! way nextest starts a test). A process that is not a test binary (its executable is not in a
+//! `deps/` directory and it has no `--exact` argument) records no test name.
+//!
+//! A dependency that closed a cycle *inside* the recording process was reported there and, as
+//! the engine never adds such a dependency, is not told to observers: it is not in the
+//! recording, and `lockdep check` finds the cycles *between* processes. Classes are recorded as
+//! registered, so their usage bits are those of their first acquisition's start (none), and
+//! chains are recorded only by [`Recorder::record_chains`].
+//!
+//! ## The loss bound
+//!
+//! Each record is written with one `write(2)` on a file opened for appending, *before* the
+//! engine call that found the class or dependency returns (the observer runs inside the engine).
+//! So a process killed by `SIGKILL`, an abort or a crash loses nothing that any of its lock
+//! acquisitions had finished recording: at most the single record being written at the instant
+//! of the kill, which then reads back as a *torn last record* and is skipped with a warning.
+//! Data is not `fsync`ed: a crash of the whole machine can lose what the kernel had not yet
+//! written back.
+//!
+//! ## File format (version 1)
+//!
+//! All integers are little-endian. A file is a 16-byte header, `LOCKDEPR`, the version (`u16`,
+//! now 1), a `u16` and a `u32` reserved (zero), then frames:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 1 | sync byte `0xA5` |
+//! | 1 | kind: 1 process, 2 class, 3 dependency, 4 chain |
+//! | 4 | payload length (at most 4 MiB) |
+//! | 2 | header check: the low 16 bits of the CRC-32 of the 6 bytes above |
+//! | n | payload |
+//! | 4 | CRC-32 of the header and the payload |
+//!
+//! Strings are a `u32` length and UTF-8 bytes; an optional value is a `0`/`1` byte and the value.
+//! Payloads: *process* `pid u32, exe str, start_ms u64, lockdep_version str`; *class*
+//! `stable_id u64, name str, site opt-str, wait_inner str, wait_outer str, usage u16`;
+//! *dependency* `from u64, to u64, dep u8, distance u16, task str, tid u32, test opt-str,
+//! has_stack u8, [frames u32, (function str, offset opt-u64, location opt-str)*]`; *chain*
+//! `irq_context u8, count u32, stable_id u64*`. The first frame is always the process.
+//!
+//! Reading is strict: a frame that stops short at the end of the file (a process killed while
+//! writing) is skipped with a warning; anything else — a bad header, a bad checksum, a field that
+//! does not decode, an unknown version — is a [`RecordError`] naming the file and the byte
+//! offset. The reader never panics on any input.
+//!
+//! ## Class identity across processes and builds
+//!
+//! Two processes mean the same class when the classes have the same
+//! [`stable_id`](crate::ClassInfo::stable_id): a hash of the key's name, the key's source
+//! location (`file:line:col` of the `Mutex::new` call or the `LockClassKey` static) and the
+//! subclass. So two test binaries built from the same source agree on every class, and so do two
+//! builds of unchanged code. Moving a lock's construction to another line, or renaming its key,
+//! makes a **new** class: recordings made before the change still name the old class, which no
+//! new recording will ever add an edge to. An inversion between old and new code is then not
+//! found, and an old edge can never close a cycle with new ones: re-record after moving code
+//! (delete the old recordings; `lockdep check` on a mix of builds is only as good as the overlap).
+//! Classes of dynamic keys ([`LockClassKey::new_dynamic`](crate::LockClassKey::new_dynamic)) also
+//! hash their creation order, and locks that are their own key have no site, so they are merged
+//! by name only.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::engine::chain::ChainInfo;
+use crate::engine::{Dependency, Engine, Observer};
+use crate::lock::class::{ClassId, ClassInfo};
+use crate::lock::wait::WaitType;
+use crate::report::stack::{self, Frame, StackTrace};
+use crate::report::Report;
+use crate::report::TaskRef;
+
+mod format;
+mod merge;
+mod reader;
+mod writer;
+
+pub use format::*;
+pub use merge::*;
+pub use reader::*;
+pub use writer::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::map::{Acquire, LockMap, Site};
+    use crate::Task;
+
+    fn sample() -> Vec<u8> {
+        let rec = Recorder::in_memory();
+        let engine = Engine::with_observer(Default::default(), Box::new(rec.clone()));
+        let maps: Vec<LockMap> = (0..4)
+            .map(|i| LockMap::named(crate::LockClassKey::new_dynamic(format!("k{i}"))))
+            .collect();
+        let mut t = Task::new("worker", 7);
+        for w in maps.windows(2) {
+            engine.acquire(&mut t, &w[0], Acquire::exclusive(), Site::Unknown);
+            engine.acquire(&mut t, &w[1], Acquire::exclusive(), Site::Unknown);
+            engine.release(&mut t, &w[1], Site::Unknown);
+            engine.release(&mut t, &w[0], Site::Unknown);
+        }
+        rec.record_chains(&engine);
+        rec.bytes()
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = sample();
+        let r = read_bytes("x", &bytes).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.process.pid, std::process::id());
+        assert_eq!(r.classes.len(), 4);
+        assert_eq!(r.dependencies.len(), 3);
+        assert!(r
+            .dependencies
+            .iter()
+            .all(|d| d.task == "worker" && d.tid == 7));
+        assert!(r
+            .dependencies
+            .iter()
+            .all(|d| d.has_stack && !d.frames.is_empty()));
+        assert!(!r.chains.is_empty());
+    }
+
+    static KEY_A: crate::LockClassKey = crate::LockClassKey::new("identity-a");
+    static KEY_A_MOVED: crate::LockClassKey = crate::LockClassKey::new("identity-a");
+    static KEY_B: crate::LockClassKey = crate::LockClassKey::new("identity-b");
+
+    /// The stable id `key` gets in a fresh engine (a process of its own, as far as ids go).
+    fn stable_in_fresh_engine(key: &'static crate::LockClassKey) -> u64 {
+        let engine = Engine::new();
+        let map = LockMap::named(key);
+        let c = engine.class_of(&mut Task::new("t", 1), &map, 0);
+        engine.class_info(c).unwrap().stable_id
+    }
+
+    #[test]
+    fn class_identity_is_name_and_site() {
+        // Same key (name and site) in two engines: one class.
+        assert_eq!(
+            stable_in_fresh_engine(&KEY_A),
+            stable_in_fresh_engine(&KEY_A)
+        );
+        // Same name declared on another line (the code moved): another class.
+        assert_ne!(
+            stable_in_fresh_engine(&KEY_A),
+            stable_in_fresh_engine(&KEY_A_MOVED)
+        );
+        // Another name: another class.
+        assert_ne!(
+            stable_in_fresh_engine(&KEY_A),
+            stable_in_fresh_engine(&KEY_B)
+        );
+    }
+
+    /// A recording of `first -> second` made in a process of its own.
+    fn recording_of(
+        first: &'static crate::LockClassKey,
+        second: &'static crate::LockClassKey,
+    ) -> Recording {
+        let rec = Recorder::in_memory();
+        let engine = Engine::with_observer(Default::default(), Box::new(rec.clone()));
+        let (m1, m2) = (LockMap::named(first), LockMap::named(second));
+        let mut t = Task::new("t", 1);
+        engine.acquire(&mut t, &m1, Acquire::exclusive(), Site::Unknown);
+        engine.acquire(&mut t, &m2, Acquire::exclusive(), Site::Unknown);
+        read_bytes("mem", &rec.bytes()).unwrap()
+    }
+
+    #[test]
+    fn old_recordings_do_not_meet_moved_code() {
+        // Same classes in both recordings: the inversion is found.
+        let ab = recording_of(&KEY_A, &KEY_B);
+        let ba = recording_of(&KEY_B, &KEY_A);
+        assert_eq!(Merged::new([&ab, &ba]).check().reports.len(), 1);
+        // The lock moved between the recordings: three classes, and no cycle.
+        let ba_moved = recording_of(&KEY_B, &KEY_A_MOVED);
+        let merged = Merged::new([&ab, &ba_moved]);
+        assert_eq!(merged.classes.len(), 3);
+        assert!(merged.check().reports.is_empty());
+    }
+
+    /// A small deterministic generator (xorshift), so the fuzz is reproducible.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn truncations_are_torn_records_or_prefixes() {
+        let bytes = sample();
+        let full = read_bytes("x", &bytes).unwrap();
+        for cut in 0..bytes.len() {
+            match read_bytes("x", &bytes[..cut]) {
+                Ok(r) => {
+                    // Everything read is a prefix of the full recording.
+                    assert!(r.dependencies.len() <= full.dependencies.len());
+                    assert_eq!(
+                        r.dependencies[..],
+                        full.dependencies[..r.dependencies.len()]
+                    );
+                }
+                Err(e) => panic!("a truncation is never corruption: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn byte_flips_are_errors_or_warnings_never_panics() {
+        let bytes = sample();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut errors = 0;
+        for _ in 0..3000 {
+            let mut b = bytes.clone();
+            let flips = 1 + rng.below(3);
+            for _ in 0..flips {
+                let i = rng.below(b.len());
+                b[i] ^= 1 << rng.below(8);
+            }
+            let cut = if rng.below(4) == 0 {
+                rng.below(b.len())
+            } else {
+                b.len()
+            };
+            match read_bytes("f.ldrec", &b[..cut]) {
+                Ok(_) => {}
+                Err(e) => {
+                    assert!(e.offset as usize <= cut, "{e}");
+                    assert!(e.to_string().starts_with("f.ldrec: byte "), "{e}");
+                    errors += 1;
+                }
+            }
+        }
+        assert!(errors > 1000, "most flips must be caught: {errors}");
+    }
+
+    #[test]
+    fn every_single_flip_is_detected() {
+        let bytes = sample();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            let r = read_bytes("x", &b);
+            assert!(
+                r.is_err() || !r.as_ref().unwrap().warnings.is_empty(),
+                "flip at {i} went unnoticed"
+            );
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! What a report does: the action (`LOCKDEP=off|warn|panic`), the report handler, the
+//! collectors tests use, and delivery.
+//!
+//! The action shares one global word, [`GATE`], with the count of queued remote releases
+//! (`remote.rs`): every hook reads it first, and the fast path runs only when it reads exactly
+//! "on, nothing queued".
+
+use super::*;
+
+/// What the process-wide validator does with a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Validate nothing.
+    Off,
+    /// Print the report to stderr (or give it to the handler) and go on. The default.
+    Warn,
+    /// Print the report, then panic in the thread that caused it (a test fails).
+    Panic,
+}
+
+pub(super) const UNSET: usize = 0;
+pub(super) const OFF: usize = 1;
+pub(super) const WARN: usize = 2;
+pub(super) const PANIC: usize = 3;
+pub(super) const ACTION_MASK: usize = 3;
+/// One queued remote release, in [`GATE`]'s count.
+pub(super) const ONE_PENDING: usize = 4;
+
+/// The one global word every hook reads: the action in the low two bits, the number of queued
+/// remote releases (see *Movable holds* above) above them. The fast path runs only when it reads
+/// exactly `WARN` or `PANIC`: the action is known and on, and nothing is queued. It is written
+/// only when the action changes or a release is queued or claimed.
+pub(super) static GATE: AtomicUsize = AtomicUsize::new(UNSET);
+
+pub(super) fn action_from_env() -> usize {
+    match std::env::var("LOCKDEP") {
+        Err(_) => WARN,
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" => OFF,
+            "warn" | "on" | "1" | "" => WARN,
+            "panic" => PANIC,
+            other => {
+                eprintln!("lockdep: LOCKDEP={other:?} is not one of off, warn, panic; using warn");
+                WARN
+            }
+        },
+    }
+}
+
+#[inline]
+pub(super) fn action_code() -> usize {
+    match GATE.load(Ordering::Relaxed) & ACTION_MASK {
+        UNSET => {
+            let a = action_from_env();
+            let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+                (g & ACTION_MASK == UNSET).then_some(g | a)
+            });
+            GATE.load(Ordering::Relaxed) & ACTION_MASK
+        }
+        a => a,
+    }
+}
+
+pub(super) fn pending() -> usize {
+    GATE.load(Ordering::Relaxed) / ONE_PENDING
+}
+
+/// The current action.
+pub fn action() -> Action {
+    match action_code() {
+        OFF => Action::Off,
+        PANIC => Action::Panic,
+        _ => Action::Warn,
+    }
+}
+
+/// Sets the action, overriding `LOCKDEP`.
+///
+/// ```
+/// lockdep::set_action(lockdep::Action::Warn);
+/// assert_eq!(lockdep::action(), lockdep::Action::Warn);
+/// ```
+pub fn set_action(a: Action) {
+    let code = match a {
+        Action::Off => OFF,
+        Action::Warn => WARN,
+        Action::Panic => PANIC,
+    };
+    let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
+        Some(g & !ACTION_MASK | code)
+    });
+}
+
+pub(super) type Handler = Arc<dyn Fn(&Report) + Send + Sync>;
+pub(super) static HANDLER: RwLock<Option<Handler>> = RwLock::new(None);
+
+/// Sends every report to `f` instead of printing it. The handler runs on the thread that found
+/// the problem, with no validator lock held; locks it takes are not validated.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// static SEEN: AtomicUsize = AtomicUsize::new(0);
+/// lockdep::set_report_handler(|_r| { SEEN.fetch_add(1, Ordering::Relaxed); });
+/// lockdep::clear_report_handler();
+/// ```
+pub fn set_report_handler(f: impl Fn(&Report) + Send + Sync + 'static) {
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+}
+
+/// Goes back to printing reports.
+pub fn clear_report_handler() {
+    *HANDLER.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+pub(super) type Sink = Mutex<Vec<Report>>;
+pub(super) static COLLECTORS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
+
+/// Collects every report the process-wide validator makes while it is alive (in addition to
+/// what the action does with them). The way for tests to assert on reports.
+///
+/// The validator is process-wide and tests run in parallel threads, so a test should pick out
+/// the reports about its own locks, e.g. by class name:
+///
+/// ```
+/// use lockdep::{Mutex, ReportCollector, ReportKind};
+///
+/// let reports = ReportCollector::new();
+/// let (a, b) = (Mutex::new(0), Mutex::new(0));
+/// { let _a = a.lock(); let _b = b.lock(); }
+/// { let _b = b.lock(); let _a = a.lock(); }
+/// let mine = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(a.class_name().as_str()));
+/// assert_eq!(mine.len(), 1);
+/// ```
+pub struct ReportCollector {
+    sink: Arc<Sink>,
+}
+
+impl ReportCollector {
+    /// Starts collecting.
+    pub fn new() -> ReportCollector {
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut c = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner());
+        c.retain(|w| w.strong_count() > 0);
+        c.push(Arc::downgrade(&sink));
+        ReportCollector { sink }
+    }
+
+    /// The reports collected so far.
+    pub fn reports(&self) -> Vec<Report> {
+        self.sink.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The reports collected so far that satisfy `f`.
+    pub fn matching(&self, f: impl Fn(&Report) -> bool) -> Vec<Report> {
+        self.reports().into_iter().filter(|r| f(r)).collect()
+    }
+
+    /// Takes the reports collected so far.
+    pub fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.sink.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Default for ReportCollector {
+    fn default() -> Self {
+        ReportCollector::new()
+    }
+}
+
+impl std::fmt::Debug for ReportCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportCollector").finish_non_exhaustive()
+    }
+}
+
+/// Prints or hands over a report, with further hooks on this thread ignored meanwhile.
+pub(super) fn deliver(r: &Report) {
+    let sinks: Vec<Arc<Sink>> = {
+        let c = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner());
+        c.iter().filter_map(Weak::upgrade).collect()
+    };
+    for s in sinks {
+        s.lock().unwrap_or_else(|e| e.into_inner()).push(r.clone());
+    }
+    let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match handler {
+        Some(h) => h(r),
+        None => eprint!("{}", r.render()),
+    }
+}

@@ -1,0 +1,354 @@
+//! The hooks: what a lock calls when it is acquired, released, downgraded or freed, and the
+//! operations on the current thread's task that drivers and annotations use.
+//!
+//! Each hook first tries the engine's fast path on the thread's task, inlined into the lock call;
+//! otherwise it marks the thread busy and hands the task with the global engine to the engine's
+//! method of the same name, and passes any report to `dispatch`.
+
+use super::*;
+use crate::engine::PinCookie;
+use crate::lock::class::LockClassKey;
+use crate::lock::map::MapGuard;
+use std::marker::PhantomData;
+
+/// The hooks a lock map offers: the kernel's `lock_acquire`, `lock_release`, `might_lock`, the
+/// assertions and the class changes, all on the current thread's task of the process-wide
+/// validator. They live here, with the driver, so that the map itself stays a plain value.
+impl LockMap {
+    /// Records an acquisition of this map by the current thread (the kernel's `lock_acquire`).
+    /// Call it *before* blocking on the real lock, so that a deadlock is reported before it
+    /// happens.
+    #[track_caller]
+    #[inline]
+    pub fn acquire(&self, how: Acquire<'_>) {
+        acquire(self, how, Site::caller());
+    }
+
+    /// Records an acquisition with an explicit call site.
+    #[inline]
+    pub fn acquire_at(&self, how: Acquire<'_>, site: Site) {
+        acquire(self, how, site);
+    }
+
+    /// Records the release of this map by the current thread (the kernel's `lock_release`).
+    /// Releases may come in any order.
+    #[track_caller]
+    #[inline]
+    pub fn release(&self) {
+        release(self, Site::caller());
+    }
+
+    /// Records a release with an explicit call site.
+    #[inline]
+    pub fn release_at(&self, site: Site) {
+        release(self, site);
+    }
+
+    /// Acquires the map and returns a guard that releases it when dropped
+    /// (`lock_map_acquire` ... `lock_map_release` as a scope).
+    #[track_caller]
+    pub fn hold(&self, how: Acquire<'_>) -> MapGuard<'_> {
+        self.acquire(how);
+        MapGuard {
+            map: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// "This code path may take the lock": an exclusive acquire and release at once
+    /// (`might_lock`). Records the dependencies without holding anything.
+    #[track_caller]
+    pub fn might_lock(&self) {
+        let site = Site::caller();
+        acquire(self, Acquire::exclusive(), site);
+        release(self, site);
+    }
+
+    /// The same for a shared (non-recursive) acquisition (`might_lock_read`).
+    #[track_caller]
+    pub fn might_lock_shared(&self) {
+        let site = Site::caller();
+        acquire(self, Acquire::shared(), site);
+        release(self, site);
+    }
+
+    /// Whether the current thread holds this map (any kind).
+    pub fn is_held(&self) -> bool {
+        is_held(self, None)
+    }
+
+    /// Whether the current thread holds this map with the given kind.
+    pub fn is_held_as(&self, read: ReadKind) -> bool {
+        is_held(self, Some(read))
+    }
+
+    /// Pins this held map (`lockdep_pin_lock`): releasing it before [`LockMap::unpin`] is
+    /// reported. `None` (and a report) if the current thread does not hold it.
+    #[track_caller]
+    pub fn pin(&self) -> Option<PinCookie> {
+        pin(self, Site::caller())
+    }
+
+    /// Unpins a map pinned with `cookie` (`lockdep_unpin_lock`).
+    #[track_caller]
+    pub fn unpin(&self, cookie: PinCookie) {
+        let site = Site::caller();
+        with_current_task(|e, t| e.unpin(t, self, cookie, site));
+    }
+
+    /// Moves this held map to the class of `key` and `subclass` (`lock_set_class`): it and the
+    /// locks taken after it are validated again under the new class.
+    #[track_caller]
+    pub fn set_class(&self, key: &'static LockClassKey, subclass: u8) {
+        let site = Site::caller();
+        with_current_task(|e, t| e.set_class(t, self, key, subclass, site));
+    }
+
+    /// Changes the subclass of this held map (`lock_set_subclass`).
+    #[track_caller]
+    pub fn set_subclass(&self, subclass: u8) {
+        let site = Site::caller();
+        with_current_task(|e, t| e.set_subclass(t, self, subclass, site));
+    }
+
+    /// Reports (`lockdep_assert_held`) unless the current thread holds this map.
+    #[track_caller]
+    pub fn assert_held(&self) {
+        let site = Site::caller();
+        with_current_task(|e, t| e.assert_held(t, self, true, None, site));
+    }
+
+    /// Reports (`lockdep_assert_not_held`) if the current thread holds this map.
+    #[track_caller]
+    pub fn assert_not_held(&self) {
+        let site = Site::caller();
+        with_current_task(|e, t| e.assert_held(t, self, false, None, site));
+    }
+}
+
+/// Dropping a map that the current thread holds is a bug (the kernel's "held lock freed!"): the
+/// report is made and the hold forgotten, so the thread's stack stays consistent.
+impl Drop for LockMap {
+    fn drop(&mut self) {
+        crate::rt::check_freed(self.instance());
+    }
+}
+
+// Each hook boxes a report inside the task closure: the engine's `Option<Report>` is hundreds
+// of bytes, and moving it through `try_with`, `Option` and `Result` on every call was most of the
+// cost of the already-seen path. A `None` box is one word.
+
+/// The way into the already-seen path of a hook: this thread's task, if the hook may take its
+/// fast path at all (the validator is on, no remote release is queued, a slow-path hook has run
+/// on this thread before, and the thread is not inside a hook or a report already). `None`
+/// sends the hook to its slow path, which decides everything again.
+///
+/// # Safety
+/// The caller must give up the reference before it calls out to anything that could reach the
+/// validator (allocation, user code, a report): it may only run one of the engine's fast paths,
+/// which never do.
+#[inline(always)]
+pub(super) unsafe fn fast_task() -> Option<&'static mut Task> {
+    if cfg!(feature = "disabled") || !matches!(GATE.load(Ordering::Relaxed), WARN | PANIC) {
+        return None;
+    }
+    // SAFETY: the slot is used by this hook only.
+    let slot = unsafe { fast_slot() }?;
+    if slot.busy.get() {
+        return None;
+    }
+    // SAFETY: `busy` is clear, so no other reference to the task exists, and the caller
+    // promises to run only code that calls out to nothing while it holds this one, so none can
+    // be made (see `Slot`).
+    Some(unsafe { &mut *slot.task.get() })
+}
+
+/// [`fast_task`], for a hook that uses the task's caches: only if they are the process-wide
+/// engine's (not another engine's that a driver handed the task to through
+/// [`with_current_task`]).
+///
+/// # Safety
+/// As for [`fast_task`].
+#[inline(always)]
+pub(super) unsafe fn fast_task_with_caches() -> Option<&'static mut Task> {
+    // SAFETY: passed on to the caller.
+    unsafe { fast_task() }.filter(|t| t.engine == PROCESS_WIDE_ID)
+}
+
+/// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
+///
+/// # Safety
+/// The reference must not outlive the hook that asked for it (`'static` stands for "until this
+/// thread's `SLOT` is destroyed", which no hook outlives).
+#[inline(always)]
+pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
+    let slot = FAST.with(Cell::get);
+    // SAFETY: `FAST` holds the address of this thread's `SLOT` only while `SLOT` is alive: it is
+    // set from inside `SLOT.try_with` (so after `SLOT` was initialised) and cleared first thing
+    // in `SLOT`'s destructor, and both thread-locals belong to this thread. (`'static` stands
+    // for "until this thread's `SLOT` is destroyed"; the reference never leaves this thread's
+    // hook.)
+    unsafe { slot.as_ref() }
+}
+
+#[inline(always)]
+pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // The thread's task is only ever used with the process-wide engine, and the map's class
+    // cache is only filled by it, so the fast path needs neither the engine nor the check that
+    // the task's caches belong to it.
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task_with_caches() } {
+        let class = match map.cached_class() {
+            Some(c) => Some(c),
+            None => Engine::memoised_class(task, map, true),
+        };
+        if let Some(class) = class {
+            if Engine::acquire_seen(task, map, class, &how, site) {
+                return;
+            }
+        }
+    }
+    acquire_slow(map, how, site);
+}
+
+/// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
+/// first (which looks the class up for a map whose cache is empty: a lock just made).
+#[inline(never)]
+pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) {
+    if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
+        acquire_report(r, map);
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(super) fn acquire_report(r: Box<Report>, map: &LockMap) {
+    dispatch(*r, || {
+        with_task(|e, t| e.undo_acquire(t, map.instance()));
+    });
+}
+
+#[inline(always)]
+pub(crate) fn release(map: &LockMap, site: Site) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task() } {
+        if Engine::release_fast(task, map) {
+            return;
+        }
+    }
+    release_slow(map, site);
+}
+
+#[inline(never)]
+pub(super) fn release_slow(map: &LockMap, site: Site) {
+    let r = with_task(|e, t| {
+        if map.is_movable() && !e.is_held(t, map, None) {
+            forward_release(map.instance());
+            return None;
+        }
+        e.release(t, map, site).map(Box::new)
+    });
+    if let Some(Some(r)) = r {
+        report(r);
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(super) fn report(r: Box<Report>) {
+    dispatch(*r, || {});
+}
+
+#[inline]
+pub(crate) fn downgrade(map: &LockMap, site: Site) {
+    if let Some(Some(r)) = with_task(|e, t| e.downgrade(t, map, site).map(Box::new)) {
+        report(r);
+    }
+}
+
+/// The printed name of `map`'s class in the process-wide engine.
+pub(crate) fn class_name(map: &LockMap) -> String {
+    let mut task = Task::new("class-lookup", 0);
+    let c = ENGINE.class_of(&mut task, map, 0);
+    ENGINE
+        .class_info(c)
+        .map(|i| i.name.to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn is_held(map: &LockMap, read: Option<ReadKind>) -> bool {
+    with_task(|e, t| e.is_held(t, map, read)).unwrap_or(false)
+}
+
+/// Runs `f` on the current thread's task of the process-wide validator; `None` if the validator
+/// is off or this thread is already inside it. For drivers and instrumentation that need an
+/// engine operation without a hook of its own.
+pub fn with_current_task(f: impl FnOnce(&Engine, &mut Task) -> Option<Report>) -> bool {
+    match with_task(|e, t| f(e, t)) {
+        Some(Some(r)) => {
+            dispatch(r, || {});
+            true
+        }
+        Some(None) => true,
+        None => false,
+    }
+}
+
+/// Reports a held lock whose map is being freed (`debug_check_no_locks_freed`).
+pub(crate) fn check_freed(instance: usize) {
+    if cfg!(feature = "disabled") {
+        return;
+    }
+    // Most locks are dropped by a thread that holds nothing: a read-only look first.
+    // SAFETY: the slot is used by this hook only.
+    let holds = unsafe { fast_slot() }.is_some_and(|slot| {
+        // SAFETY: as in `fast`: `busy` is clear and the scan calls out to nothing.
+        !slot.busy.get()
+            && unsafe { &*slot.task.get() }
+                .held
+                .iter()
+                .any(|h| h.instance == instance)
+    });
+    if !holds {
+        return;
+    }
+    if let Some(Some(r)) = with_task(|e, t| e.check_freed(t, instance)) {
+        dispatch(r, || {});
+    }
+}
+
+pub(crate) fn pin(map: &LockMap, site: Site) -> Option<crate::engine::PinCookie> {
+    match with_task(|e, t| e.pin(t, map, site))? {
+        Ok(c) => Some(c),
+        Err(r) => {
+            dispatch(*r, || {});
+            None
+        }
+    }
+}
+
+/// Reports (`lockdep_assert_none_held_once`) if the current thread holds any lock.
+#[track_caller]
+pub fn assert_none_held() {
+    let site = Site::caller();
+    with_current_task(|e, t| e.assert_none_held(t, site));
+}
+
+/// Reports that the current thread still holds locks if it does (for a thread about to exit or
+/// a test about to end), and forgets them.
+pub fn check_no_locks_held() {
+    if let Some(Some(r)) = with_task(|e, t| e.exit(t)) {
+        dispatch(r, || {});
+    }
+}
+
+/// The number of locks the current thread holds (`lockdep_depth`).
+pub fn depth() -> usize {
+    with_task(|_, t| t.depth()).unwrap_or(0)
+}

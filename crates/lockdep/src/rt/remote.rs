@@ -1,0 +1,60 @@
+//! Movable holds (`send_guard`): a release on a thread that does not hold the lock is queued for
+//! the holder, which claims it at its next hook; a thread that exits holding movable locks leaves
+//! them as orphans for the release to come.
+
+use super::*;
+
+/// Releases of movable holds waiting for their holder, and holds left by exited threads.
+pub(super) struct Remote {
+    pub(super) pending: Vec<usize>,
+    pub(super) orphans: Vec<usize>,
+}
+
+pub(super) static REMOTE: Mutex<Remote> = Mutex::new(Remote {
+    pending: Vec::new(),
+    orphans: Vec::new(),
+});
+pub(super) fn lock_remote() -> std::sync::MutexGuard<'static, Remote> {
+    REMOTE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A movable hold released by a thread that does not hold it: settle an orphan, or queue the
+/// release for the holder.
+pub(super) fn forward_release(instance: usize) {
+    let mut remote = lock_remote();
+    if let Some(i) = remote.orphans.iter().position(|x| *x == instance) {
+        remote.orphans.swap_remove(i);
+        return;
+    }
+    remote.pending.push(instance);
+    GATE.fetch_add(ONE_PENDING, Ordering::Relaxed);
+}
+
+/// Applies the queued releases of locks this task holds.
+pub(super) fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
+    let mut reports = Vec::new();
+    if pending() == 0 {
+        return reports;
+    }
+    let mut remote = lock_remote();
+    let mut i = 0;
+    while i < remote.pending.len() {
+        let instance = remote.pending[i];
+        match task
+            .held
+            .iter()
+            .rposition(|h| h.instance == instance && h.movable)
+        {
+            Some(pos) => {
+                remote.pending.swap_remove(i);
+                GATE.fetch_sub(ONE_PENDING, Ordering::Relaxed);
+                let class = task.held[pos].class;
+                if let Some(r) = engine.release_instance(task, instance, class, Site::Unknown) {
+                    reports.push(r);
+                }
+            }
+            None => i += 1,
+        }
+    }
+    reports
+}
