@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lockdep::report::ReportKind;
 use lockdep::scenario;
+use lockdep::ReportKind;
 
 /// Families (the kernel's row titles, without the `hard-`/`soft-` prefix and the `/NNN` event
 /// order) whose engine support is still being written. Their cells are printed and their format

@@ -26,15 +26,15 @@
 //!
 //! ## The model
 //!
-//! - A **class** ([`class`]) is a key plus a subclass. By default the key is the construction site
+//! - A **class** ([`ClassId`], [`LockClassKey`]) is a key plus a subclass. By default the key is the construction site
 //!   of a lock, so ten thousand mutexes made by one `Mutex::new` call are one class.
 //! - A **lock map** ([`LockMap`]) is what the validator sees of a lock: its key and wait types. It
 //!   offers the raw hooks (`acquire`, `release`, `might_lock`), so a map can stand for a lock of
 //!   your own, or for something that is not a lock at all (memory reclaim, a callback context).
-//! - Each task has a **held-lock stack** ([`held`]); acquiring a lock adds a dependency from the
-//!   held locks to it in the class **graph** ([`graph`]), and a dependency that would close a
+//! - Each task has a **held-lock stack** ([`Task`]); acquiring a lock adds a dependency
+//!   ([`Dependency`], typed by [`dep`]) from the held locks to it in the class **graph**, and a dependency that would close a
 //!   *strong* cycle (the kernel's read/recursive-read rules) is reported.
-//! - A **chain cache** ([`chain`]) remembers held-lock sequences already validated: an acquisition
+//! - A **chain cache** ([`ChainInfo`]) remembers held-lock sequences already validated: an acquisition
 //!   whose chain was seen before does no graph work and takes no global lock.
 //! - A **report** ([`Report`]) is a structured value and renders in the kernel's own format.
 //!
@@ -49,29 +49,32 @@
 //! [`set_report_handler`] sends reports to your code. Each distinct problem (kind and classes) is
 //! reported once.
 
-#![warn(missing_docs, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
-#![deny(missing_debug_implementations)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(rust_2018_idioms, unsafe_op_in_unsafe_fn, unnameable_types)]
 
+// The layers, lowest first (ARCHITECTURE.md; `tests/layers.rs` checks that no module imports
+// from a layer above its own).
 pub mod annotate;
-pub mod engine;
-pub mod lock;
+mod engine;
+mod lock;
 pub mod proc;
 pub mod record;
-pub mod report;
+mod report;
 pub mod rt;
 pub mod scenario;
 pub mod sync;
 
 pub use annotate::irq;
+pub use engine::chain::ChainInfo;
 pub use engine::held::{HeldLock, IrqState, Task};
-pub use engine::{Dependency, Engine, Options, Stats};
+pub use engine::{Dependency, Engine, Observer, Options, PinCookie, Stats};
 pub use lock::class::{ClassId, ClassInfo, LockClassKey};
 pub use lock::dep;
 pub use lock::gfp;
 pub use lock::map::{Acquire, LockMap, MapGuard, ReadKind, Site};
 pub use lock::wait::WaitType;
-pub use report::stack::StackTrace;
-pub use report::{ChainLink, LockInfo, Report, ReportKind, TaskRef};
+pub use report::stack::{Frame, StackTrace};
+pub use report::{ChainLink, IrqDetail, LockInfo, Report, ReportKind, TaskRef};
 pub use rt::{
     action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,
     ReportCollector,

@@ -346,7 +346,7 @@ fn observers_see_new_classes_and_dependencies_and_imports_use_the_cycle_rules() 
     use std::sync::{Arc, Mutex};
     #[derive(Default, Clone)]
     struct Log(Arc<Mutex<Vec<String>>>);
-    impl lockdep::engine::Observer for Log {
+    impl lockdep::Observer for Log {
         fn class_registered(&self, c: &lockdep::ClassInfo) {
             self.0.lock().unwrap().push(format!("class {}", c.name));
         }

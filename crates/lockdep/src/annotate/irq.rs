@@ -11,7 +11,7 @@
 //!
 //! Tell the validator about them with these functions or guards, on the thread where it
 //! happens. A lock taken in such a context becomes *irq-safe*, a lock taken with the context
-//! enabled *irq-unsafe*, and the [usage rules](crate::engine::usage) report the combinations that can
+//! enabled *irq-unsafe*, and the usage rules (`engine/usage.rs`) report the combinations that can
 //! deadlock. A new thread starts in process context with both enabled.
 //!
 //! ```

@@ -14,7 +14,7 @@
 //! `might_lock` of it for every such allocation.
 //!
 //! **Which allocation does what** is decided by the allocation's `gfp` mask, narrowed by the
-//! task's allocation scopes ([`gfp::current_gfp_context`]), and by the rule set of the engine
+//! task's allocation scopes ([`crate::gfp::current_gfp_context`]), and by the rule set of the engine
 //! ([`Options::legacy_fs_reclaim`](crate::Options)); [`reclaim_effect`] is that decision, the truth
 //! table of the kernel's `__need_reclaim`. Under the current rules an allocation needs reclaim when
 //! it may wait for it (`__GFP_DIRECT_RECLAIM`), the task is not itself reclaiming (`PF_MEMALLOC`)

@@ -10,9 +10,9 @@ use crate::engine::held::Task;
 use crate::engine::Engine;
 use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::Report;
-use crate::sync::raw::Lockdep;
-use crate::sync::rwlock::GenericRwLock;
 use crate::sync::GenericMutex;
+use crate::sync::GenericRwLock;
+use crate::sync::Lockdep;
 
 /// Anything with a lock map: the instrumented primitives and [`LockMap`] itself. What
 /// [`prime`] and [`Priming`] take.

@@ -74,7 +74,7 @@ pub struct Dependency {
     pub from: ClassId,
     /// The class acquired while `from` was held.
     pub to: ClassId,
-    /// The dependency types seen (see [`crate::engine::graph`]).
+    /// The dependency types seen (see [`crate::dep`]).
     pub dep: u8,
     /// 1 if the two were ever adjacent on a held stack.
     pub distance: u16,

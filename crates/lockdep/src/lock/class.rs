@@ -255,7 +255,7 @@ pub struct ClassInfo {
     pub id: ClassId,
     /// The printed name: `name[#version][/subclass]`.
     pub name: Arc<str>,
-    /// Usage bits at the time of the snapshot (see [`usage`]).
+    /// Usage bits at the time of the snapshot (the kernel's `{....}` characters: [`crate::proc`] prints them).
     pub usage: u16,
     /// The wait type the lock presents to what nests inside it.
     pub wait_inner: WaitType,

@@ -11,3 +11,6 @@ pub mod dep;
 pub mod gfp;
 pub mod map;
 pub mod wait;
+
+#[cfg(all(test, lockdep_loom))]
+mod loom_model;

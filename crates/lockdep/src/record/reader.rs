@@ -77,7 +77,7 @@ pub struct RecordedDependency {
     pub from: u64,
     /// Stable id of the class acquired.
     pub to: u64,
-    /// Dependency-type bits (see [`crate::engine::graph`]): the full set known when written.
+    /// Dependency-type bits (see [`crate::dep`]): the full set known when written.
     pub dep: u8,
     /// 1 if the locks were adjacent on the held stack.
     pub distance: u16,

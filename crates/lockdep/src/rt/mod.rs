@@ -4,7 +4,7 @@
 //! task, inlined into the lock call (an already-seen acquisition, or the release of the most
 //! recent lock: see `docs/PERFORMANCE.md`); otherwise it marks the thread busy, hands the task
 //! with the global engine to the engine's method of the same name, and passes any report to
-//! [`dispatch`]. Three rules keep it safe:
+//! `dispatch`. Three rules keep it safe:
 //!
 //! - **No recursion.** While a hook or a report handler runs on a thread, further hooks on that
 //!   thread are ignored (the kernel's `lockdep_recursion`), so a handler may lock an instrumented

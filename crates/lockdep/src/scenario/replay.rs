@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::{Case, CaseResult, Op, Scenario, Scope};
-use crate::annotate::ReclaimMaps;
 use crate::engine::held::Task;
+use crate::engine::reclaim::ReclaimMaps;
 use crate::engine::{Engine, Options};
 use crate::lock::class::LockClassKey;
 use crate::lock::gfp;

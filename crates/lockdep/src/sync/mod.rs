@@ -1,4 +1,4 @@
-//! Instrumented locks: thin wrappers that are a raw lock plus a [`LockMap`](crate::LockMap).
+//! Instrumented locks: thin wrappers that are a raw lock plus a [`LockMap`].
 //!
 //! - [`Lockdep<R>`](raw::Lockdep) instruments any `lock_api` raw lock; the layer every primitive
 //!   here is built on, and the way to instrument a lock of your own.
@@ -17,10 +17,11 @@
 //! release build of a final binary: it is not additive, since code that calls lockdep-only
 //! methods (`lock_nested`, `with_key`, `lock_map`) does not compile against parking_lot's types.
 
-pub mod condvar;
-pub mod mutex;
-pub mod raw;
-pub mod rwlock;
+#[cfg(not(feature = "disabled"))]
+mod condvar;
+mod mutex;
+mod raw;
+mod rwlock;
 
 #[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};
@@ -30,6 +31,7 @@ pub use mutex::{GenericMutex, GenericMutexGuard, MappedMutexGuard, Mutex, MutexG
 pub use parking_lot::{Condvar, WaitTimeoutResult};
 pub use raw::Lockdep;
 pub use rwlock::{
+    GenericReadGuard, GenericRwLock, GenericUpgradableReadGuard, GenericWriteGuard,
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,
     RwLockUpgradableReadGuard, RwLockWriteGuard,
 };

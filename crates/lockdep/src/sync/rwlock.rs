@@ -215,7 +215,7 @@ impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
 }
 
 impl<R: RawRwLockUpgrade, T: ?Sized> GenericRwLock<R, T> {
-    /// Takes an upgradable read hold (modelled as exclusive; see [`crate::sync::raw`]).
+    /// Takes an upgradable read hold (modelled as exclusive; see [`Lockdep`](crate::sync::Lockdep)).
     #[track_caller]
     pub fn upgradable_read(&self) -> GenericUpgradableReadGuard<'_, R, T> {
         self.lock_map()
