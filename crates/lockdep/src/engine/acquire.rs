@@ -470,14 +470,7 @@ impl Engine {
             let e = st
                 .graph
                 .edge(st.graph.find(prev, next).expect("just added"));
-            let d = Dependency {
-                from: e.from,
-                to: e.to,
-                dep: e.dep,
-                distance: e.distance,
-                stack: e.stack.clone(),
-                task: e.task.clone(),
-            };
+            let d = Dependency::of(e);
             obs.dependency_recorded(&d, &self.class(prev).info(), &self.class(next).info());
         }
     }

@@ -6,32 +6,14 @@ impl Engine {
     /// Every dependency, in the order they were found.
     pub fn dependencies(&self) -> Vec<Dependency> {
         let st = self.state.lock();
-        st.graph
-            .edges
-            .iter()
-            .map(|e| Dependency {
-                from: e.from,
-                to: e.to,
-                dep: e.dep,
-                distance: e.distance,
-                stack: e.stack.clone(),
-                task: e.task.clone(),
-            })
-            .collect()
+        st.graph.edges.iter().map(Dependency::of).collect()
     }
 
     /// The direct dependency `from -> to`, if recorded.
     pub fn dependency(&self, from: ClassId, to: ClassId) -> Option<Dependency> {
         let st = self.state.lock();
         let e = st.graph.edge(st.graph.find(from, to)?);
-        Some(Dependency {
-            from: e.from,
-            to: e.to,
-            dep: e.dep,
-            distance: e.distance,
-            stack: e.stack.clone(),
-            task: e.task.clone(),
-        })
+        Some(Dependency::of(e))
     }
 
     /// The number of classes reachable from `c` (forward) and reaching it (backward).

@@ -84,6 +84,20 @@ pub struct Dependency {
     pub task: TaskRef,
 }
 
+impl Dependency {
+    /// The public view of a graph edge.
+    pub(super) fn of(e: &graph::Edge) -> Dependency {
+        Dependency {
+            from: e.from,
+            to: e.to,
+            dep: e.dep,
+            distance: e.distance,
+            stack: e.stack.clone(),
+            task: e.task.clone(),
+        }
+    }
+}
+
 /// Something that wants to know about every new class and dependency as the engine finds them
 /// (the recorder of cross-process graphs). Called with the engine's internal lock held: an
 /// observer must not call back into the engine, and should be quick.
