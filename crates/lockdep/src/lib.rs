@@ -80,3 +80,4 @@ pub use rt::{
     ReportCollector,
 };
 pub use sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use sync::ww;

@@ -47,6 +47,7 @@ pub mod graph;
 pub mod held;
 pub mod reclaim;
 pub mod usage;
+pub mod ww;
 
 mod acquire;
 mod context;

@@ -77,11 +77,14 @@ pub enum ReportKind {
     NonBlockImbalance,
     /// A misuse of the API: a subclass out of range, releasing a pinned lock, ...
     Misuse,
+    /// A misuse of a wound/wait mutex or acquire context (the kernel's `DEBUG_WW_MUTEXES`
+    /// warnings): locking after `done`, mixing ww classes, `lock_slow` without a back-off, ...
+    WwMisuse,
 }
 
 impl ReportKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ReportKind; 14] = [
+    pub const ALL: [ReportKind; 15] = [
         ReportKind::Circular,
         ReportKind::Recursive,
         ReportKind::Inconsistent,
@@ -96,6 +99,7 @@ impl ReportKind {
         ReportKind::Assertion,
         ReportKind::NonBlockImbalance,
         ReportKind::Misuse,
+        ReportKind::WwMisuse,
     ];
 
     /// The scenario format's name for the kind (`circular`, `recursive`, ...).
@@ -115,6 +119,7 @@ impl ReportKind {
             ReportKind::Assertion => "assertion",
             ReportKind::NonBlockImbalance => "non_block_imbalance",
             ReportKind::Misuse => "misuse",
+            ReportKind::WwMisuse => "ww_misuse",
         }
     }
 
@@ -235,6 +240,7 @@ impl Report {
                 "WARNING: non_block_end() without non_block_start()".into()
             }
             ReportKind::Misuse => "WARNING: lockdep API misuse".into(),
+            ReportKind::WwMisuse => "WARNING: wound/wait mutex misuse".into(),
         }
     }
 

@@ -22,6 +22,7 @@ mod condvar;
 mod mutex;
 mod raw;
 mod rwlock;
+pub mod ww;
 
 #[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};
