@@ -176,7 +176,7 @@ impl Engine {
         })
     }
 
-    /// `ww_acquire_fini`: the context's map is released; the context must hold no mutex.
+    /// `ww_acquire_fini`: the context must hold no mutex; its map is released.
     pub fn ww_acquire_fini(
         &self,
         task: &mut Task,
@@ -184,14 +184,12 @@ impl Engine {
         state: &mut WwCtxState,
         site: Site,
     ) -> Option<Report> {
-        let released = self.release(task, ctx, site);
-        let held = state.acquired;
+        let held = (state.acquired > 0)
+            .then(|| self.ww_report(task, ctx, site, "ctx->acquired", FINI_HELD))
+            .flatten();
         state.done = true;
-        released.or_else(|| {
-            (held > 0)
-                .then(|| self.ww_report(task, ctx, site, "ctx->acquired", FINI_HELD))
-                .flatten()
-        })
+        let released = self.release(task, ctx, site);
+        held.or(released)
     }
 
     /// A ww mutex is about to be locked (before blocking, or after a successful trylock): with a
