@@ -55,6 +55,7 @@ pub const EMBEDDED: &[(&str, &str)] = embedded![
     "12-fs-reclaim.lockdep",
     "13-wait-context.lockdep",
     "14-hardirq-unsafe-softirq-safe.lockdep",
+    "15-ww.lockdep",
 ];
 
 /// The columns of the main table, as case-name suffixes.
@@ -66,6 +67,10 @@ const MAIN_HEADER: &str =
     "                                 | spin |wlock |rlock |mutex | wsem | rsem |";
 /// The kernel's header of the wait-context table.
 const WAIT_HEADER: &str = "                                 | rcu  | raw  | spin |mutex |";
+/// The kernel's header of the wound/wait block/try/context table.
+const WW_HEADER: &str = "                                 |block | try  |context|";
+/// The kernel's rule around that header.
+const WW_SEPARATOR: &str = "  -----------------------------------------------------";
 /// The kernel's separator between groups of rows.
 const SEPARATOR: &str =
     "  --------------------------------------------------------------------------";
@@ -229,6 +234,64 @@ pub fn layout() -> Vec<Block> {
         rw2,
     );
 
+    // ww_tests(): one row per print_testname, one cell per dotest.
+    let cells = |title: &str, names: &[&str]| Row {
+        title: title.to_string(),
+        cells: names
+            .iter()
+            .map(|n| Some(format!("ww_test_{n}")))
+            .collect(),
+    };
+    let ww = vec![
+        cells("ww api failures", &["fail_acquire", "normal", "unneeded_slow"]),
+        cells("ww contexts mixing", &["two_contexts", "diff_class"]),
+        cells(
+            "finishing ww context",
+            &[
+                "context_done_twice",
+                "context_unlock_twice",
+                "context_fini_early",
+                "context_lock_after_done",
+            ],
+        ),
+        cells(
+            "locking mismatches",
+            &[
+                "object_unlock_twice",
+                "object_lock_unbalanced",
+                "object_lock_stale_context",
+            ],
+        ),
+        cells(
+            "EDEADLK handling",
+            &[
+                "edeadlk_normal",
+                "edeadlk_normal_slow",
+                "edeadlk_no_unlock",
+                "edeadlk_no_unlock_slow",
+                "edeadlk_acquire_more",
+                "edeadlk_acquire_more_slow",
+                "edeadlk_acquire_more_edeadlk",
+                "edeadlk_acquire_more_edeadlk_slow",
+                "edeadlk_acquire_wrong",
+                "edeadlk_acquire_wrong_slow",
+            ],
+        ),
+        cells("spinlock nest unlocked", &["spin_nest_unlocked"]),
+        cells("spinlock nest test", &["spin_nest_lock"]),
+    ];
+    let ww_table = ["context", "try", "block", "spinlock"]
+        .iter()
+        .map(|row| {
+            let prefix = if *row == "spinlock" { "spin" } else { row };
+            let names: Vec<String> = ["block", "try", "context"]
+                .iter()
+                .map(|col| format!("{prefix}_{col}"))
+                .collect();
+            cells(row, &names.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .collect();
+
     let fs_reclaim = vec![
         single("correct nesting", "fs_reclaim_correct_nesting"),
         single("wrong nesting", "fs_reclaim_wrong_nesting"),
@@ -269,6 +332,14 @@ pub fn layout() -> Vec<Block> {
         Block {
             lines: vec![SEPARATOR],
             rows: irq,
+        },
+        Block {
+            lines: vec![SEPARATOR, "  | Wound/wait tests |", "  ---------------------"],
+            rows: ww,
+        },
+        Block {
+            lines: vec![WW_SEPARATOR, WW_HEADER, WW_SEPARATOR],
+            rows: ww_table,
         },
         Block {
             lines: vec![
@@ -588,6 +659,8 @@ mod tests {
         assert_eq!(count("irq_read_recursion3-"), 24);
         assert_eq!(count("W1"), 24);
         assert_eq!(count("wait-"), 36);
+        // ww_tests(): 3 + 2 + 4 + 3 + 10 + 1 + 1 rows of dotest, and the 4 x 3 table.
+        assert_eq!(count("ww_test_"), 36);
     }
 
     #[test]

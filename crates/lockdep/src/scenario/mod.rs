@@ -246,6 +246,43 @@ pub(crate) enum Op {
     MemallocRestore(Scope),
     RawLockNesting,
     LegacyFsReclaim(bool),
+    /// `ww_acquire_init`: the context's instance, its first-lock map's instance, and the
+    /// context's ww class (an index from 1).
+    WwInit {
+        ctx: usize,
+        first: usize,
+        class: usize,
+    },
+    WwDone(usize),
+    WwFini(usize),
+    /// `ww_lock`, `ww_lock_slow`, `ww_trylock` (a successful one): the outcome is decided by
+    /// the parser's simulation of the mutexes' owners.
+    WwLock {
+        inst: usize,
+        /// The mutex's ww class (an index from 1).
+        class: usize,
+        ctx: Option<usize>,
+        mode: crate::engine::ww::WwLockMode,
+        outcome: WwOutcome,
+    },
+    /// `ww_unlock`: the context the mutex was bound to, if any.
+    WwUnlock {
+        inst: usize,
+        owner: Option<usize>,
+    },
+    /// `ww_acquired CTX N`: overwrites the context's held count.
+    WwSetAcquired(usize, u32),
+}
+
+/// What a `ww_lock` does, as the simulation of the mutexes decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WwOutcome {
+    /// The mutex is taken; `stale`: it was still bound to a context.
+    Acquired { stale: bool },
+    /// The context must back off (`-EDEADLK`).
+    BackOff,
+    /// The context holds it already (`-EALREADY`): no event.
+    Already,
 }
 
 /// What replaying a case gave.

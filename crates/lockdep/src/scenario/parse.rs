@@ -7,7 +7,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl};
+use super::{
+    Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl, WwOutcome,
+};
+use crate::engine::ww::{verdict, Verdict, WwKind, WwLockMode};
 use crate::lock::class::MAX_SUBCLASSES;
 use crate::lock::gfp;
 use crate::lock::map::ReadKind;
@@ -92,6 +95,46 @@ struct CaseBuilder {
     current: usize,
     /// Line of an `expect none`.
     expect_none: Option<usize>,
+    /// The ww classes, mutexes and contexts, and who holds what.
+    ww: WwSim,
+}
+
+/// The parser's simulation of the case's wound/wait mutexes: who holds each one, under which
+/// context, and each context's stamp and held count. It decides what every `ww_lock` does
+/// (take the mutex, back off, or find it held already) with the engine's [`verdict`], so that the
+/// replay never blocks; a lock that would have to wait is an error.
+#[derive(Default)]
+struct WwSim {
+    classes: HashMap<String, WwClassSim>,
+    /// By instance.
+    mutexes: HashMap<usize, WwMutexSim>,
+    /// By instance.
+    ctxs: HashMap<usize, WwCtxSim>,
+}
+
+struct WwClassSim {
+    /// From 1.
+    index: usize,
+    kind: WwKind,
+    stamps: u64,
+}
+
+struct WwMutexSim {
+    class: usize,
+    kind: WwKind,
+    /// The task holding it and the context it was locked under.
+    holder: Option<(usize, Option<usize>)>,
+    /// The context it is bound to (the kernel's `ww->ctx`), until `ww_unlock`.
+    bound: Option<usize>,
+}
+
+struct WwCtxSim {
+    class: usize,
+    first: usize,
+    /// `None` until `ww_acquire_init`.
+    stamp: Option<u64>,
+    acquired: u32,
+    wounded: bool,
 }
 
 impl CaseBuilder {
@@ -115,6 +158,7 @@ impl CaseBuilder {
             task_state: Vec::new(),
             current: 0,
             expect_none: None,
+            ww: WwSim::default(),
         };
         for name in PREDECLARED {
             // Cannot fail: a fresh case has no declarations.
@@ -277,6 +321,9 @@ impl Parser<'_> {
         if let Some(ty) = LockType::from_name(keyword) {
             return declaration(c, line, ty, args);
         }
+        if keyword.starts_with("ww_") {
+            return ww_statement(c, line, keyword, args);
+        }
         if let Some((read, trylock, might)) = acquire_kind(keyword) {
             return acquire(c, line, keyword, args, read, trylock, might);
         }
@@ -310,6 +357,12 @@ impl Parser<'_> {
         if let Some(make) = one_instance {
             let [name] = exact(keyword, args, "an instance")?;
             let inst = c.instance(name)?;
+            if keyword == "unlock" {
+                // `mutex_unlock` of a ww mutex's base: it stays bound to its context.
+                if let Some(m) = c.ww.mutexes.get_mut(&inst) {
+                    m.holder = None;
+                }
+            }
             c.push(line, make(inst));
             return Ok(());
         }
@@ -512,6 +565,13 @@ fn acquire(
             ));
         }
     }
+    if !might {
+        // `mutex_lock` of a ww mutex's base: held, without a context.
+        let task = c.current;
+        if let Some(m) = c.ww.mutexes.get_mut(&inst) {
+            m.holder.get_or_insert((task, None));
+        }
+    }
     c.push(
         line,
         Op::Acquire {
@@ -524,6 +584,288 @@ fn acquire(
         },
     );
     Ok(())
+}
+
+/// The wound/wait statements: `ww_class`, `ww_mutex`, `ww_ctx`, `ww_acquire_init|done|fini`,
+/// `ww_lock`, `ww_lock_slow`, `ww_trylock`, `ww_unlock`, `ww_acquired`.
+fn ww_statement(
+    c: &mut CaseBuilder,
+    line: usize,
+    keyword: &str,
+    args: &[&str],
+) -> Result<(), String> {
+    match keyword {
+        "ww_class" => {
+            let [name, kind] = exact(keyword, args, "a class name and wound_wait or wait_die")?;
+            check_name(name, "ww class")?;
+            let kind = match kind {
+                "wound_wait" => WwKind::WoundWait,
+                "wait_die" => WwKind::WaitDie,
+                _ => {
+                    return Err(format!(
+                        "unknown ww class kind `{kind}` (expected wound_wait or wait_die)"
+                    ))
+                }
+            };
+            if c.ww.classes.contains_key(name) {
+                return Err(format!("ww class `{name}` is already declared in this case"));
+            }
+            let index = c.ww.classes.len() + 1;
+            c.ww.classes.insert(
+                name.to_string(),
+                WwClassSim {
+                    index,
+                    kind,
+                    stamps: 0,
+                },
+            );
+        }
+        "ww_mutex" | "ww_ctx" => {
+            let [name, class] = exact(keyword, args, "an instance and a ww class")?;
+            check_name(name, "instance")?;
+            let Some(wc) = c.ww.classes.get(class) else {
+                return Err(format!("undeclared ww class `{class}`"));
+            };
+            let (index, kind) = (wc.index, wc.kind);
+            if keyword == "ww_mutex" {
+                let lock_class = format!("{class}_mutex");
+                c.declare(line, LockType::Mutex, name, Some(&lock_class), None)?;
+                let inst = c.instance(name)?;
+                c.ww.mutexes.insert(
+                    inst,
+                    WwMutexSim {
+                        class: index,
+                        kind,
+                        holder: None,
+                        bound: None,
+                    },
+                );
+            } else {
+                c.declare(line, LockType::Map, name, Some(&format!("{class}_acquire")), None)?;
+                let inst = c.instance(name)?;
+                // The fake first-lock map of `ww_acquire_init`; `#` cannot be in a written
+                // name, so it cannot clash.
+                let first = format!("{name}#first");
+                c.declare(line, LockType::Mutex, &first, Some(&format!("{class}_mutex")), None)?;
+                let first = c.instances[&first];
+                c.ww.ctxs.insert(
+                    inst,
+                    WwCtxSim {
+                        class: index,
+                        first,
+                        stamp: None,
+                        acquired: 0,
+                        wounded: false,
+                    },
+                );
+            }
+        }
+        "ww_acquire_init" => {
+            let (name, stamp) = match args {
+                [name] => (*name, None),
+                [name, st] => {
+                    let Some(v) = st.strip_prefix("stamp=") else {
+                        return Err(format!(
+                            "unexpected argument `{st}` to `{keyword}` (expected stamp=N)"
+                        ));
+                    };
+                    let n = v
+                        .parse::<u64>()
+                        .map_err(|_| format!("bad stamp `{v}`: expected a number"))?;
+                    (*name, Some(n))
+                }
+                _ => return Err(count_error(keyword, args, "a context and optional stamp=N")),
+            };
+            let inst = ww_ctx_instance(c, name)?;
+            let ctx = &c.ww.ctxs[&inst];
+            let (class, first) = (ctx.class, ctx.first);
+            let wc = c
+                .ww
+                .classes
+                .values_mut()
+                .find(|k| k.index == class)
+                .ok_or("ww class of the context is gone")?;
+            wc.stamps += 1;
+            let stamp = stamp.unwrap_or(wc.stamps);
+            let ctx = c.ww.ctxs.get_mut(&inst).ok_or("context is gone")?;
+            ctx.stamp = Some(stamp);
+            ctx.acquired = 0;
+            ctx.wounded = false;
+            c.push(line, Op::WwInit { ctx: inst, first, class });
+        }
+        "ww_acquire_done" | "ww_acquire_fini" => {
+            let [name] = exact(keyword, args, "a context")?;
+            let inst = ww_ctx_inited(c, keyword, name)?;
+            c.push(
+                line,
+                if keyword == "ww_acquire_done" {
+                    Op::WwDone(inst)
+                } else {
+                    Op::WwFini(inst)
+                },
+            );
+        }
+        "ww_acquired" => {
+            let [name, n] = exact(keyword, args, "a context and a count")?;
+            let inst = ww_ctx_inited(c, keyword, name)?;
+            let n = n
+                .parse::<u32>()
+                .map_err(|_| format!("bad count `{n}`: expected a number"))?;
+            if let Some(ctx) = c.ww.ctxs.get_mut(&inst) {
+                ctx.acquired = n;
+            }
+            c.push(line, Op::WwSetAcquired(inst, n));
+        }
+        "ww_lock" | "ww_lock_slow" | "ww_trylock" => {
+            let (name, ctx_name) = match (keyword, args) {
+                ("ww_lock_slow", [name, ctx]) => (*name, Some(*ctx)),
+                ("ww_lock_slow", _) => {
+                    return Err(count_error(keyword, args, "a ww mutex and a context"))
+                }
+                (_, [name]) => (*name, None),
+                (_, [name, ctx]) => (*name, Some(*ctx)),
+                _ => {
+                    return Err(count_error(
+                        keyword,
+                        args,
+                        "a ww mutex and an optional context",
+                    ))
+                }
+            };
+            let inst = ww_mutex_instance(c, name)?;
+            let ctx = match ctx_name {
+                Some(n) => Some(ww_ctx_inited(c, keyword, n)?),
+                None => None,
+            };
+            let mode = match keyword {
+                "ww_lock" => WwLockMode::Lock,
+                "ww_lock_slow" => WwLockMode::Slow,
+                _ => WwLockMode::Try,
+            };
+            let Some(outcome) = ww_simulate(c, keyword, name, inst, ctx, mode)? else {
+                // A failed trylock: no event.
+                return Ok(());
+            };
+            let class = c.ww.mutexes[&inst].class;
+            c.push(
+                line,
+                Op::WwLock {
+                    inst,
+                    class,
+                    ctx,
+                    mode,
+                    outcome,
+                },
+            );
+        }
+        "ww_unlock" => {
+            let [name] = exact(keyword, args, "a ww mutex")?;
+            let inst = ww_mutex_instance(c, name)?;
+            let m = c.ww.mutexes.get_mut(&inst).ok_or("mutex is gone")?;
+            let owner = m.bound.take();
+            m.holder = None;
+            if let Some(ctx) = owner.and_then(|o| c.ww.ctxs.get_mut(&o)) {
+                ctx.acquired = ctx.acquired.saturating_sub(1);
+            }
+            c.push(line, Op::WwUnlock { inst, owner });
+        }
+        _ => return Err(format!("unknown statement `{keyword}`")),
+    }
+    Ok(())
+}
+
+fn ww_mutex_instance(c: &CaseBuilder, name: &str) -> Result<usize, String> {
+    let inst = c.instance(name)?;
+    if c.ww.mutexes.contains_key(&inst) {
+        Ok(inst)
+    } else {
+        Err(format!("`{name}` is not a ww_mutex"))
+    }
+}
+
+fn ww_ctx_instance(c: &CaseBuilder, name: &str) -> Result<usize, String> {
+    let inst = c.instance(name)?;
+    if c.ww.ctxs.contains_key(&inst) {
+        Ok(inst)
+    } else {
+        Err(format!("`{name}` is not a ww_ctx"))
+    }
+}
+
+fn ww_ctx_inited(c: &CaseBuilder, keyword: &str, name: &str) -> Result<usize, String> {
+    let inst = ww_ctx_instance(c, name)?;
+    if c.ww.ctxs[&inst].stamp.is_none() {
+        return Err(format!(
+            "`{keyword}` with context `{name}` before its `ww_acquire_init`"
+        ));
+    }
+    Ok(inst)
+}
+
+/// What a ww lock of `inst` does now; `None` for a trylock that fails.
+fn ww_simulate(
+    c: &mut CaseBuilder,
+    keyword: &str,
+    name: &str,
+    inst: usize,
+    ctx: Option<usize>,
+    mode: WwLockMode,
+) -> Result<Option<WwOutcome>, String> {
+    let task = c.current;
+    let (holder, bound, kind) = {
+        let m = &c.ww.mutexes[&inst];
+        (m.holder, m.bound, m.kind)
+    };
+    if ctx.is_some() && bound == ctx && mode != WwLockMode::Try {
+        return Ok(Some(WwOutcome::Already));
+    }
+    if let Some(ctx) = ctx.and_then(|x| c.ww.ctxs.get_mut(&x)) {
+        if ctx.acquired == 0 {
+            ctx.wounded = false;
+        }
+    }
+    let Some((holder_task, holder_ctx)) = holder else {
+        let m = c.ww.mutexes.get_mut(&inst).ok_or("mutex is gone")?;
+        m.holder = Some((task, ctx));
+        let stale = ctx.is_some() && bound.is_some();
+        if ctx.is_some() {
+            m.bound = ctx;
+        }
+        if let Some(x) = ctx.and_then(|x| c.ww.ctxs.get_mut(&x)) {
+            x.acquired += 1;
+        }
+        return Ok(Some(WwOutcome::Acquired { stale }));
+    };
+    if mode == WwLockMode::Try {
+        return Ok(None);
+    }
+    let holder_stamp = holder_ctx.and_then(|h| c.ww.ctxs.get(&h)).and_then(|h| h.stamp);
+    let v = match ctx.and_then(|x| c.ww.ctxs.get(&x)) {
+        Some(x) => verdict(
+            kind,
+            x.stamp.unwrap_or(0),
+            x.acquired,
+            x.wounded,
+            holder_stamp,
+        ),
+        None => Verdict::Wait { wound: false },
+    };
+    match v {
+        // Also for `ww_lock_slow`, which, as the kernel's, ignores what the lock returns.
+        Verdict::BackOff => Ok(Some(WwOutcome::BackOff)),
+        Verdict::Wait { .. } => {
+            let who = c
+                .case
+                .tasks
+                .get(holder_task)
+                .map_or("?", |t| t.name.as_str());
+            Err(format!(
+                "`{keyword} {name}` would wait for task `{who}`, which holds `{name}`: a replay \
+                 cannot block (release it first, or let the wound/wait rules make this context \
+                 back off)"
+            ))
+        }
+    }
 }
 
 fn declaration(

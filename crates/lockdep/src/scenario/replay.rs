@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::{Case, CaseResult, Op, Scenario, Scope};
+use super::{Case, CaseResult, Op, Scenario, Scope, WwOutcome};
+use crate::engine::ww::WwCtxState;
 use crate::engine::held::Task;
 use crate::engine::reclaim::ReclaimMaps;
 use crate::engine::{Engine, Options};
@@ -75,6 +76,7 @@ pub fn replay_case_in(case: &Case, engine: &Engine) -> CaseResult {
             .collect(),
         scopes: vec![Default::default(); case.tasks.len()],
         current: 0,
+        ww: HashMap::new(),
     };
     if r.tasks.is_empty() {
         r.tasks.push(Task::simulated("main", 1));
@@ -132,6 +134,8 @@ struct Replay<'a> {
     tasks: Vec<Task>,
     scopes: Vec<Scopes>,
     current: usize,
+    /// The validator's state of each ww acquire context, by instance.
+    ww: HashMap<usize, WwCtxState>,
 }
 
 impl Replay<'_> {
@@ -288,6 +292,52 @@ impl Replay<'_> {
                     ..engine.options()
                 });
                 None
+            }
+            Op::WwInit { ctx, first, class } => {
+                let st = self.ww.entry(*ctx).or_default();
+                *st = WwCtxState::new(*class);
+                engine.ww_acquire_init(task, map(*ctx)?, map(*first)?, st, site)
+            }
+            Op::WwDone(ctx) => {
+                let st = self.ww.entry(*ctx).or_default();
+                engine.ww_acquire_done(task, map(*ctx)?, st, site)
+            }
+            Op::WwFini(ctx) => {
+                let st = self.ww.entry(*ctx).or_default();
+                engine.ww_acquire_fini(task, map(*ctx)?, st, site)
+            }
+            Op::WwSetAcquired(ctx, n) => {
+                self.ww.entry(*ctx).or_default().set_acquired(*n);
+                None
+            }
+            Op::WwLock {
+                inst,
+                class,
+                ctx,
+                mode,
+                outcome,
+            } => {
+                let m = map(*inst)?;
+                if *outcome == WwOutcome::Already {
+                    return None;
+                }
+                let Some(ctx) = ctx else {
+                    return engine.ww_lock(task, m, None, *mode, site);
+                };
+                let st = self.ww.entry(*ctx).or_default();
+                let first = engine.ww_lock(task, m, Some((map(*ctx)?, &mut *st)), *mode, site);
+                let then = match outcome {
+                    WwOutcome::Acquired { stale } => {
+                        engine.ww_acquired(task, m, *class, st, *stale, site)
+                    }
+                    WwOutcome::BackOff => engine.ww_back_off(task, m, st, true, site),
+                    WwOutcome::Already => None,
+                };
+                first.or(then)
+            }
+            Op::WwUnlock { inst, owner } => {
+                let owner = owner.map(|o| self.ww.entry(o).or_default());
+                engine.ww_unlock(task, map(*inst)?, owner, site)
             }
         }
     }
