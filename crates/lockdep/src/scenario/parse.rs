@@ -1222,4 +1222,58 @@ mod tests {
         ));
         assert_eq!(c.steps[1].line, 4);
     }
+
+    #[test]
+    fn malformed_ww_statements_name_their_line() {
+        let decl = "ww_class c wait_die\nww_mutex o c\nww_mutex o2 c\nww_ctx t c\nww_ctx t2 c\n";
+        assert_err("ww_class c sometimes\n", 1, "unknown ww class kind `sometimes`");
+        assert_err("ww_class c wait_die\nww_class c wound_wait\n", 2, "already declared");
+        assert_err("ww_mutex o nope\n", 1, "undeclared ww class `nope`");
+        assert_err("ww_class c wait_die\nww_mutex o\n", 2, "wrong number of arguments");
+        assert_err(&format!("{decl}ww_lock o t\n"), 6, "before its `ww_acquire_init`");
+        assert_err(&format!("{decl}ww_lock t\n"), 6, "`t` is not a ww_mutex");
+        assert_err(&format!("{decl}ww_acquire_init o\n"), 6, "`o` is not a ww_ctx");
+        assert_err(&format!("{decl}ww_acquire_init t stamp=x\n"), 6, "bad stamp `x`");
+        assert_err(&format!("{decl}ww_acquire_init t\nww_lock_slow o\n"), 7, "wrong number");
+        assert_err(&format!("{decl}ww_acquire_init t\nww_acquired t -1\n"), 7, "bad count");
+        assert_err(&format!("{decl}ww_frobnicate o\n"), 6, "unknown statement `ww_frobnicate`");
+        // A lock that would have to wait: the replay cannot block.
+        let wait = format!(
+            "{decl}thread a\nww_acquire_init t\nww_lock o t\nthread b\nww_acquire_init t2\n\
+             ww_lock o2 t2\nww_lock o t2\n"
+        );
+        // t2 is younger and holds o2: wait-die makes it back off, which is fine...
+        assert!(parse("t.lockdep", &wait).is_ok());
+        // ...but t, older, would wait for o2.
+        assert_err(
+            &format!("{wait}thread a\nww_lock o2 t\n"),
+            14,
+            "would wait for task `b`",
+        );
+        assert_err(&format!("{decl}ww_lock o\nthread b\nww_lock o\n"), 8, "would wait");
+    }
+
+    #[test]
+    fn ww_outcomes_follow_the_simulated_owners() {
+        let s = parse(
+            "t.lockdep",
+            "ww_class c wait_die\nww_mutex o c\nww_ctx t c\nww_ctx t2 c\n\
+             thread a\nww_acquire_init t2\nww_lock o t2\nww_lock o t2\n\
+             thread b\nww_acquire_init t\nww_trylock o\n",
+        )
+        .expect("well-formed");
+        let outcomes: Vec<WwOutcome> = s.cases[0]
+            .steps
+            .iter()
+            .filter_map(|st| match &st.op {
+                Op::WwLock { outcome, .. } => Some(*outcome),
+                _ => None,
+            })
+            .collect();
+        // The failed trylock is no event at all.
+        assert_eq!(
+            outcomes,
+            vec![WwOutcome::Acquired { stale: false }, WwOutcome::Already]
+        );
+    }
 }
