@@ -12,13 +12,20 @@
 //! `(fs_reclaim){+.+.}-{0:0}`, the two-entry chain with the priming stack, `1 lock held by
 //! kswapd0/PID`).
 //!
+//! The priming is the kernel's sequence with real locks: `dma_resv` is a [`WwMutex`] of the
+//! wound-wait `reservation_ww_class`, locked under an [`AcquireCtx`], so the validator sees what
+//! the kernel's does: `&mm->mmap_lock` -> `reservation_ww_class_acquire` ->
+//! `reservation_ww_class_mutex` (nested in the context) -> `fs_reclaim` ->
+//! `&mapping->i_mmap_rwsem`.
+//!
 //! Every case runs in a child process of its own (a fresh validator), with real threads.
 //!
 //! Run: `cargo run -p lockdep --example seed_001_dma_resv_priming` (or with a case name).
 
-use lockdep::annotate::{self, Priming, FS_RECLAIM};
+use lockdep::annotate::{self, FS_RECLAIM};
 use lockdep::gfp::{GFP_KERNEL, GFP_NOWAIT};
-use lockdep::{lock_class, Acquire, LockMap, Mutex, RwLock};
+use lockdep::ww::{AcquireCtx, WwClass, WwKind, WwMutex};
+use lockdep::{lock_class, Acquire, RwLock};
 
 #[path = "support/seeds.rs"]
 mod seeds;
@@ -40,36 +47,53 @@ const CASES: &[Case] = &[
 
 /// `mm->mmap_lock`.
 static MMAP_LOCK: RwLock<()> = RwLock::with_key((), lock_class!("&mm->mmap_lock"));
-/// A ww acquire context of `reservation_ww_class`: the nest lock of the reservation mutexes.
-static WW_CTX: LockMap = LockMap::named(lock_class!("reservation_ww_class_acquire"));
-/// A `dma_resv` object's lock.
-static RESV: Mutex<()> = Mutex::with_key((), lock_class!("reservation_ww_class_mutex"));
+/// `DEFINE_WW_CLASS(reservation_ww_class)`: contexts in `reservation_ww_class_acquire`, the
+/// `dma_resv` locks in `reservation_ww_class_mutex`.
+static RESERVATION_WW_CLASS: WwClass = WwClass::new(
+    WwKind::WoundWait,
+    "reservation_ww_class_acquire",
+    "reservation_ww_class_mutex",
+);
 /// `mapping->i_mmap_rwsem`.
 static I_MMAP: RwLock<Vec<u64>> =
     RwLock::with_key(Vec::new(), lock_class!("&mapping->i_mmap_rwsem"));
 
-/// The priming as merged (a subsys initcall).
+/// The priming as merged (a subsys initcall), with a real `dma_resv` object, a real acquire
+/// context and a real reservation lock.
 #[inline(never)]
 fn dma_resv_lockdep() {
-    Priming::new()
-        .read(&MMAP_LOCK) // mmap_read_lock(mm)
-        .lock(&WW_CTX) // ww_acquire_init(&ctx, &reservation_ww_class)
-        .nested(&RESV, &WW_CTX) // dma_resv_lock(&obj, &ctx)
-        .fs_reclaim(GFP_KERNEL) // fs_reclaim_acquire(GFP_KERNEL)
-        .touch(&I_MMAP) // i_mmap_lock_write(); i_mmap_unlock_write();
-        .run();
+    let obj = WwMutex::new(&RESERVATION_WW_CLASS, ()); // dma_resv_init(&obj)
+    let mm = MMAP_LOCK.read(); // mmap_read_lock(mm)
+    let ctx = AcquireCtx::new(&RESERVATION_WW_CLASS); // ww_acquire_init(&ctx, &reservation_ww_class)
+    let resv = match ctx.lock(&obj) {
+        // dma_resv_lock(&obj, &ctx)
+        Ok(g) => g,
+        Err(_) => ctx.lock_slow(&obj), // -EDEADLK: dma_resv_lock_slow(&obj, &ctx)
+    };
+    let reclaim = annotate::fs_reclaim(GFP_KERNEL); // fs_reclaim_acquire(GFP_KERNEL)
+    drop(I_MMAP.write()); // i_mmap_lock_write(&mapping); i_mmap_unlock_write(&mapping);
+    drop(reclaim); // fs_reclaim_release(GFP_KERNEL)
+    drop(resv); // ww_mutex_unlock(&obj.lock)
+    ctx.fini(); // ww_acquire_fini(&ctx)
+    drop(mm); // mmap_read_unlock(mm)
 }
 
 /// Thomas's inverted annotation: i_mmap_rwsem before fs_reclaim.
 #[inline(never)]
 fn dma_resv_lockdep_inverted() {
-    Priming::new()
-        .read(&MMAP_LOCK)
-        .lock(&WW_CTX)
-        .nested(&RESV, &WW_CTX)
-        .lock(&I_MMAP)
-        .fs_reclaim(GFP_KERNEL)
-        .run();
+    let obj = WwMutex::new(&RESERVATION_WW_CLASS, ());
+    let mm = MMAP_LOCK.read();
+    let ctx = AcquireCtx::new(&RESERVATION_WW_CLASS);
+    let resv = match ctx.lock(&obj) {
+        Ok(g) => g,
+        Err(_) => ctx.lock_slow(&obj),
+    };
+    let mapping = I_MMAP.write();
+    drop(annotate::fs_reclaim(GFP_KERNEL));
+    drop(mapping);
+    drop(resv);
+    ctx.fini();
+    drop(mm);
 }
 
 fn boot(initcall: fn()) {
@@ -79,6 +103,11 @@ fn boot(initcall: fn()) {
 /// kswapd: reclaim itself (`__fs_reclaim_acquire()`), walking the rmap of a file page.
 fn kswapd() {
     on_thread("kswapd0", || {
+        // The seed's kswapd0 is pid 98.
+        lockdep::rt::with_current_task(|_, task| {
+            task.set_pid(98);
+            None
+        });
         let _reclaim = FS_RECLAIM.hold(Acquire::exclusive());
         balance_pgdat();
     });

@@ -93,8 +93,7 @@ fn seed_001_dma_resv_priming() {
         ],
         &[&[
             "WARNING: possible circular locking dependency detected",
-            "kswapd0/",
-            " is trying to acquire lock:",
+            "kswapd0/98 is trying to acquire lock:",
             "(&mapping->i_mmap_rwsem){++++}-{3:3}, at: ",
             "but task is already holding lock:",
             "(fs_reclaim){+.+.}-{0:0}, at: ",
@@ -105,7 +104,7 @@ fn seed_001_dma_resv_priming() {
             "       CPU0                    CPU1",
             "  lock(fs_reclaim);",
             "                               lock(&mapping->i_mmap_rwsem);",
-            "1 lock held by kswapd0/",
+            "1 lock held by kswapd0/98:",
         ]],
     );
 }

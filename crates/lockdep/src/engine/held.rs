@@ -360,6 +360,12 @@ impl Task {
         self.pid
     }
 
+    /// Sets the id reports print (`name/pid`): a reproduction can give a thread the pid of the
+    /// kernel task it stands for.
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+    }
+
     /// How many locks the task holds (`lockdep_depth`).
     pub fn depth(&self) -> usize {
         self.held.len()
