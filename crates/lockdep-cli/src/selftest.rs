@@ -237,13 +237,13 @@ pub fn layout() -> Vec<Block> {
     // ww_tests(): one row per print_testname, one cell per dotest.
     let cells = |title: &str, names: &[&str]| Row {
         title: title.to_string(),
-        cells: names
-            .iter()
-            .map(|n| Some(format!("ww_test_{n}")))
-            .collect(),
+        cells: names.iter().map(|n| Some(format!("ww_test_{n}"))).collect(),
     };
     let ww = vec![
-        cells("ww api failures", &["fail_acquire", "normal", "unneeded_slow"]),
+        cells(
+            "ww api failures",
+            &["fail_acquire", "normal", "unneeded_slow"],
+        ),
         cells("ww contexts mixing", &["two_contexts", "diff_class"]),
         cells(
             "finishing ww context",
@@ -334,7 +334,11 @@ pub fn layout() -> Vec<Block> {
             rows: irq,
         },
         Block {
-            lines: vec![SEPARATOR, "  | Wound/wait tests |", "  ---------------------"],
+            lines: vec![
+                SEPARATOR,
+                "  | Wound/wait tests |",
+                "  ---------------------",
+            ],
             rows: ww,
         },
         Block {

@@ -79,5 +79,5 @@ pub use rt::{
     action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,
     ReportCollector,
 };
-pub use sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use sync::ww;
+pub use sync::{Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};

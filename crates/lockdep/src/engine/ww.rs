@@ -346,18 +346,39 @@ mod tests {
     fn wait_die_kills_the_younger_requester_only() {
         let d = WwKind::WaitDie;
         assert_eq!(verdict(d, 5, 1, false, Some(3)), Verdict::BackOff);
-        assert_eq!(verdict(d, 3, 1, false, Some(5)), Verdict::Wait { wound: false });
-        assert_eq!(verdict(d, 5, 0, false, Some(3)), Verdict::Wait { wound: false });
-        assert_eq!(verdict(d, 5, 2, false, None), Verdict::Wait { wound: false });
+        assert_eq!(
+            verdict(d, 3, 1, false, Some(5)),
+            Verdict::Wait { wound: false }
+        );
+        assert_eq!(
+            verdict(d, 5, 0, false, Some(3)),
+            Verdict::Wait { wound: false }
+        );
+        assert_eq!(
+            verdict(d, 5, 2, false, None),
+            Verdict::Wait { wound: false }
+        );
     }
 
     #[test]
     fn wound_wait_wounds_a_younger_holder_and_backs_off_when_wounded() {
         let w = WwKind::WoundWait;
-        assert_eq!(verdict(w, 3, 1, false, Some(5)), Verdict::Wait { wound: true });
-        assert_eq!(verdict(w, 5, 1, false, Some(3)), Verdict::Wait { wound: false });
+        assert_eq!(
+            verdict(w, 3, 1, false, Some(5)),
+            Verdict::Wait { wound: true }
+        );
+        assert_eq!(
+            verdict(w, 5, 1, false, Some(3)),
+            Verdict::Wait { wound: false }
+        );
         assert_eq!(verdict(w, 5, 1, true, Some(3)), Verdict::BackOff);
-        assert_eq!(verdict(w, 5, 0, true, Some(3)), Verdict::Wait { wound: false });
-        assert_eq!(verdict(w, 3, 1, false, None), Verdict::Wait { wound: false });
+        assert_eq!(
+            verdict(w, 5, 0, true, Some(3)),
+            Verdict::Wait { wound: false }
+        );
+        assert_eq!(
+            verdict(w, 3, 1, false, None),
+            Verdict::Wait { wound: false }
+        );
     }
 }

@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{
-    Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl, WwOutcome,
-};
+use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl, WwOutcome};
 use crate::engine::ww::{verdict, Verdict, WwKind, WwLockMode};
 use crate::lock::class::MAX_SUBCLASSES;
 use crate::lock::gfp;
@@ -608,7 +606,9 @@ fn ww_statement(
                 }
             };
             if c.ww.classes.contains_key(name) {
-                return Err(format!("ww class `{name}` is already declared in this case"));
+                return Err(format!(
+                    "ww class `{name}` is already declared in this case"
+                ));
             }
             let index = c.ww.classes.len() + 1;
             c.ww.classes.insert(
@@ -641,12 +641,24 @@ fn ww_statement(
                     },
                 );
             } else {
-                c.declare(line, LockType::Map, name, Some(&format!("{class}_acquire")), None)?;
+                c.declare(
+                    line,
+                    LockType::Map,
+                    name,
+                    Some(&format!("{class}_acquire")),
+                    None,
+                )?;
                 let inst = c.instance(name)?;
                 // The fake first-lock map of `ww_acquire_init`; `#` cannot be in a written
                 // name, so it cannot clash.
                 let first = format!("{name}#first");
-                c.declare(line, LockType::Mutex, &first, Some(&format!("{class}_mutex")), None)?;
+                c.declare(
+                    line,
+                    LockType::Mutex,
+                    &first,
+                    Some(&format!("{class}_mutex")),
+                    None,
+                )?;
                 let first = c.instances[&first];
                 c.ww.ctxs.insert(
                     inst,
@@ -679,19 +691,25 @@ fn ww_statement(
             let inst = ww_ctx_instance(c, name)?;
             let ctx = &c.ww.ctxs[&inst];
             let (class, first) = (ctx.class, ctx.first);
-            let wc = c
-                .ww
-                .classes
-                .values_mut()
-                .find(|k| k.index == class)
-                .ok_or("ww class of the context is gone")?;
+            let wc =
+                c.ww.classes
+                    .values_mut()
+                    .find(|k| k.index == class)
+                    .ok_or("ww class of the context is gone")?;
             wc.stamps += 1;
             let stamp = stamp.unwrap_or(wc.stamps);
             let ctx = c.ww.ctxs.get_mut(&inst).ok_or("context is gone")?;
             ctx.stamp = Some(stamp);
             ctx.acquired = 0;
             ctx.wounded = false;
-            c.push(line, Op::WwInit { ctx: inst, first, class });
+            c.push(
+                line,
+                Op::WwInit {
+                    ctx: inst,
+                    first,
+                    class,
+                },
+            );
         }
         "ww_acquire_done" | "ww_acquire_fini" => {
             let [name] = exact(keyword, args, "a context")?;
@@ -839,7 +857,9 @@ fn ww_simulate(
     if mode == WwLockMode::Try {
         return Ok(None);
     }
-    let holder_stamp = holder_ctx.and_then(|h| c.ww.ctxs.get(&h)).and_then(|h| h.stamp);
+    let holder_stamp = holder_ctx
+        .and_then(|h| c.ww.ctxs.get(&h))
+        .and_then(|h| h.stamp);
     let v = match ctx.and_then(|x| c.ww.ctxs.get(&x)) {
         Some(x) => verdict(
             kind,
@@ -1226,17 +1246,53 @@ mod tests {
     #[test]
     fn malformed_ww_statements_name_their_line() {
         let decl = "ww_class c wait_die\nww_mutex o c\nww_mutex o2 c\nww_ctx t c\nww_ctx t2 c\n";
-        assert_err("ww_class c sometimes\n", 1, "unknown ww class kind `sometimes`");
-        assert_err("ww_class c wait_die\nww_class c wound_wait\n", 2, "already declared");
+        assert_err(
+            "ww_class c sometimes\n",
+            1,
+            "unknown ww class kind `sometimes`",
+        );
+        assert_err(
+            "ww_class c wait_die\nww_class c wound_wait\n",
+            2,
+            "already declared",
+        );
         assert_err("ww_mutex o nope\n", 1, "undeclared ww class `nope`");
-        assert_err("ww_class c wait_die\nww_mutex o\n", 2, "wrong number of arguments");
-        assert_err(&format!("{decl}ww_lock o t\n"), 6, "before its `ww_acquire_init`");
+        assert_err(
+            "ww_class c wait_die\nww_mutex o\n",
+            2,
+            "wrong number of arguments",
+        );
+        assert_err(
+            &format!("{decl}ww_lock o t\n"),
+            6,
+            "before its `ww_acquire_init`",
+        );
         assert_err(&format!("{decl}ww_lock t\n"), 6, "`t` is not a ww_mutex");
-        assert_err(&format!("{decl}ww_acquire_init o\n"), 6, "`o` is not a ww_ctx");
-        assert_err(&format!("{decl}ww_acquire_init t stamp=x\n"), 6, "bad stamp `x`");
-        assert_err(&format!("{decl}ww_acquire_init t\nww_lock_slow o\n"), 7, "wrong number");
-        assert_err(&format!("{decl}ww_acquire_init t\nww_acquired t -1\n"), 7, "bad count");
-        assert_err(&format!("{decl}ww_frobnicate o\n"), 6, "unknown statement `ww_frobnicate`");
+        assert_err(
+            &format!("{decl}ww_acquire_init o\n"),
+            6,
+            "`o` is not a ww_ctx",
+        );
+        assert_err(
+            &format!("{decl}ww_acquire_init t stamp=x\n"),
+            6,
+            "bad stamp `x`",
+        );
+        assert_err(
+            &format!("{decl}ww_acquire_init t\nww_lock_slow o\n"),
+            7,
+            "wrong number",
+        );
+        assert_err(
+            &format!("{decl}ww_acquire_init t\nww_acquired t -1\n"),
+            7,
+            "bad count",
+        );
+        assert_err(
+            &format!("{decl}ww_frobnicate o\n"),
+            6,
+            "unknown statement `ww_frobnicate`",
+        );
         // A lock that would have to wait: the replay cannot block.
         let wait = format!(
             "{decl}thread a\nww_acquire_init t\nww_lock o t\nthread b\nww_acquire_init t2\n\
@@ -1250,7 +1306,11 @@ mod tests {
             14,
             "would wait for task `b`",
         );
-        assert_err(&format!("{decl}ww_lock o\nthread b\nww_lock o\n"), 8, "would wait");
+        assert_err(
+            &format!("{decl}ww_lock o\nthread b\nww_lock o\n"),
+            8,
+            "would wait",
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use super::{Case, CaseResult, Op, Scenario, Scope, WwOutcome};
-use crate::engine::ww::WwCtxState;
 use crate::engine::held::Task;
 use crate::engine::reclaim::ReclaimMaps;
+use crate::engine::ww::WwCtxState;
 use crate::engine::{Engine, Options};
 use crate::lock::class::LockClassKey;
 use crate::lock::gfp;

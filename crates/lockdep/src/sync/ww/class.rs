@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::lock::class::LockClassKey;
 use crate::engine::ww::WwKind;
+use crate::lock::class::LockClassKey;
 
 /// A class of wound/wait mutexes (`DEFINE_WW_CLASS` / `DEFINE_WD_CLASS`): the mutexes that may be
 /// locked in any order under one [`AcquireCtx`](super::AcquireCtx), the kind of deadlock

@@ -10,8 +10,8 @@ use super::inject::{self, Schedule};
 use super::{WwClass, WwError, WwMutex, WwMutexGuard};
 use crate::engine::ww::{WwCtxState, WwLockMode};
 use crate::lock::map::{LockMap, Site};
-use crate::rt::with_current_task;
 use crate::lock::wait::WaitType;
+use crate::rt::with_current_task;
 
 /// What other threads see of a context: its stamp, and the flag an older context sets to wound
 /// it. Mutexes held under the context keep a reference, so a conflicting thread can read them.
@@ -198,7 +198,10 @@ impl AcquireCtx {
     /// assert_eq!(guards.iter().map(|g| **g).collect::<Vec<_>>(), vec![3, 1, 2]);
     /// ```
     #[track_caller]
-    pub fn lock_all<'a, T: ?Sized>(&'a self, mutexes: &[&'a WwMutex<T>]) -> Vec<WwMutexGuard<'a, T>> {
+    pub fn lock_all<'a, T: ?Sized>(
+        &'a self,
+        mutexes: &[&'a WwMutex<T>],
+    ) -> Vec<WwMutexGuard<'a, T>> {
         let site = Site::caller();
         let mut slow: Option<usize> = None;
         'retry: loop {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use super::ctx::{AcquireCtx, CtxShared};
 use super::{WwClass, WwError};
 use crate::engine::ww::{verdict, Verdict, WwKind, WwLockMode};
-use crate::lock::map::{LockMap, Site};
-use crate::rt::with_current_task;
+use crate::lock::map::{Acquire, LockMap, Site};
 use crate::lock::wait::WaitType;
+use crate::rt::with_current_task;
 
 /// Who holds a [`WwMutex`]: guarded by the mutex's small internal lock.
 struct Owner {
@@ -113,10 +113,9 @@ impl<T: ?Sized> WwMutex<T> {
     /// takes: a single-lock use, validated as a plain mutex.
     #[track_caller]
     pub fn lock(&self) -> WwMutexGuard<'_, T> {
-        let site = Site::caller();
-        let undo = UndoOnPanic(&self.map);
-        with_current_task(|e, t| e.ww_lock(t, &self.map, None, WwLockMode::Lock, site));
-        std::mem::forget(undo);
+        // Without a context a ww lock is a plain mutex acquisition (`Engine::ww_lock` with no
+        // context): the map's own hook, with its already-seen fast path.
+        self.map.acquire_at(Acquire::exclusive(), Site::caller());
         let took = self.take(None, WwLockMode::Lock);
         debug_assert!(took, "a lock without a context never backs off");
         WwMutexGuard::new(self, None)
@@ -204,15 +203,25 @@ impl<T: ?Sized> WwMutex<T> {
             o.locked = true;
             o.ctx = ctx.map(|c| c.shared.clone());
         }
-        let undo = UndoOnPanic(&self.map);
-        with_current_task(|e, t| match ctx {
+        match ctx {
             Some(c) => {
-                let mut st = c.check.borrow_mut();
-                e.ww_lock(t, &self.map, Some((&c.shared.map, &mut st)), WwLockMode::Try, site)
+                let undo = UndoOnPanic(&self.map);
+                with_current_task(|e, t| {
+                    let mut st = c.check.borrow_mut();
+                    e.ww_lock(
+                        t,
+                        &self.map,
+                        Some((&c.shared.map, &mut st)),
+                        WwLockMode::Try,
+                        site,
+                    )
+                });
+                std::mem::forget(undo);
             }
-            None => e.ww_lock(t, &self.map, None, WwLockMode::Try, site),
-        });
-        std::mem::forget(undo);
+            None => self
+                .map
+                .acquire_at(Acquire::exclusive().trylock(true), site),
+        }
         match ctx {
             Some(c) => {
                 c.acquired.set(c.acquired.get() + 1);
@@ -318,15 +327,16 @@ impl<T: ?Sized> WwMutex<T> {
 
     /// Unlocks (`ww_mutex_unlock`), for the guard.
     fn unlock(&self, ctx: Option<&AcquireCtx>) {
-        with_current_task(|e, t| match ctx {
+        match ctx {
             Some(c) => {
-                let mut st = c.check.borrow_mut();
-                e.ww_unlock(t, &self.map, Some(&mut st), Site::Unknown)
+                with_current_task(|e, t| {
+                    let mut st = c.check.borrow_mut();
+                    e.ww_unlock(t, &self.map, Some(&mut st), Site::Unknown)
+                });
+                c.acquired.set(c.acquired.get().saturating_sub(1));
             }
-            None => e.ww_unlock(t, &self.map, None, Site::Unknown),
-        });
-        if let Some(c) = ctx {
-            c.acquired.set(c.acquired.get().saturating_sub(1));
+            // `Engine::ww_unlock` without a context is a plain release: the map's hook.
+            None => self.map.release_at(Site::Unknown),
         }
         let (holder, sleepers) = {
             let mut o = self.owner.lock();
