@@ -41,6 +41,22 @@ impl Engine {
     }
 
     /// A report of `kind` with a message, de-duplicated like every other report.
+    /// A [`ReportKind::WwMisuse`] about `map`: the kernel's `DEBUG_LOCKS_WARN_ON(what)` and
+    /// what it means (`why`).
+    pub(super) fn ww_misuse(
+        &self,
+        task: &mut Task,
+        map: &LockMap,
+        site: Site,
+        what: &str,
+        why: &str,
+    ) -> Option<Report> {
+        let class = self.class_of(task, map, 0);
+        let info = self.lock_info_of(class, map.instance(), site, ReadKind::Exclusive);
+        let message = format!("DEBUG_LOCKS_WARN_ON({what})\n{why}");
+        self.misuse_kind(task, ReportKind::WwMisuse, Some(info), message)
+    }
+
     pub(crate) fn misuse_kind(
         &self,
         task: &Task,

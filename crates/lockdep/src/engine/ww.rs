@@ -11,7 +11,7 @@
 //! with `DEBUG_LOCKS_WARN_ON`: how many mutexes it holds, whether `done` was called, which mutex
 //! made it back off. That state is a [`WwCtxState`], owned by the driver (the runtime's
 //! `AcquireCtx`, the replay's context table) and passed to each operation here, as a
-//! [`Task`] is. Every misuse becomes a [`ReportKind::WwMisuse`] report whose message is the
+//! [`Task`] is. Every misuse becomes a [`ReportKind::WwMisuse`](crate::ReportKind::WwMisuse) report whose message is the
 //! kernel's warning:
 //!
 //! | misuse | message |
@@ -31,8 +31,8 @@
 //! runtime mutex and the replay decide alike.
 
 use crate::engine::held::Task;
-use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
-use crate::report::{LockInfo, Report, ReportKind};
+use crate::lock::map::{Acquire, LockMap, Site};
+use crate::report::Report;
 
 use super::Engine;
 
@@ -171,7 +171,7 @@ impl Engine {
         let twice = std::mem::replace(&mut state.done, true);
         held.or_else(|| {
             twice
-                .then(|| self.ww_report(task, ctx, site, "ctx->done_acquire", DONE_TWICE))
+                .then(|| self.ww_misuse(task, ctx, site, "ctx->done_acquire", DONE_TWICE))
                 .flatten()
         })
     }
@@ -185,7 +185,7 @@ impl Engine {
         site: Site,
     ) -> Option<Report> {
         let held = (state.acquired > 0)
-            .then(|| self.ww_report(task, ctx, site, "ctx->acquired", FINI_HELD))
+            .then(|| self.ww_misuse(task, ctx, site, "ctx->acquired", FINI_HELD))
             .flatten();
         state.done = true;
         let released = self.release(task, ctx, site);
@@ -208,7 +208,7 @@ impl Engine {
             return self.acquire(task, lock, how, site);
         };
         let unneeded = (mode == WwLockMode::Slow && state.contending == 0)
-            .then(|| self.ww_report(task, lock, site, "!ctx->contending_lock", UNNEEDED_SLOW))
+            .then(|| self.ww_misuse(task, lock, site, "!ctx->contending_lock", UNNEEDED_SLOW))
             .flatten();
         let acquired = self.acquire(task, lock, how.nest_lock(ctx_map), site);
         unneeded.or(acquired)
@@ -251,7 +251,7 @@ impl Engine {
         }
         state.acquired += 1;
         let (what, why) = problem?;
-        self.ww_report(task, lock, site, what, why)
+        self.ww_misuse(task, lock, site, what, why)
     }
 
     /// A lock under a context returned "back off" (`-EDEADLK`): the mutex becomes the context's
@@ -274,7 +274,7 @@ impl Engine {
         state.contending = lock.instance();
         released.or_else(|| {
             twice
-                .then(|| self.ww_report(task, lock, site, "ww_ctx->contending_lock", BACKOFF_TWICE))
+                .then(|| self.ww_misuse(task, lock, site, "ww_ctx->contending_lock", BACKOFF_TWICE))
                 .flatten()
         })
     }
@@ -297,30 +297,10 @@ impl Engine {
             None => false,
         };
         let misuse = unbalanced
-            .then(|| self.ww_report(task, lock, site, "!lock->ctx->acquired", UNBALANCED))
+            .then(|| self.ww_misuse(task, lock, site, "!lock->ctx->acquired", UNBALANCED))
             .flatten();
         let released = self.release(task, lock, site);
         misuse.or(released)
-    }
-
-    /// A [`ReportKind::WwMisuse`] about `map`, with the kernel's warning and what it means.
-    fn ww_report(
-        &self,
-        task: &mut Task,
-        map: &LockMap,
-        site: Site,
-        what: &str,
-        why: &str,
-    ) -> Option<Report> {
-        let class = self.class_of(task, map, 0);
-        let info = LockInfo {
-            class: self.class_info(class)?,
-            instance: map.instance(),
-            site,
-            read: ReadKind::Exclusive,
-        };
-        let message = format!("DEBUG_LOCKS_WARN_ON({what})\n{why}");
-        self.misuse_kind(task, ReportKind::WwMisuse, Some(info), message)
     }
 }
 
