@@ -22,15 +22,18 @@ impl Engine {
             self.all_usage.fetch_or(usage, Ordering::Relaxed);
             return c;
         }
+        // A class the recording process could only name by its site may be named from the
+        // source here.
+        let named_by_site = site.is_some_and(|s| s == name);
         let c = self.push_class(
             &mut st,
             identity,
             name.into(),
             stable_id,
             0,
-            wait_inner,
-            wait_outer,
+            (wait_inner, wait_outer),
             site.map(Into::into),
+            named_by_site,
         );
         self.class(c).usage.fetch_or(usage, Ordering::Relaxed);
         self.all_usage.fetch_or(usage, Ordering::Relaxed);

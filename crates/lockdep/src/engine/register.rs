@@ -76,8 +76,16 @@ impl Engine {
         let base: Arc<str> = class::default_name(key, instance).into();
         let stable_id = class::stable_id(&base, key, subclass);
         let site = class::key_site(key).map(Into::into);
+        let named_by_site = matches!(key, Key::Site(_));
         self.push_class(
-            &mut st, identity, base, stable_id, subclass, inner, outer, site,
+            &mut st,
+            identity,
+            base,
+            stable_id,
+            subclass,
+            (inner, outer),
+            site,
+            named_by_site,
         )
     }
 
@@ -89,9 +97,9 @@ impl Engine {
         base: Arc<str>,
         stable_id: u64,
         subclass: u8,
-        inner: WaitType,
-        outer: WaitType,
+        (inner, outer): (WaitType, WaitType),
         site: Option<Arc<str>>,
+        named_by_site: bool,
     ) -> ClassId {
         let versions = st.name_versions.entry(base.clone()).or_default();
         let name_version = match versions.iter().position(|k| *k == identity) {
@@ -117,6 +125,8 @@ impl Engine {
             wait_outer: outer,
             usage: Default::default(),
             site,
+            named_by_site,
+            source_name: Default::default(),
         });
         debug_assert_eq!(
             pushed, index,

@@ -23,7 +23,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::lock::wait::WaitType;
 
@@ -216,6 +216,11 @@ pub(crate) struct Class {
     pub(crate) stable_id: u64,
     /// Where the key was declared (`file:line:col`), if it has a source location.
     pub(crate) site: Option<Arc<str>>,
+    /// Whether the class is named by its site, so that a readable name may be read from the
+    /// source there (see [`crate::lock::source`]).
+    pub(crate) named_by_site: bool,
+    /// That readable name, once looked for.
+    pub(crate) source_name: OnceLock<Option<Arc<str>>>,
 }
 
 impl Class {
@@ -223,14 +228,38 @@ impl Class {
         self.usage.load(Ordering::Relaxed)
     }
 
-    /// The name as reports print it: `name[#version][/subclass]`.
+    /// What the source calls the lock, for a class named by its construction site: read once,
+    /// on first use (never on the seen path).
+    fn source_name(&self) -> Option<&str> {
+        if !self.named_by_site {
+            return None;
+        }
+        self.source_name
+            .get_or_init(|| {
+                let site = self.site.as_deref()?;
+                let mut parts = site.rsplitn(3, ':');
+                let col = parts.next()?.parse().ok()?;
+                let line = parts.next()?.parse().ok()?;
+                let file = parts.next()?;
+                crate::lock::source::expression_at(file, line, col).map(Into::into)
+            })
+            .as_deref()
+    }
+
+    /// The name as reports print it: `name[#version][/subclass]`, and for a class named by its
+    /// construction site whose source says what the lock is, `expr[/subclass]@file:line:col`.
     pub(crate) fn display_name(&self) -> String {
-        let mut s = String::from(&*self.base_name);
+        let source = self.source_name();
+        let mut s = String::from(source.unwrap_or(&self.base_name));
         if self.name_version > 1 {
             s.push_str(&format!("#{}", self.name_version));
         }
         if self.subclass != 0 {
             s.push_str(&format!("/{}", self.subclass));
+        }
+        if let (Some(_), Some(site)) = (source, &self.site) {
+            s.push('@');
+            s.push_str(site);
         }
         s
     }
@@ -253,7 +282,9 @@ impl Class {
 pub struct ClassInfo {
     /// The class's index in this process.
     pub id: ClassId,
-    /// The printed name: `name[#version][/subclass]`.
+    /// The printed name: `name[#version][/subclass]`. A class keyed by its construction site
+    /// is named by what the source calls the lock, with the site beside it
+    /// (`accounts@src/bank.rs:14:23`), or by the plain site when the source cannot be read.
     pub name: Arc<str>,
     /// Usage bits at the time of the snapshot (the kernel's `{....}` characters: [`crate::proc`] prints them).
     pub usage: u16,
@@ -269,6 +300,31 @@ pub struct ClassInfo {
 }
 
 impl ClassInfo {
+    /// The name without the `@file:line:col` a name read from the source carries
+    /// (`accounts` for `accounts@src/bank.rs:14:23`); the name itself otherwise.
+    ///
+    /// ```
+    /// let m = lockdep::Mutex::new(0);
+    /// let info = lockdep::rt::global().classes().into_iter()
+    ///     .find(|c| *c.name == m.class_name()).unwrap();
+    /// assert_eq!(info.short_name(), "m");
+    /// assert!(info.name.ends_with(info.site.as_deref().unwrap()));
+    /// ```
+    pub fn short_name(&self) -> &str {
+        if let Some(site) = self.site.as_deref() {
+            if let Some(n) = self
+                .name
+                .strip_suffix(site)
+                .and_then(|n| n.strip_suffix('@'))
+            {
+                if !n.is_empty() {
+                    return n;
+                }
+            }
+        }
+        &self.name
+    }
+
     /// `(name){....}-{o:i}`, the class part of a kernel lock line.
     pub fn lock_name(&self, raw_lock_nesting: bool) -> String {
         let u: String = usage::chars(self.usage).iter().collect();

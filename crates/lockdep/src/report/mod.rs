@@ -20,6 +20,7 @@
 
 mod render;
 pub mod stack;
+pub mod suppress;
 
 use std::fmt;
 use std::sync::Arc;
