@@ -23,8 +23,23 @@ impl Report {
         )
     }
 
+    /// A class as the scenario lines print it: its short name (`accounts`) when no other class
+    /// of the report has the same one, the full name otherwise.
     fn bare(&self, c: &ClassInfo) -> String {
-        c.name.to_string()
+        let short = c.short_name();
+        let clash = self
+            .lock
+            .iter()
+            .chain(self.holding.iter())
+            .chain(self.held.iter())
+            .map(|l| &l.class)
+            .chain(self.chain.iter().map(|l| &l.class))
+            .any(|o| o.id != c.id && o.short_name() == short);
+        if clash {
+            c.name.to_string()
+        } else {
+            short.to_string()
+        }
     }
 
     fn header(&self, out: &mut String) -> fmt::Result {

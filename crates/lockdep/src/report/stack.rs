@@ -3,9 +3,13 @@
 //! The validator records a stack for every new dependency (where it was first seen) and for the
 //! acquisition that triggers a report. Capturing is a frame walk that stores instruction
 //! pointers; symbolizing (the expensive part) happens when a report is formatted. Identical
-//! stacks are stored once ([`StackStore`]). The validator's own frames (this crate, `lock_api`,
-//! the unwinder) are trimmed from the top when printing, and the runtime's frames below
-//! `__rust_begin_short_backtrace` from the bottom, so a trace starts and ends in user code.
+//! stacks are stored once ([`StackStore`]).
+//!
+//! A printed stack is the user's code: the frames of the standard library (`std`, `core`,
+//! `alloc`, `hashbrown`), of the validator, of `lock_api`/`parking_lot`, of the unwinder and the
+//! test harness, and the runtime's start-up (`main`'s callers, thread entry) are dropped; the
+//! user's own frames are kept whole, inlined frames included, and a `<T as Trait>::method`
+//! frame is the user's if `T` or `Trait` is. `LOCKDEP_STACK=full` prints every frame.
 //!
 //! The replay tool's simulated tasks have symbolic stacks: their frames are names.
 
@@ -155,35 +159,134 @@ fn resolve(ips: &[(usize, usize)]) -> Vec<Frame> {
     out
 }
 
-/// Frames of the validator itself: everything above the first user frame that is one of these
-/// (or runtime plumbing between them) is cut.
-fn is_internal(function: &str) -> bool {
-    const PREFIXES: [&str; 4] = ["lockdep::", "backtrace::", "lock_api::", "parking_lot"];
-    let f = function.trim_start_matches('<');
-    PREFIXES.iter().any(|p| f.starts_with(p))
+/// Crates whose frames are not the user's code: the standard library, the validator, the locks
+/// it wraps, the unwinder, the test harness, and what their generic code instantiates.
+const NOT_USER: [&str; 12] = [
+    "std::",
+    "core::",
+    "alloc::",
+    "hashbrown::",
+    "lockdep::",
+    "lock_api::",
+    "parking_lot::",
+    "parking_lot_core::",
+    "backtrace::",
+    "test::",
+    "panic_unwind::",
+    "std_detect::",
+];
+
+/// The runtime's start-up and thread entry frames, by exact name (C and compiler glue).
+const START_UP: [&str; 13] = [
+    "main",
+    "_start",
+    "__libc_start_main",
+    "__libc_start_call_main",
+    "__libc_start_main_impl",
+    "start_thread",
+    "clone",
+    "clone3",
+    "__clone",
+    "__clone3",
+    "__rust_try",
+    "__rust_begin_short_backtrace",
+    "__rust_end_short_backtrace",
+];
+
+/// Whether a type or path (the start of a demangled name) belongs to a crate that is not the
+/// user's: a path of one of [`NOT_USER`], or a type made only of such paths (`&T`, `fn(..)`,
+/// tuples, slices).
+fn is_foreign_path(p: &str) -> bool {
+    let p = p.trim_start();
+    let p = ["&mut ", "&", "*const ", "*mut ", "dyn ", "mut "]
+        .iter()
+        .fold(p, |p, pre| p.strip_prefix(pre).unwrap_or(p));
+    if p.starts_with("fn(") || p.starts_with('(') || p.starts_with('[') {
+        return true;
+    }
+    if let Some(inner) = p.strip_prefix('<') {
+        return is_foreign_function(&format!("<{inner}"));
+    }
+    NOT_USER.iter().any(|c| p.starts_with(c))
 }
 
-fn is_plumbing(function: &str) -> bool {
-    let f = function.trim_start_matches('<');
-    f.starts_with("std::") || f.starts_with("core::") || f.starts_with("alloc::") || f == "???"
-}
-
-fn trim(frames: Vec<Frame>) -> Vec<Frame> {
-    let mut start = 0;
-    for (i, f) in frames.iter().enumerate() {
-        if is_internal(&f.function) {
-            start = i + 1;
-        } else if !is_plumbing(&f.function) {
-            break;
+/// Whether a demangled function name is outside the user's code. `<T as Trait>::method` is the
+/// user's if either `T` or `Trait` is.
+fn is_foreign_function(function: &str) -> bool {
+    let f = function.trim();
+    if f == "???" || f.starts_with("0x") || START_UP.contains(&f) {
+        return true;
+    }
+    let Some(rest) = f.strip_prefix('<') else {
+        return is_foreign_path(f);
+    };
+    // Split `<Self as Trait>::...` at the top-level ` as ` and the matching `>`.
+    let mut depth = 0usize;
+    let mut as_at = None;
+    let mut close = None;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            ')' | ']' => depth = depth.saturating_sub(1),
+            // The arrow of `fn() -> T`.
+            '>' if i > 0 && rest.as_bytes()[i - 1] == b'-' => {}
+            '>' if depth == 0 => {
+                close = Some(i);
+                break;
+            }
+            '>' => depth -= 1,
+            ' ' if depth == 0 && as_at.is_none() && rest[i..].starts_with(" as ") => {
+                as_at = Some(i)
+            }
+            _ => {}
         }
     }
-    let mut end = frames.len();
-    if let Some(i) = frames
+    let Some(close) = close else {
+        return is_foreign_path(rest);
+    };
+    match as_at {
+        Some(a) => is_foreign_path(&rest[..a]) && is_foreign_path(&rest[a + 4..close]),
+        None => is_foreign_path(&rest[..close]),
+    }
+}
+
+/// Whether reports print whole stacks (`LOCKDEP_STACK=full`).
+fn full_stacks() -> bool {
+    static FULL: OnceLock<bool> = OnceLock::new();
+    *FULL.get_or_init(|| {
+        std::env::var("LOCKDEP_STACK").is_ok_and(|v| v.trim().eq_ignore_ascii_case("full"))
+    })
+}
+
+/// The user's frames: every frame of the standard library, the validator, the lock crates and
+/// the runtime's start-up dropped (the user's own frames kept whole, inlined ones included).
+/// A stack with no user frame at all (the validator's own tests) keeps everything between the
+/// validator's frames and the runtime's start-up.
+fn trim(frames: Vec<Frame>) -> Vec<Frame> {
+    if full_stacks() {
+        return frames;
+    }
+    let user: Vec<Frame> = frames
+        .iter()
+        .filter(|f| !is_foreign_function(&f.function))
+        .cloned()
+        .collect();
+    if !user.is_empty() {
+        return user;
+    }
+    let start = frames
+        .iter()
+        .rposition(|f| {
+            let g = f.function.trim_start_matches('<');
+            ["lockdep::", "backtrace::", "lock_api::", "parking_lot"]
+                .iter()
+                .any(|p| g.starts_with(p))
+        })
+        .map_or(0, |i| i + 1);
+    let end = frames
         .iter()
         .position(|f| f.function.contains("__rust_begin_short_backtrace"))
-    {
-        end = i;
-    }
+        .unwrap_or(frames.len());
     if start >= end {
         return frames;
     }
@@ -246,6 +349,69 @@ mod tests {
         let b = st.intern(StackTrace::symbolic(vec!["x"]));
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(st.len(), 1);
+    }
+
+    #[test]
+    fn foreign_frames_are_told_from_the_users() {
+        for f in [
+            "core::ops::function::FnOnce::call_once",
+            "<core::panic::unwind_safe::AssertUnwindSafe<F> as core::ops::function::FnOnce<()>>::call_once",
+            "<fn() -> core::result::Result<(), alloc::string::String> as core::ops::function::FnOnce<()>>::call_once",
+            "<alloc::boxed::Box<F,A> as core::ops::function::FnOnce<Args>>::call_once",
+            "hashbrown::raw::RawTable<T,A>::find",
+            "std::thread::Builder::spawn_unchecked_::{{closure}}::{{closure}}",
+            "lockdep::rt::acquire_slow",
+            "<lock_api::mutex::Mutex<R,T>>::lock",
+            "parking_lot_core::parking_lot::park",
+            "test::run_test::{{closure}}",
+            "__rust_begin_short_backtrace",
+            "main",
+            "???",
+            "0x7f00deadbeef",
+            "start_thread",
+        ] {
+            assert!(is_foreign_function(f), "{f}");
+        }
+        for f in [
+            "bank::Bank::transfer",
+            "bank::main::{{closure}}",
+            "<bank::Bank as core::fmt::Debug>::fmt",
+            "<alloc::vec::Vec<u8> as bank::Ledger>::post",
+            "<fn() -> bank::Bank as bank::Make>::make",
+            "two_threads::inversion",
+        ] {
+            assert!(!is_foreign_function(f), "{f}");
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_user_frames_inlined_ones_included() {
+        let fr = |f: &str| Frame {
+            function: f.into(),
+            offset: None,
+            location: None,
+        };
+        let frames = vec![
+            fr("backtrace::capture"),
+            fr("lockdep::rt::acquire_slow"),
+            fr("bank::Bank::inner"),
+            fr("core::iter::Iterator::for_each"),
+            fr("bank::Bank::transfer"),
+            fr("core::ops::function::FnOnce::call_once"),
+            fr("std::sys::backtrace::__rust_begin_short_backtrace"),
+            fr("main"),
+        ];
+        let kept: Vec<String> = trim(frames).into_iter().map(|f| f.function).collect();
+        assert_eq!(kept, ["bank::Bank::inner", "bank::Bank::transfer"]);
+        // The validator's own tests: nothing is the user's; the middle is kept.
+        let frames = vec![
+            fr("lockdep::rt::acquire_slow"),
+            fr("lockdep::engine::tests::x"),
+            fr("core::ops::function::FnOnce::call_once"),
+            fr("std::sys::backtrace::__rust_begin_short_backtrace"),
+        ];
+        let kept: Vec<String> = trim(frames).into_iter().map(|f| f.function).collect();
+        assert_eq!(kept, ["core::ops::function::FnOnce::call_once"]);
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! (`remote.rs`): every hook reads it first, and the fast path runs only when it reads exactly
 //! "on, nothing queued".
 
+use std::io::Write as _;
+use std::sync::OnceLock;
+
 use super::*;
+use crate::report::suppress::Suppressions;
 
 /// What the process-wide validator does with a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,8 +177,42 @@ impl std::fmt::Debug for ReportCollector {
     }
 }
 
-/// Prints or hands over a report, with further hooks on this thread ignored meanwhile.
-pub(super) fn deliver(r: &Report) {
+/// The suppressions of the process (see [`crate::report::suppress`]): the file named by
+/// `LOCKDEP_SUPPRESS`, or `lockdep.toml` at the root of the workspace the program runs in, read
+/// at the first report. A file that cannot be used is reported once on stderr and ignored.
+pub fn suppressions() -> Option<&'static Suppressions> {
+    static SUPPRESSIONS: OnceLock<Option<Suppressions>> = OnceLock::new();
+    SUPPRESSIONS
+        .get_or_init(|| match Suppressions::from_env() {
+            Ok(s) => s,
+            Err(e) => {
+                write_stderr(&format!("lockdep: {e}; no report is suppressed\n"));
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// The number of reports suppressed so far in this process (counted, never printed).
+pub fn suppressed() -> u64 {
+    suppressions().map_or(0, Suppressions::suppressed)
+}
+
+/// Writes to the process's standard error directly, in one piece: not through `eprint!`, which
+/// the test harness captures (a test's captured output is only shown if the test fails, so a
+/// report made in a passing test would never be seen).
+fn write_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// Prints or hands over a report, with further hooks on this thread ignored meanwhile; `false`
+/// if a suppression silenced it (it then goes nowhere, collectors included).
+pub(super) fn deliver(r: &Report) -> bool {
+    if suppressions().is_some_and(|s| s.check(r)) {
+        return false;
+    }
     let sinks: Vec<Arc<Sink>> = {
         let c = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner());
         c.iter().filter_map(Weak::upgrade).collect()
@@ -185,6 +223,7 @@ pub(super) fn deliver(r: &Report) {
     let handler = HANDLER.read().unwrap_or_else(|e| e.into_inner()).clone();
     match handler {
         Some(h) => h(r),
-        None => eprint!("{}", r.render()),
+        None => write_stderr(&r.render()),
     }
+    true
 }

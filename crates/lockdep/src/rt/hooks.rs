@@ -26,6 +26,7 @@ impl LockMap {
 
     /// Records an acquisition with an explicit call site.
     #[inline]
+    #[track_caller]
     pub fn acquire_at(&self, how: Acquire<'_>, site: Site) {
         acquire(self, how, site);
     }
@@ -40,6 +41,7 @@ impl LockMap {
 
     /// Records a release with an explicit call site.
     #[inline]
+    #[track_caller]
     pub fn release_at(&self, site: Site) {
         release(self, site);
     }
@@ -192,6 +194,7 @@ pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
 }
 
 #[inline(always)]
+#[track_caller]
 pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
     if cfg!(feature = "disabled") {
         return;
@@ -217,6 +220,7 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
 /// first (which looks the class up for a map whose cache is empty: a lock just made).
 #[inline(never)]
+#[track_caller]
 pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) {
     if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
         acquire_report(r, map);
@@ -225,6 +229,7 @@ pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 pub(super) fn acquire_report(r: Box<Report>, map: &LockMap) {
     dispatch(*r, || {
         with_task(|e, t| e.undo_acquire(t, map.instance()));
@@ -232,6 +237,7 @@ pub(super) fn acquire_report(r: Box<Report>, map: &LockMap) {
 }
 
 #[inline(always)]
+#[track_caller]
 pub(crate) fn release(map: &LockMap, site: Site) {
     if cfg!(feature = "disabled") {
         return;
@@ -246,6 +252,7 @@ pub(crate) fn release(map: &LockMap, site: Site) {
 }
 
 #[inline(never)]
+#[track_caller]
 pub(super) fn release_slow(map: &LockMap, site: Site) {
     let r = with_task(|e, t| {
         if map.is_movable() && !e.is_held(t, map, None) {
@@ -261,11 +268,13 @@ pub(super) fn release_slow(map: &LockMap, site: Site) {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 pub(super) fn report(r: Box<Report>) {
     dispatch(*r, || {});
 }
 
 #[inline]
+#[track_caller]
 pub(crate) fn downgrade(map: &LockMap, site: Site) {
     if let Some(Some(r)) = with_task(|e, t| e.downgrade(t, map, site).map(Box::new)) {
         report(r);
@@ -289,6 +298,7 @@ pub(crate) fn is_held(map: &LockMap, read: Option<ReadKind>) -> bool {
 /// Runs `f` on the current thread's task of the process-wide validator; `None` if the validator
 /// is off or this thread is already inside it. For drivers and instrumentation that need an
 /// engine operation without a hook of its own.
+#[track_caller]
 pub fn with_current_task(f: impl FnOnce(&Engine, &mut Task) -> Option<Report>) -> bool {
     match with_task(|e, t| f(e, t)) {
         Some(Some(r)) => {
@@ -323,6 +333,7 @@ pub(crate) fn check_freed(instance: usize) {
     }
 }
 
+#[track_caller]
 pub(crate) fn pin(map: &LockMap, site: Site) -> Option<crate::engine::PinCookie> {
     match with_task(|e, t| e.pin(t, map, site))? {
         Ok(c) => Some(c),
@@ -342,6 +353,7 @@ pub fn assert_none_held() {
 
 /// Reports that the current thread still holds locks if it does (for a thread about to exit or
 /// a test about to end), and forgets them.
+#[track_caller]
 pub fn check_no_locks_held() {
     if let Some(Some(r)) = with_task(|e, t| e.exit(t)) {
         dispatch(r, || {});

@@ -31,7 +31,8 @@ mod remote;
 
 use action::*;
 pub use action::{
-    action, clear_report_handler, set_action, set_report_handler, Action, ReportCollector,
+    action, clear_report_handler, set_action, set_report_handler, suppressed, suppressions, Action,
+    ReportCollector,
 };
 pub(crate) use hooks::*;
 pub use hooks::{assert_none_held, check_no_locks_held, depth, with_current_task};
@@ -184,19 +185,24 @@ fn claim_and_deliver(task: &mut Task) {
 }
 
 /// Delivers a report made by a hook; in panic mode, runs `undo` (to take back an acquisition
-/// that will not happen) and panics.
+/// that will not happen) and panics, at the caller's location: every hook down from the user's
+/// lock call is `#[track_caller]`, so the panic names the user's file and line.
+#[track_caller]
 fn dispatch(r: Report, undo: impl FnOnce()) {
-    let delivered = SLOT.try_with(|slot| {
+    let delivered = match SLOT.try_with(|slot| {
         // Busy makes this thread's hooks no-ops while the handler runs (it may well lock
         // instrumented mutexes).
         let _busy = Busy(&slot.busy, slot.busy.replace(true));
-        deliver(&r);
-    });
-    if delivered.is_err() {
-        deliver(&r);
-    }
-    if action_code() == PANIC {
+        deliver(&r)
+    }) {
+        Ok(d) => d,
+        Err(_) => deliver(&r),
+    };
+    if delivered && action_code() == PANIC {
         undo();
-        panic!("lockdep: {}", r.title());
+        match r.lock.as_ref().map_or(Site::Unknown, |l| l.site) {
+            Site::Unknown => panic!("lockdep: {}", r.title()),
+            site => panic!("lockdep: {} at {site}", r.title()),
+        }
     }
 }

@@ -161,6 +161,8 @@ pub struct Case {
     pub(crate) file: String,
     /// Class names; index 0 and 1 are the predeclared maps.
     pub(crate) classes: Vec<String>,
+    /// The line each class was first declared on (0 for the predeclared maps).
+    pub(crate) class_lines: Vec<usize>,
     /// Declared instances, in declaration order (index 0 and 1 are the predeclared maps).
     pub(crate) instances: Vec<Instance>,
     /// Tasks in order of creation; index 0 is `main`.

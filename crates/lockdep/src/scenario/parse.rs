@@ -144,6 +144,7 @@ impl CaseBuilder {
                 expected: Vec::new(),
                 file: file.to_string(),
                 classes: Vec::new(),
+                class_lines: Vec::new(),
                 instances: Vec::new(),
                 tasks: Vec::new(),
                 steps: Vec::new(),
@@ -209,6 +210,7 @@ impl CaseBuilder {
             None => {
                 let index = self.case.classes.len();
                 self.case.classes.push(class_name.to_string());
+                self.case.class_lines.push(line);
                 self.classes.insert(
                     class_name.to_string(),
                     ClassDecl {

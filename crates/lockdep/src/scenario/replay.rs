@@ -39,10 +39,16 @@ pub fn replay_case(case: &Case) -> CaseResult {
 /// Replays one case through `engine`, which should be fresh (one with an observer, to record the
 /// case; or one to look at afterwards, as `lockdep replay --dump` does).
 pub fn replay_case_in(case: &Case, engine: &Engine) -> CaseResult {
+    // Each class's site is its declaration line in the scenario file (the predeclared maps have
+    // none in the file: the case's line stands for them).
     let keys: Vec<&'static LockClassKey> = case
         .classes
         .iter()
-        .map(|name| LockClassKey::new_dynamic(name.as_str()))
+        .zip(&case.class_lines)
+        .map(|(name, &line)| {
+            let line = if line == 0 { case.line } else { line };
+            LockClassKey::new_dynamic_at(name, &format!("{}:{line}", case.file))
+        })
         .collect();
     // Boxed, so that each map keeps its address (the engine's instance identity) for the whole
     // case. `parse` guarantees every class index is in range; a key is made on the spot if not.

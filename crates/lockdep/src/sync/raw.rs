@@ -79,6 +79,7 @@ impl<R> Lockdep<R> {
 
 impl<R: RawMutex> Lockdep<R> {
     /// Validates then takes the lock, recording `how` (subclass, nest lock) and `site`.
+    #[track_caller]
     #[inline]
     pub fn lock_with(&self, how: Acquire<'_>, site: Site) {
         self.map.acquire_at(how, site);
@@ -86,6 +87,7 @@ impl<R: RawMutex> Lockdep<R> {
     }
 
     /// Tries the lock; on success records a trylock acquisition.
+    #[track_caller]
     #[inline]
     pub fn try_lock_with(&self, how: Acquire<'_>, site: Site) -> bool {
         let ok = self.raw.try_lock();
@@ -99,6 +101,7 @@ impl<R: RawMutex> Lockdep<R> {
     ///
     /// # Safety
     /// The lock must be held by the current context, as for [`RawMutex::unlock`].
+    #[track_caller]
     #[inline]
     pub unsafe fn unlock_at(&self, site: Site) {
         self.map.release_at(site);
