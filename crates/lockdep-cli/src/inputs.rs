@@ -99,6 +99,8 @@ fn record_case(file: &str, case: &scenario::Case) -> Result<Recording, String> {
             test: None,
             frames: rep.stack.as_ref().map(|s| s.frames()).unwrap_or_default(),
             has_stack: true,
+            held_site: known_site(held.site),
+            site: known_site(new.site),
             offset: 0,
         });
     }
@@ -142,4 +144,9 @@ fn collect(path: &Path, named: bool, files: &mut Vec<PathBuf>) -> io::Result<()>
             .is_some_and(|e| e == record::EXTENSION || e == "lockdep")
     };
     crate::files::collect(path, named, &wanted, files)
+}
+
+/// A site as a recording stores it: `None` when unknown.
+fn known_site(site: lockdep::Site) -> Option<String> {
+    (site != lockdep::Site::Unknown).then(|| site.to_string())
 }

@@ -360,10 +360,11 @@ impl Engine {
     ) -> Result<(), Box<Report>> {
         let prev = &task.held[prev_index];
         let (p, n) = ((prev.class, prev.read), (next.class, next.read));
+        let sites = Some((prev.site.get(), next.site.get()));
         if !self.knows_dependency(st, p, n) {
             if let Some(path) = self.closes_cycle(st, p, n) {
                 let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
-                self.tell_rejected(p, n, distance, &stack, &tref);
+                self.tell_rejected(p, n, distance, &stack, &tref, sites);
                 let chain = self.circular_chain(st, &path, next.class, stack.clone(), tref);
                 let mut r =
                     self.make_report(task, ReportKind::Circular, Some(self.lock_info(next)), None);
@@ -374,11 +375,11 @@ impl Engine {
             }
             if let Some(r) = self.check_irq_usage(st, task, prev, next) {
                 let (stack, tref) = trace.get_or_insert_with(|| self.capture(st, task)).clone();
-                self.tell_rejected(p, n, distance, &stack, &tref);
+                self.tell_rejected(p, n, distance, &stack, &tref, sites);
                 return Err(Box::new(r));
             }
         }
-        self.insert_dependency(st, p, n, distance, |st| {
+        self.insert_dependency(st, p, n, distance, sites, |st| {
             trace.get_or_insert_with(|| self.capture(st, task)).clone()
         });
         Ok(())
@@ -391,6 +392,7 @@ impl Engine {
         distance: u16,
         stack: &Arc<StackTrace>,
         task: &TaskRef,
+        sites: Option<(Site, Site)>,
     ) {
         if let Some(obs) = &self.observer {
             let d = Dependency {
@@ -400,6 +402,7 @@ impl Engine {
                 distance,
                 stack: stack.clone(),
                 task: task.clone(),
+                sites,
             };
             obs.dependency_rejected(&d, &self.class(prev).info(), &self.class(next).info());
         }
@@ -450,6 +453,7 @@ impl Engine {
         (prev, prev_read): (ClassId, ReadKind),
         (next, next_read): (ClassId, ReadKind),
         distance: u16,
+        sites: Option<(Site, Site)>,
         trace: impl FnOnce(&mut State) -> (Arc<StackTrace>, TaskRef),
     ) {
         let dep = dep_type(prev_read, next_read);
@@ -470,7 +474,10 @@ impl Engine {
             let e = st
                 .graph
                 .edge(st.graph.find(prev, next).expect("just added"));
-            let d = Dependency::of(e);
+            let d = Dependency {
+                sites,
+                ..Dependency::of(e)
+            };
             obs.dependency_recorded(&d, &self.class(prev).info(), &self.class(next).info());
         }
     }

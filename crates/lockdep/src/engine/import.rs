@@ -51,6 +51,22 @@ impl Engine {
         stack: Arc<StackTrace>,
         task: TaskRef,
     ) -> Vec<Report> {
+        self.import_dependency_at(from, to, dep, stack, task, None)
+    }
+
+    /// [`import_dependency`](Engine::import_dependency), with where the recording process took
+    /// the held lock and the acquired one (`(held, acquired)`): a report it makes shows them on
+    /// its lock lines.
+    pub fn import_dependency_at(
+        &self,
+        from: ClassId,
+        to: ClassId,
+        dep: u8,
+        stack: Arc<StackTrace>,
+        task: TaskRef,
+        sites: Option<(Site, Site)>,
+    ) -> Vec<Report> {
+        let (from_site, to_site) = sites.unwrap_or((Site::Unknown, Site::Unknown));
         let mut reports = Vec::new();
         let mut st = self.state.lock();
         for bit in [dep::DEP_EN, dep::DEP_ER, dep::DEP_SN, dep::DEP_SR] {
@@ -75,25 +91,26 @@ impl Engine {
             };
             if closing.is_none() {
                 let (s2, t2) = (stack.clone(), task.clone());
-                self.insert_dependency(&mut st, p, n, 1, move |st| {
+                self.insert_dependency(&mut st, p, n, 1, sites, move |st| {
                     (st.stacks.intern((*s2).clone()), t2)
                 });
             }
             if let Some(path) = closing {
                 let chain = self.circular_chain(&st, &path, to, stack.clone(), task.clone());
-                let info = |c: ClassId, read| LockInfo {
+                // No instance: the locks lived in another process.
+                let info = |c: ClassId, read, site| LockInfo {
                     class: self.class(c).info(),
                     instance: 0,
-                    site: Site::Unknown,
+                    site,
                     read,
                 };
                 let report = Report {
                     kind: ReportKind::Circular,
                     task: task.clone(),
-                    lock: Some(info(to, next_read)),
-                    holding: Some(info(from, prev_read)),
+                    lock: Some(info(to, next_read, to_site)),
+                    holding: Some(info(from, prev_read, from_site)),
                     chain,
-                    held: vec![info(from, prev_read)],
+                    held: vec![info(from, prev_read, from_site)],
                     stack: Some(stack.clone()),
                     message: None,
                     raw_lock_nesting: self.options().raw_lock_nesting,

@@ -83,6 +83,10 @@ pub struct Dependency {
     pub stack: Arc<StackTrace>,
     /// The task that first created it.
     pub task: TaskRef,
+    /// Where the held lock and the acquired lock were taken, in the acquisition this record was
+    /// made from (given to observers of live acquisitions; `None` in introspection, which keeps
+    /// no sites per edge).
+    pub sites: Option<(Site, Site)>,
 }
 
 impl Dependency {
@@ -95,6 +99,7 @@ impl Dependency {
             distance: e.distance,
             stack: e.stack.clone(),
             task: e.task.clone(),
+            sites: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `static STATS: Mutex<Stats> = Mutex::new(..)` | `STATS` |
 //! | `self.accounts = Mutex::new(..)` | `self.accounts` |
 //! | `let shared = Arc::new(Mutex::new(..))` | `shared` |
+//! | `static STATE: LazyLock<Mutex<S>> = LazyLock::new(\|\| Mutex::new(..))` | `STATE` |
 //!
 //! This runs once per class, on the slow path, and never in the seen path. When the file cannot
 //! be found (a binary run away from its sources) or the text is not one of these forms, the
@@ -118,6 +119,14 @@ fn name_before(before: &str, depth: u32) -> Option<String> {
         // A struct field (`accounts: Mutex::new(..)`), not a type ascription.
         return trailing_ident(rest).map(str::to_string);
     }
+    if let Some(rest) = b.strip_suffix('|') {
+        // The body of a closure, `LazyLock::new(|| Mutex::new(..))`: name what the closure is
+        // passed to.
+        let open = rest.rfind('|')?;
+        let before = rest[..open].trim_end();
+        let before = before.strip_suffix("move").unwrap_or(before);
+        return name_before(before, depth + 1);
+    }
     if let Some(rest) = b.strip_suffix('(') {
         // An argument of a wrapper: `Arc::new(Mutex::new(..))`: name what the wrapper is
         // stored into. Only the first argument, and only of a path call (not a macro).
@@ -215,6 +224,8 @@ fn f() {
     assert!(x == Mutex::new(0));
     make(Mutex::new(0), 1);
 }
+static STATE: LazyLock<Mutex<u8>> = LazyLock::new(|| Mutex::new(7));
+fn h() { let lazy = Lazy::new(move |_x| Mutex::new(8)); }
 ";
         assert_eq!(
             at(src, "lockdep::Mutex::new(0), audit").as_deref(),
@@ -241,6 +252,8 @@ fn f() {
         );
         assert_eq!(at(src, "Mutex::new(0));\n    make").as_deref(), None);
         assert_eq!(at(src, "Mutex::new(0), 1").as_deref(), None);
+        assert_eq!(at(src, "Mutex::new(7)").as_deref(), Some("STATE"));
+        assert_eq!(at(src, "Mutex::new(8)").as_deref(), Some("lazy"));
     }
 
     #[test]

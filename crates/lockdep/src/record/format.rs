@@ -5,8 +5,10 @@ use super::*;
 
 /// The first 8 bytes of every recording.
 pub const MAGIC: &[u8; 8] = b"LOCKDEPR";
-/// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this crate writes. It reads this one and every older one.
+pub const VERSION: u16 = 2;
+/// The oldest format version this crate reads (version 1 has no acquisition sites).
+pub const OLDEST_VERSION: u16 = 1;
 /// The conventional extension of a recording (`lockdep check DIR` reads files with it).
 pub const EXTENSION: &str = "ldrec";
 /// The largest payload a frame may have.

@@ -134,12 +134,18 @@ impl Merged {
                 pid: d.first.tid,
                 origin: Some(d.origin().into()),
             };
-            reports.extend(engine.import_dependency(
+            let site = |s: &Option<String>| {
+                s.as_deref()
+                    .map_or(Site::Unknown, |s| Site::Text(stack::intern(s)))
+            };
+            let sites = Some((site(&d.first.held_site), site(&d.first.site)));
+            reports.extend(engine.import_dependency_at(
                 from,
                 to,
                 d.dep,
                 Arc::new(StackTrace::symbolic(frames)),
                 task,
+                sites,
             ));
         }
         let chains = self

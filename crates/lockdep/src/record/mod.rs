@@ -47,7 +47,7 @@
 //! Data is not `fsync`ed: a crash of the whole machine can lose what the kernel had not yet
 //! written back.
 //!
-//! ## File format (version 1)
+//! ## File format (version 2)
 //!
 //! All integers are little-endian. A file is a 16-byte header, `LOCKDEPR`, the version (`u16`,
 //! now 1), a `u16` and a `u32` reserved (zero), then frames:
@@ -65,7 +65,9 @@
 //! Payloads: *process* `pid u32, exe str, start_ms u64, lockdep_version str`; *class*
 //! `stable_id u64, name str, site opt-str, wait_inner str, wait_outer str, usage u16`;
 //! *dependency* `from u64, to u64, dep u8, distance u16, task str, tid u32, test opt-str,
-//! has_stack u8, [frames u32, (function str, offset opt-u64, location opt-str)*]`; *chain*
+//! has_stack u8, [frames u32, (function str, offset opt-u64, location opt-str)*], held_site
+//! opt-str, site opt-str` (where the held and the acquired lock were taken; version 1 ends
+//! before them, and is still read); *chain*
 //! `irq_context u8, count u32, stable_id u64*`. The first frame is always the process.
 //!
 //! Reading is strict: a frame that stops short at the end of the file (a process killed while
@@ -99,6 +101,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::engine::chain::ChainInfo;
 use crate::engine::{Dependency, Engine, Observer};
 use crate::lock::class::{ClassId, ClassInfo};
+use crate::lock::map::Site;
 use crate::lock::wait::WaitType;
 use crate::report::stack::{self, Frame, StackTrace};
 use crate::report::Report;
@@ -212,6 +215,98 @@ mod tests {
         let merged = Merged::new([&ab, &ba_moved]);
         assert_eq!(merged.classes.len(), 3);
         assert!(merged.check().reports.is_empty());
+    }
+
+    /// A recording of `first -> second` by a task named like a libtest thread, with real
+    /// acquisition sites.
+    fn recording_at(
+        first: &'static crate::LockClassKey,
+        second: &'static crate::LockClassKey,
+        test: &str,
+    ) -> Recording {
+        let rec = Recorder::in_memory();
+        let engine = Engine::with_observer(Default::default(), Box::new(rec.clone()));
+        let (m1, m2) = (LockMap::named(first), LockMap::named(second));
+        let mut t = Task::new(test, 1);
+        engine.acquire(&mut t, &m1, Acquire::exclusive(), Site::caller());
+        engine.acquire(&mut t, &m2, Acquire::exclusive(), Site::caller());
+        read_bytes("mem", &rec.bytes()).unwrap()
+    }
+
+    #[test]
+    fn check_reports_say_where_and_who() {
+        let ab = recording_at(&KEY_A, &KEY_B, "tests::takes_a_then_b");
+        let ba = recording_at(&KEY_B, &KEY_A, "tests::takes_b_then_a");
+        let d = &ba.dependencies[0];
+        let here = file!();
+        assert!(d.held_site.as_deref().unwrap().starts_with(here), "{d:?}");
+        assert!(d.site.as_deref().unwrap().starts_with(here), "{d:?}");
+        // A unit-test binary is a test process: the task's name is the test's.
+        assert_eq!(d.test.as_deref(), Some("tests::takes_b_then_a"));
+        let reports = Merged::new([&ab, &ba]).check().reports;
+        assert_eq!(reports.len(), 1);
+        let r = &reports[0];
+        assert_eq!(
+            r.lock.as_ref().unwrap().site.to_string(),
+            *d.site.as_ref().unwrap()
+        );
+        assert_eq!(
+            r.holding.as_ref().unwrap().site.to_string(),
+            *d.held_site.as_ref().unwrap()
+        );
+        let text = r.render();
+        assert!(!text.contains("<unknown>"), "{text}");
+        assert!(!text.contains("0000000000000000"), "{text}");
+        assert!(text.contains(&format!(", at: {here}:")), "{text}");
+        // The process and test that took the locks, and the test of each edge.
+        assert!(
+            text.contains("(process ") && text.contains("test tests::takes_b_then_a)"),
+            "{text}"
+        );
+        assert!(text.contains("test tests::takes_a_then_b"), "{text}");
+    }
+
+    #[test]
+    fn version_1_recordings_are_still_read() {
+        // A version-1 file: no sites at the end of a dependency record.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 6]);
+        let mut p = Vec::new();
+        put_u32(&mut p, 42);
+        put_str(&mut p, "/t/old");
+        put_u64(&mut p, 0);
+        put_str(&mut p, "0.1.0");
+        format::frame(&mut bytes, KIND_PROCESS, &p);
+        for id in [1u64, 2] {
+            let mut p = Vec::new();
+            put_u64(&mut p, id);
+            put_str(&mut p, &format!("c{id}"));
+            put_opt_str(&mut p, None);
+            put_str(&mut p, &WaitType::Sleep.to_string());
+            put_str(&mut p, &WaitType::Inv.to_string());
+            put_u16(&mut p, 0);
+            format::frame(&mut bytes, KIND_CLASS, &p);
+        }
+        let mut p = Vec::new();
+        put_u64(&mut p, 1);
+        put_u64(&mut p, 2);
+        put_u8(&mut p, 1);
+        put_u16(&mut p, 1);
+        put_str(&mut p, "main");
+        put_u32(&mut p, 42);
+        put_opt_str(&mut p, None);
+        put_u8(&mut p, 0);
+        format::frame(&mut bytes, KIND_DEP, &p);
+        let r = read_bytes("old", &bytes).unwrap();
+        assert_eq!(r.dependencies.len(), 1);
+        assert_eq!(r.dependencies[0].site, None);
+        assert_eq!(r.dependencies[0].held_site, None);
+        // A version from the future is refused, naming the file and offset.
+        bytes[8] = 9;
+        let e = read_bytes("new", &bytes).unwrap_err().to_string();
+        assert!(e.contains("unsupported recording version 9"), "{e}");
     }
 
     /// A small deterministic generator (xorshift), so the fuzz is reproducible.

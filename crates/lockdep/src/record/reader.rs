@@ -91,6 +91,11 @@ pub struct RecordedDependency {
     pub frames: Vec<Frame>,
     /// Whether the record carried the first-seen stack.
     pub has_stack: bool,
+    /// Where the recording process took the held lock, in the acquisition that made this
+    /// record (`file:line:col`; `None` when unknown, and in version 1 recordings).
+    pub held_site: Option<String>,
+    /// Where it took the acquired lock, in that acquisition.
+    pub site: Option<String>,
     /// Byte offset of the record in its file.
     pub offset: u64,
 }
@@ -164,10 +169,12 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
         return Err(err(0, "not a lockdep recording (bad magic)".into()));
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(err(
             8,
-            format!("unsupported recording version {version} (this lockdep reads {VERSION})"),
+            format!(
+                "unsupported recording version {version} (this lockdep reads {OLDEST_VERSION} to {VERSION})"
+            ),
         ));
     }
     if bytes[10..HEADER_LEN].iter().any(|b| *b != 0) {
@@ -233,7 +240,7 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                     old.usage |= c.usage;
                 }
             }),
-            KIND_DEP => decode_dep(&mut d, at).and_then(|dep| {
+            KIND_DEP => decode_dep(&mut d, at, version).and_then(|dep| {
                 for id in [dep.from, dep.to] {
                     if !known.contains(&id) {
                         return Err((d.base, format!("dependency names unknown class {id:016x}")));
@@ -307,7 +314,11 @@ pub(super) fn decode_class(d: &mut Decoder<'_>) -> DecodeResult<RecordedClass> {
     })
 }
 
-pub(super) fn decode_dep(d: &mut Decoder<'_>, offset: usize) -> DecodeResult<RecordedDependency> {
+pub(super) fn decode_dep(
+    d: &mut Decoder<'_>,
+    offset: usize,
+    version: u16,
+) -> DecodeResult<RecordedDependency> {
     let from = d.u64("class id")?;
     let to = d.u64("class id")?;
     let at = d.base + d.pos;
@@ -338,6 +349,11 @@ pub(super) fn decode_dep(d: &mut Decoder<'_>, offset: usize) -> DecodeResult<Rec
             });
         }
     }
+    let (held_site, site) = if version >= 2 {
+        (d.opt_str("held lock site")?, d.opt_str("acquisition site")?)
+    } else {
+        (None, None)
+    };
     Ok(RecordedDependency {
         from,
         to,
@@ -348,6 +364,8 @@ pub(super) fn decode_dep(d: &mut Decoder<'_>, offset: usize) -> DecodeResult<Rec
         test,
         frames,
         has_stack,
+        held_site,
+        site,
         offset: offset as u64,
     })
 }

@@ -293,6 +293,13 @@ impl Observer for Recorder {
         } else {
             put_u8(&mut p, 0);
         }
+        let (held, acquired) = dep.sites.unwrap_or((Site::Unknown, Site::Unknown));
+        for s in [held, acquired] {
+            match s {
+                Site::Unknown => put_opt_str(&mut p, None),
+                s => put_opt_str(&mut p, Some(&s.to_string())),
+            }
+        }
         st.emit(KIND_DEP, &p);
     }
 }

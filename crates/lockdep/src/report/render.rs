@@ -14,13 +14,15 @@ impl Report {
         out
     }
 
+    /// A lock line. A lock of another process (a report made from recordings) has no
+    /// instance here: the line starts at its class.
     fn lock_line(&self, l: &LockInfo) -> String {
-        format!(
-            "{:016x} {}, at: {}",
-            l.instance,
-            l.class.lock_name(self.raw_lock_nesting),
-            l.site
-        )
+        let class = l.class.lock_name(self.raw_lock_nesting);
+        if l.instance == 0 {
+            format!("{class}, at: {}", l.site)
+        } else {
+            format!("{:016x} {class}, at: {}", l.instance, l.site)
+        }
     }
 
     /// A class as the scenario lines print it: its short name (`accounts`) when no other class
@@ -109,7 +111,11 @@ impl Report {
         match self.kind {
             ReportKind::Circular => {
                 let (next, prev) = (self.lock.as_ref(), self.holding.as_ref());
-                writeln!(out, "{task} is trying to acquire lock:")?;
+                match &task.origin {
+                    // Made from recordings: say which process and test took the locks.
+                    Some(origin) => writeln!(out, "{task} ({origin}) is trying to acquire lock:")?,
+                    None => writeln!(out, "{task} is trying to acquire lock:")?,
+                }
                 if let Some(n) = next {
                     writeln!(out, "{}", self.lock_line(n))?;
                 }
