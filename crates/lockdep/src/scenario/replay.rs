@@ -413,6 +413,26 @@ mod tests {
     }
 
     #[test]
+    fn classes_are_sited_at_their_declaration_line() {
+        let run = |text: &str| {
+            let sc = crate::scenario::parse("dir/t.lockdep", text).unwrap();
+            let engine = Engine::with_options(Options::default());
+            replay_case_in(&sc.cases[0], &engine);
+            engine.classes()
+        };
+        let classes = run("case c\nmutex A\n\nmutex B\nlock A\nlock B\n");
+        let site_of = |n: &str| {
+            classes
+                .iter()
+                .find(|c| &*c.name == n)
+                .and_then(|c| c.site.as_deref().map(str::to_string))
+        };
+        assert_eq!(site_of("A").as_deref(), Some("dir/t.lockdep:2"));
+        assert_eq!(site_of("B").as_deref(), Some("dir/t.lockdep:4"));
+        assert!(classes.iter().all(|c| !c.site.as_deref().unwrap_or("").contains("replay.rs")));
+    }
+
+    #[test]
     fn failed_cases_list_both_sides() {
         let r = run("case c\nmutex A\nlock A\nunlock A\nunlock A\nexpect circular\n");
         assert!(!r[0].passed);
