@@ -44,10 +44,12 @@
 //!
 //! ## What happens on a report
 //!
-//! By default a report is printed to stderr and the program goes on. `LOCKDEP=panic` (or
-//! [`set_action`]) panics in the offending thread, `LOCKDEP=off` turns validation off, and
-//! [`set_report_handler`] sends reports to your code. Each distinct problem (kind and classes) is
-//! reported once.
+//! By default a report is written to the process's standard error (directly, so that a test
+//! harness's output capture does not hide it) and the program goes on. `LOCKDEP=panic` (or
+//! [`set_action`]) panics in the offending thread, at the user's lock call, `LOCKDEP=off` turns
+//! validation off, and [`set_report_handler`] sends reports to your code. Each distinct problem
+//! (kind and classes) is reported once. A report accepted in a suppression file (`lockdep.toml`,
+//! see [`report::suppress`]) is counted and not printed.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unsafe_op_in_unsafe_fn, unnameable_types)]

@@ -19,13 +19,33 @@
 //! class keeps its plain site. The name never changes a class's identity, which stays its key
 //! (name and site) as before.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The expression a lock built at `file:line:col` is stored into, if the source can be read and
 /// says so.
 pub(crate) fn expression_at(file: &str, line: u32, col: u32) -> Option<String> {
-    let text = read_source(file)?;
+    let text = cached_source(file)?;
     expression_in(&text, line, col)
+}
+
+/// The files read so far (or found missing): most classes of a program are made in a few files,
+/// and a name may be looked up with the engine's lock held (a recorder is told of each class as
+/// it registers), so each file is read once. A leaf lock: nothing is locked under it.
+fn cached_source(file: &str) -> Option<Arc<str>> {
+    const MAX_FILES: usize = 256;
+    static CACHE: Mutex<Option<HashMap<String, Option<Arc<str>>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(text) = cache.get(file) {
+        return text.clone();
+    }
+    let text: Option<Arc<str>> = read_source(file).map(Into::into);
+    if cache.len() < MAX_FILES {
+        cache.insert(file.to_string(), text.clone());
+    }
+    text
 }
 
 /// Candidate paths for a `Location` file: as given (absolute, or relative to the current

@@ -429,7 +429,9 @@ mod tests {
         };
         assert_eq!(site_of("A").as_deref(), Some("dir/t.lockdep:2"));
         assert_eq!(site_of("B").as_deref(), Some("dir/t.lockdep:4"));
-        assert!(classes.iter().all(|c| !c.site.as_deref().unwrap_or("").contains("replay.rs")));
+        assert!(classes
+            .iter()
+            .all(|c| !c.site.as_deref().unwrap_or("").contains("replay.rs")));
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl Condvar {
         }
     }
 
+    #[track_caller]
     fn wait_until_internal<T: ?Sized, R: RawMutex>(
         &self,
         guard: &mut GenericMutexGuard<'_, R, T>,
