@@ -49,7 +49,7 @@
 //! [`set_action`]) panics in the offending thread, at the user's lock call, `LOCKDEP=off` turns
 //! validation off, and [`set_report_handler`] sends reports to your code. Each distinct problem
 //! (kind and classes) is reported once. A report accepted in a suppression file (`lockdep.toml`,
-//! see [`report::suppress`]) is counted and not printed.
+//! see [`suppress`]) is counted and not printed.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(rust_2018_idioms, unsafe_op_in_unsafe_fn, unnameable_types)]
@@ -76,6 +76,7 @@ pub use lock::gfp;
 pub use lock::map::{Acquire, LockMap, MapGuard, ReadKind, Site};
 pub use lock::wait::WaitType;
 pub use report::stack::{Frame, StackTrace};
+pub use report::suppress;
 pub use report::{ChainLink, IrqDetail, LockInfo, Report, ReportKind, TaskRef};
 pub use rt::{
     action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,

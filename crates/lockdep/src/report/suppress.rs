@@ -35,7 +35,7 @@
 //! nothing, so that `cargo lockdep` can point out suppressions that are no longer needed.
 //!
 //! ```
-//! use lockdep::report::suppress::Suppressions;
+//! use lockdep::suppress::Suppressions;
 //!
 //! let s = Suppressions::parse(
 //!     "lockdep.toml",

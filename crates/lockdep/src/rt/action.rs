@@ -177,7 +177,7 @@ impl std::fmt::Debug for ReportCollector {
     }
 }
 
-/// The suppressions of the process (see [`crate::report::suppress`]): the file named by
+/// The suppressions of the process (see [`crate::suppress`]): the file named by
 /// `LOCKDEP_SUPPRESS`, or `lockdep.toml` at the root of the workspace the program runs in, read
 /// at the first report. A file that cannot be used is reported once on stderr and ignored.
 pub fn suppressions() -> Option<&'static Suppressions> {
