@@ -185,8 +185,9 @@ fn claim_and_deliver(task: &mut Task) {
 }
 
 /// Delivers a report made by a hook; in panic mode, runs `undo` (to take back an acquisition
-/// that will not happen) and panics, at the caller's location: every hook down from the user's
-/// lock call is `#[track_caller]`, so the panic names the user's file and line.
+/// that will not happen) and panics, at the caller's location: the acquire hooks, from the
+/// user's lock call down, are `#[track_caller]`, so the panic names the user's file and line.
+/// The message names the site of the lock the report is about in every case.
 #[track_caller]
 fn dispatch(r: Report, undo: impl FnOnce()) {
     let delivered = match SLOT.try_with(|slot| {

@@ -101,7 +101,6 @@ impl<R: RawMutex> Lockdep<R> {
     ///
     /// # Safety
     /// The lock must be held by the current context, as for [`RawMutex::unlock`].
-    #[track_caller]
     #[inline]
     pub unsafe fn unlock_at(&self, site: Site) {
         self.map.release_at(site);
