@@ -22,8 +22,10 @@
 //! One record per new class (its stable id, printed name, key site, wait types) and one per new
 //! or widened dependency: both classes' stable ids, the dependency-type bits (the full merged
 //! set), the stack where it was first seen (symbolized at write time, as text, so it stays
-//! readable after the binary is rebuilt or deleted), the task (thread name and id) and the test
-//! name where known. The file starts with the process: id, executable, start time.
+//! readable after the binary is rebuilt or deleted), where the held lock and the acquired lock
+//! were taken (`file:line:col`: a report made by `lockdep check` prints them on its lock lines),
+//! the task (thread name and id) and the test name where known. The file starts with the
+//! process: id, executable, start time.
 //!
 //! The **test name** is the thread name of the task that created the dependency when the
 //! process is a test binary (libtest runs each test on a thread named after it; nextest runs one
