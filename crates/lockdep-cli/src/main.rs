@@ -3,7 +3,8 @@
 //! `lockdep replay FILE...` replays scenario files (`*.lockdep`) through the validator and
 //! prints every report in the kernel's format, then one verdict line per case. `lockdep check`,
 //! `graph`, `classes`, `chains` and `stats` read the recordings of many processes
-//! (`LOCKDEP_RECORD=DIR`) and check or show them as one graph. Each subcommand
+//! (`LOCKDEP_RECORD=DIR`) and check or show them as one graph. `lockdep run -- PROG` runs a C or
+//! C++ program with the pthread interposer preloaded. Each subcommand
 //! lives in its own module; `main` only parses the command line and dispatches.
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ mod files;
 mod graph;
 mod inputs;
 mod replay;
+mod run;
 mod selftest;
 mod svg;
 mod views;
@@ -85,6 +87,22 @@ enum Command {
         #[arg(required = true, value_name = "DIR|FILE")]
         paths: Vec<PathBuf>,
     },
+    /// Run a program with its pthread locks validated (the interposer preloaded).
+    ///
+    /// PROG's mutexes, rwlocks, spinlocks and condition-variable waits go through the validator;
+    /// reports are printed to its stderr. `LOCKDEP=warn|panic|off` and `LOCKDEP_RECORD=DIR`
+    /// work as in Rust programs (`panic` aborts PROG after the report). The exit status is
+    /// PROG's; 2 if the library is missing, 127 if PROG cannot be run.
+    #[command(trailing_var_arg = true)]
+    Run {
+        /// The interposer to preload (default: `LOCKDEP_PRELOAD`, else liblockdep_preload.so
+        /// next to this executable, else in ../lib/ from it).
+        #[arg(long, value_name = "PATH")]
+        preload: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(required = true, allow_hyphen_values = true, value_name = "PROG")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Run the kernel's locking selftest matrix and print it as the kernel's boot-time table.
     ///
     /// Replays the matrix embedded in the binary (crates/lockdep-cli/selftest/), or the scenario files
@@ -115,5 +133,6 @@ fn main() -> ExitCode {
         Command::Chains { paths } => views::run(&paths, views::View::Chains),
         Command::Stats { paths } => views::run(&paths, views::View::Stats),
         Command::Selftest { dir, verbose } => selftest::run(dir.as_deref(), verbose),
+        Command::Run { preload, command } => run::run(preload.as_deref(), &command),
     }
 }

@@ -305,6 +305,9 @@ pub struct Task {
     /// The text sites this task has used, interned (so that the fast path finds them without
     /// the interner's lock).
     texts: FxHashMap<(usize, usize), SiteRef>,
+    /// The most recent of them, direct-mapped by address (the fast path's lookup: a driver
+    /// whose sites are texts, as the pthread interposer's are, finds a loop's sites here).
+    text_memo: [((usize, usize), SiteRef); TEXT_MEMO_SLOTS],
     pub(crate) memalloc_flags: u32,
     /// The engine the caches above belong to (0: none yet).
     pub(crate) engine: u64,
@@ -313,6 +316,8 @@ pub struct Task {
     /// Makes pin cookies differ from one pin to the next.
     pub(crate) pin_serial: u32,
 }
+
+const TEXT_MEMO_SLOTS: usize = 8;
 
 impl Task {
     /// A task with a name and an id, as reports print it: `name/pid`.
@@ -330,6 +335,7 @@ impl Task {
             class_memo: ClassMemo::default(),
             non_block_count: 0,
             texts: FxHashMap::default(),
+            text_memo: [((0, 0), SiteRef::direct(Site::Unknown).expect("not a text")); TEXT_MEMO_SLOTS],
             memalloc_flags: 0,
             engine: 0,
             origin: None,
@@ -468,16 +474,30 @@ impl Task {
     /// `site` as a held entry keeps it, if that needs no interning or the task has interned it
     /// before (no lock, no allocation: the fast path's lookup).
     #[inline(always)]
-    pub(crate) fn site_ref(&self, site: Site) -> Option<SiteRef> {
+    pub(crate) fn site_ref(&mut self, site: Site) -> Option<SiteRef> {
         match site {
-            Site::Text(t) => self.known_text(t),
+            Site::Text(t) => {
+                let key = (t.as_ptr() as usize, t.len());
+                let (k, r) = self.text_memo[Self::text_slot(key.0)];
+                if k == key {
+                    return Some(r);
+                }
+                self.known_text(key)
+            }
             other => SiteRef::direct(other),
         }
     }
 
+    #[inline]
+    fn text_slot(addr: usize) -> usize {
+        (addr >> 3 ^ addr >> 9) & (TEXT_MEMO_SLOTS - 1)
+    }
+
     #[inline(never)]
-    fn known_text(&self, t: &'static str) -> Option<SiteRef> {
-        self.texts.get(&(t.as_ptr() as usize, t.len())).copied()
+    fn known_text(&mut self, key: (usize, usize)) -> Option<SiteRef> {
+        let r = self.texts.get(&key).copied()?;
+        self.text_memo[Self::text_slot(key.0)] = (key, r);
+        Some(r)
     }
 
     /// `site` as a held entry keeps it, interning a text (slow path).

@@ -131,6 +131,9 @@ pub trait Observer: Send + Sync {
     fn chain_validated(&self, chain: &ChainInfo) {
         let _ = chain;
     }
+    /// The process forked and this is the child (only the forking thread exists). Called by the
+    /// process-wide driver, with no engine lock held; a recorder starts the child's own file.
+    fn forked(&self) {}
 }
 
 /// What [`Engine::pin`] returns, to give back to [`Engine::unpin`] (the kernel's

@@ -413,11 +413,15 @@ impl fmt::Debug for SiteRef {
     }
 }
 
+/// The interned site texts (a leaf lock: nothing is called while it is held; `rt::fork` takes
+/// it around `fork`).
+pub(crate) static TEXTS: std::sync::Mutex<
+    Option<std::collections::HashMap<&'static str, &'static &'static str>>,
+> = std::sync::Mutex::new(None);
+
 /// The one copy of `text` that [`SiteRef`]s point to.
 fn intern_text(text: &'static str) -> &'static &'static str {
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    static TEXTS: Mutex<Option<HashMap<&'static str, &'static &'static str>>> = Mutex::new(None);
     let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
     texts
         .get_or_insert_with(HashMap::new)

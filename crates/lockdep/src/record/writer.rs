@@ -234,6 +234,30 @@ impl WriterState {
 }
 
 impl Observer for Recorder {
+    fn forked(&self) {
+        // The child of a fork records into a file of its own, next to its parent's (the
+        // parent's file stays the parent's: two processes appending to one file would
+        // interleave their frames).
+        let Some(dir) = self.inner.path.as_deref().and_then(Path::parent) else {
+            return;
+        };
+        let Ok(mut st) = self.inner.state.try_lock() else {
+            eprintln!("lockdep: not recording in the forked child: the recording was busy");
+            return;
+        };
+        match Recorder::create_in(dir).map(|r| Arc::try_unwrap(r.inner)) {
+            Ok(Ok(inner)) => *st = inner.state.into_inner().unwrap_or_else(|e| e.into_inner()),
+            Ok(Err(_)) => st.failed = true,
+            Err(e) => {
+                st.failed = true;
+                eprintln!(
+                    "lockdep: not recording in the forked child: cannot create a recording in {}: {e}",
+                    dir.display()
+                );
+            }
+        }
+    }
+
     fn usage_changed(&self, class: &ClassInfo) {
         // A class record again, with the new bits: readers merge records of one class.
         self.class_registered(class);

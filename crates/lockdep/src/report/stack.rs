@@ -61,6 +61,7 @@ impl StackTrace {
     #[inline(never)]
     pub fn capture() -> StackTrace {
         let mut ips = Vec::with_capacity(32);
+        let _unwinding = unwinding();
         backtrace::trace(|frame| {
             ips.push((frame.ip() as usize, frame.symbol_address() as usize));
             ips.len() < 128
@@ -121,6 +122,7 @@ impl fmt::Debug for StackTrace {
 
 fn resolve(ips: &[(usize, usize)]) -> Vec<Frame> {
     let mut out = Vec::with_capacity(ips.len());
+    let _unwinding = unwinding();
     for &(ip, start) in ips {
         // One ip may resolve to several symbols: the inlined frames first, the real function
         // last. Only the real function has a start address to measure an offset from.
@@ -159,14 +161,45 @@ fn resolve(ips: &[(usize, usize)]) -> Vec<Frame> {
     out
 }
 
+impl Frame {
+    /// The frames at one address, as reports print them (inlined frames first, without
+    /// offsets): the function or static object there, with its `file:line` when debug info has
+    /// it. For a return address, pass the address minus one (the call instruction). How a
+    /// driver names what it cannot capture as a stack: the code that initialised a lock, the
+    /// static object a lock is.
+    ///
+    /// ```
+    /// let here = lockdep::Frame::at(lockdep::Frame::at as usize);
+    /// assert!(!here.is_empty());
+    /// ```
+    pub fn at(addr: usize) -> Vec<Frame> {
+        resolve(&[(addr, 0)])
+    }
+
+    /// Whether the frame is the user's code: not the standard library's, the validator's, the
+    /// lock crates' or the runtime's start-up (a C program's own `main`, which has a source
+    /// location, is the user's; the `main` shim rustc makes is not).
+    fn is_user(&self) -> bool {
+        if self.function == "main" {
+            return self.location.is_some();
+        }
+        // glibc's start-up code, when its debug info is installed (constructors run from there).
+        if self.location.as_deref().is_some_and(|l| l.contains("csu/libc-start.c")) {
+            return false;
+        }
+        !is_foreign_function(&self.function)
+    }
+}
+
 /// Crates whose frames are not the user's code: the standard library, the validator, the locks
 /// it wraps, the unwinder, the test harness, and what their generic code instantiates.
-const NOT_USER: [&str; 12] = [
+const NOT_USER: [&str; 13] = [
     "std::",
     "core::",
     "alloc::",
     "hashbrown::",
     "lockdep::",
+    "lockdep_preload::",
     "lock_api::",
     "parking_lot::",
     "parking_lot_core::",
@@ -268,7 +301,7 @@ fn trim(frames: Vec<Frame>) -> Vec<Frame> {
     }
     let user: Vec<Frame> = frames
         .iter()
-        .filter(|f| !is_foreign_function(&f.function))
+        .filter(|f| f.is_user())
         .cloned()
         .collect();
     if !user.is_empty() {
@@ -317,17 +350,27 @@ impl StackStore {
 /// Interns a string for the lifetime of the process (simulated frame names, `FILE:LINE` sites).
 /// Each distinct string is leaked once.
 pub fn intern(s: &str) -> &'static str {
-    static TABLE: OnceLock<Mutex<std::collections::HashSet<&'static str>>> = OnceLock::new();
-    let mut t = TABLE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut t = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    let t = t.get_or_insert_with(Default::default);
     if let Some(x) = t.get(s) {
         return x;
     }
     let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
     t.insert(leaked);
     leaked
+}
+
+/// The strings of [`intern`] (a leaf lock; `rt::fork` takes it around `fork`).
+pub(crate) static INTERNED: Mutex<Option<std::collections::HashSet<&'static str>>> =
+    Mutex::new(None);
+
+/// Held around every walk and symbolization of a native stack. The unwinder has a global lock
+/// of its own that `rt::fork` cannot take; taking this one around `fork` means no thread of the
+/// validator is inside the unwinder when the child is made, so the child's unwinder lock is free.
+pub(crate) static UNWIND: Mutex<()> = Mutex::new(());
+
+fn unwinding() -> std::sync::MutexGuard<'static, ()> {
+    UNWIND.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -200,11 +200,24 @@ pub fn suppressed() -> u64 {
 
 /// Writes to the process's standard error directly, in one piece: not through `eprint!`, which
 /// the test harness captures (a test's captured output is only shown if the test fails, so a
-/// report made in a passing test would never be seen).
+/// report made in a passing test would never be seen). On Unix it is one `write(2)` to fd 2,
+/// without `std::io::stderr`'s lock either: a thread that was printing a report when another
+/// forked must not leave that lock held in the child (`rt::fork`).
 fn write_stderr(text: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes());
-    let _ = err.flush();
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd 2 is the process's stderr, which it owns for its whole life; the `File` is
+        // never dropped (so never closes it).
+        let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(2) });
+        let _ = f.write_all(text.as_bytes());
+    }
+    #[cfg(not(unix))]
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
 }
 
 /// Prints or hands over a report, with further hooks on this thread ignored meanwhile; `false`

@@ -26,6 +26,8 @@
 //! reports with a [`ReportCollector`].
 
 mod action;
+#[cfg(target_os = "linux")]
+mod fork;
 mod hooks;
 mod remote;
 
@@ -47,8 +49,11 @@ use crate::engine::{Engine, PROCESS_WIDE_ID};
 use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::Report;
 
-static ENGINE: LazyLock<Engine> =
-    LazyLock::new(|| Engine::process_wide(crate::record::observer_from_env()));
+static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
+    #[cfg(target_os = "linux")]
+    fork::install();
+    Engine::process_wide(crate::record::observer_from_env())
+});
 
 /// The process-wide engine, for introspection (classes, dependencies, chains, statistics).
 pub fn global() -> &'static Engine {

@@ -1,0 +1,7 @@
+#include "shapes.h"
+int main(void)
+{
+	lock_unlock_2(&a, &b);
+	lock_unlock_2(&b, &a);
+	return 0;
+}

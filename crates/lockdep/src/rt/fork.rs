@@ -1,0 +1,134 @@
+//! Fork safety of the process-wide validator.
+//!
+//! `fork` copies the whole address space but only the calling thread. A lock that another
+//! thread held at that moment stays held in the child forever, and the child's next use of the
+//! validator would hang on it. So the validator registers `pthread_atfork` handlers when the
+//! global engine is first used:
+//!
+//! - **prepare** takes every internal lock a thread may hold inside the validator, in the one
+//!   order in which the validator nests them (the queue of remote releases, the engine's state,
+//!   the unwinder, then the leaf locks: interned texts, interned strings, report collectors).
+//!   Threads inside the validator finish what they are doing first; new ones wait.
+//! - **parent** releases them again.
+//! - **child** releases them too (their waiters were other threads, which do not exist in the
+//!   child), then forgets what belonged to the other threads: releases
+//!   queued for them, which nobody would claim. The forking thread keeps its own held locks,
+//!   as the child's only thread. A recording process starts a new recording file for the child
+//!   (see [`Observer::forked`](crate::engine::Observer::forked)).
+//!
+//! A process that forks while one of its own threads is inside a report handler of its own
+//! making is not covered beyond this: the handler's locks are the program's.
+
+use std::cell::RefCell;
+use std::sync::MutexGuard;
+
+use super::{lock_remote, Remote, COLLECTORS, ENGINE, GATE, ONE_PENDING, SLOT};
+use crate::engine::State;
+
+/// The locks taken by `prepare`, held until `parent` or `child`. All three handlers run on the
+/// forking thread, so a thread-local keeps them.
+struct Held {
+    remote: MutexGuard<'static, Remote>,
+    state: parking_lot::MutexGuard<'static, State>,
+    unwind: MutexGuard<'static, ()>,
+    texts: MutexGuard<'static, Option<TextTable>>,
+    interned: MutexGuard<'static, Option<std::collections::HashSet<&'static str>>>,
+    collectors: MutexGuard<'static, Vec<std::sync::Weak<super::action::Sink>>>,
+}
+
+type TextTable = std::collections::HashMap<&'static str, &'static &'static str>;
+
+thread_local! {
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+}
+
+/// Registers the handlers (once, from the global engine's initialisation).
+pub(super) fn install() {
+    // SAFETY: the three handlers are `extern "C"` functions that live as long as the process,
+    // which is what `pthread_atfork` requires.
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if rc != 0 {
+        eprintln!("lockdep: pthread_atfork failed ({rc}): a forked child may hang in the validator");
+    }
+}
+
+fn relock<T>(m: &'static std::sync::Mutex<T>) -> MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+extern "C" fn prepare() {
+    // Nothing here may unwind into `fork`.
+    let _ = std::panic::catch_unwind(|| {
+        let remote = lock_remote();
+        let state = ENGINE.state.lock();
+        let held = Held {
+            remote,
+            state,
+            unwind: relock(&crate::report::stack::UNWIND),
+            texts: relock(&crate::lock::map::TEXTS),
+            interned: relock(&crate::report::stack::INTERNED),
+            collectors: relock(&COLLECTORS),
+        };
+        let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
+    });
+}
+
+extern "C" fn parent() {
+    let _ = std::panic::catch_unwind(|| {
+        let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+    });
+}
+
+extern "C" fn child() {
+    let _ = std::panic::catch_unwind(|| {
+        let held = HELD.try_with(|h| h.borrow_mut().take()).ok().flatten();
+        let Some(held) = held else { return };
+        let Held {
+            mut remote,
+            state,
+            unwind,
+            texts,
+            interned,
+            collectors,
+        } = held;
+        // Releases queued for another thread's holds will never be claimed: drop them, so the
+        // fast path (which waits for an empty queue) works again.
+        let mine: Vec<usize> = SLOT
+            .try_with(|slot| {
+                // SAFETY: the child has one thread, and this handler runs outside every hook
+                // (`fork` is not called from inside the validator), so nothing else refers to
+                // the task.
+                let task = unsafe { &*slot.task.get() };
+                task.held.iter().map(|h| h.instance).collect()
+            })
+            .unwrap_or_default();
+        let before = remote.pending.len();
+        remote.pending.retain(|i| mine.contains(i));
+        let dropped = before - remote.pending.len();
+        if dropped > 0 {
+            GATE.fetch_sub(dropped * ONE_PENDING, std::sync::atomic::Ordering::Relaxed);
+        }
+        // The engine's lock. Threads that waited for it in the parent are still queued in the
+        // parking lot's table, and an unlock could hand the lock to one of them (a fair
+        // hand-off keeps it locked, for a thread that does not exist here): empty the queue
+        // first, then unlock with nobody to wake.
+        std::mem::forget(state);
+        // SAFETY: the key is the raw lock's address, which is what the mutex parks its waiters
+        // under; waking them (none runs in the child) changes nothing but the queue. Then this
+        // thread holds the lock: it took it in `prepare` and forgot the guard.
+        unsafe {
+            let key = ENGINE.state.raw() as *const parking_lot::RawMutex as usize;
+            parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN);
+            ENGINE.state.force_unlock();
+        }
+        // The std locks unlock with at most a futex wake that finds nobody.
+        drop((collectors, interned, texts, unwind, remote));
+        if let Some(o) = ENGINE.observer() {
+            o.forked();
+            // The child's recording names every class it inherited, so it reads on its own.
+            for c in ENGINE.classes() {
+                o.class_registered(&c);
+            }
+        }
+    });
+}
