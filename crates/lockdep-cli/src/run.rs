@@ -33,13 +33,11 @@ fn candidates() -> Vec<PathBuf> {
 
 /// The library to preload, or a message naming every place that was looked at.
 pub fn find_library(preload: Option<&Path>) -> Result<PathBuf, String> {
-    let named = preload
-        .map(|p| (p.to_path_buf(), "--preload"))
-        .or_else(|| {
-            std::env::var_os("LOCKDEP_PRELOAD")
-                .filter(|v| !v.is_empty())
-                .map(|v| (PathBuf::from(v), "LOCKDEP_PRELOAD"))
-        });
+    let named = preload.map(|p| (p.to_path_buf(), "--preload")).or_else(|| {
+        std::env::var_os("LOCKDEP_PRELOAD")
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), "LOCKDEP_PRELOAD"))
+    });
     if let Some((path, from)) = named {
         return if path.is_file() {
             Ok(absolute(path))
@@ -104,7 +102,10 @@ pub fn run(preload: Option<&Path>, command: &[OsString]) -> ExitCode {
 fn exec(mut cmd: std::process::Command, prog: &OsStr) -> ExitCode {
     use std::os::unix::process::CommandExt;
     let err = cmd.exec();
-    eprintln!("lockdep run: cannot run {}: {err}", Path::new(prog).display());
+    eprintln!(
+        "lockdep run: cannot run {}: {err}",
+        Path::new(prog).display()
+    );
     ExitCode::from(127)
 }
 

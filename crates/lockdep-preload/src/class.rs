@@ -45,7 +45,11 @@ fn cached<V: Copy>(table: &Leaf<Option<HashMap<usize, V>>>, k: usize) -> Option<
 }
 
 fn put<V: Copy>(table: &Leaf<Option<HashMap<usize, V>>>, k: usize, v: V) -> V {
-    *table.lock().get_or_insert_with(HashMap::new).entry(k).or_insert(v)
+    *table
+        .lock()
+        .get_or_insert_with(HashMap::new)
+        .entry(k)
+        .or_insert(v)
 }
 
 fn key_named(name: String) -> &'static LockClassKey {
@@ -119,7 +123,11 @@ fn data_symbol(addr: usize) -> Option<String> {
     let (exec, symbols) = object_symbols(&path)?;
     // Symbols of a position-dependent executable are absolute; others are relative to the
     // object's load address.
-    let at = if exec { addr as u64 } else { (addr - info.dli_fbase as usize) as u64 };
+    let at = if exec {
+        addr as u64
+    } else {
+        (addr - info.dli_fbase as usize) as u64
+    };
     let i = symbols.partition_point(|s| s.0 <= at).checked_sub(1)?;
     let (start, size, name) = &symbols[i];
     if at >= start + (*size).max(1) {

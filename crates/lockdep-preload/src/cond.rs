@@ -9,8 +9,8 @@ use libc::{c_int, clockid_t, pthread_cond_t, pthread_mutex_t, timespec};
 
 use crate::guard::{enter, no_unwind};
 use crate::mutex::{entry_of, wait_release, wait_retake, Released};
-use crate::table::Entry;
 use crate::real;
+use crate::table::Entry;
 
 /// A wait (`real`). Whatever its result (0, `ETIMEDOUT`; or `EPERM`/`EINVAL`, when the wait did
 /// not happen and the mutex is as it was), a mutex the thread held is held again, and so it is

@@ -11,8 +11,8 @@ use libc::{c_int, clockid_t, pthread_mutex_t, pthread_mutexattr_t, timespec};
 use lockdep::{Acquire, LockClassKey, LockMap, WaitType};
 
 use crate::call::{self, blocking, trying};
-use crate::guard::{enter, Inside};
 use crate::class;
+use crate::guard::{enter, Inside};
 use crate::real;
 use crate::table::{thread_token, Entry, Kind};
 
@@ -44,7 +44,9 @@ fn static_kind(m: *mut pthread_mutex_t) -> Kind {
 
 #[inline]
 fn entry(m: *mut pthread_mutex_t) -> &'static Entry {
-    call::tracked(m as usize, || (map(class::static_key(m as usize)), static_kind(m)))
+    call::tracked(m as usize, || {
+        (map(class::static_key(m as usize)), static_kind(m))
+    })
 }
 
 /// Whether `e` is a recursive mutex that this thread owns (then a lock or unlock only counts).
@@ -74,7 +76,11 @@ pub(crate) unsafe extern "C" fn init(
                 // SAFETY: `attr` is an initialised attribute object (the real init accepted it).
                 unsafe { pthread_mutexattr_gettype(attr, &mut t) };
             }
-            crate::table::init(m as usize, map(class::init_site_key(ret)), kind_from_type(t));
+            crate::table::init(
+                m as usize,
+                map(class::init_site_key(ret)),
+                kind_from_type(t),
+            );
         }
     }
     rc

@@ -45,7 +45,9 @@ fn static_kind(l: *mut pthread_rwlock_t) -> Kind {
 
 #[inline]
 fn entry(l: *mut pthread_rwlock_t) -> &'static Entry {
-    call::tracked(l as usize, || (map(class::static_key(l as usize)), static_kind(l)))
+    call::tracked(l as usize, || {
+        (map(class::static_key(l as usize)), static_kind(l))
+    })
 }
 
 fn read(e: &Entry) -> Acquire<'static> {
@@ -69,7 +71,11 @@ pub(crate) unsafe extern "C" fn init(
                 // SAFETY: `attr` is an initialised attribute object (the real init accepted it).
                 unsafe { pthread_rwlockattr_getkind_np(attr, &mut pref) };
             }
-            crate::table::init(l as usize, map(class::init_site_key(ret)), kind_from_pref(pref));
+            crate::table::init(
+                l as usize,
+                map(class::init_site_key(ret)),
+                kind_from_pref(pref),
+            );
         }
     }
     rc

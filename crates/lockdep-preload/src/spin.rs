@@ -16,10 +16,16 @@ fn map(key: &'static LockClassKey) -> LockMap {
 
 #[inline]
 fn entry(s: *mut pthread_spinlock_t) -> &'static Entry {
-    call::tracked(s as usize, || (map(class::static_key(s as usize)), Kind::Spin))
+    call::tracked(s as usize, || {
+        (map(class::static_key(s as usize)), Kind::Spin)
+    })
 }
 
-pub(crate) unsafe extern "C" fn init(s: *mut pthread_spinlock_t, pshared: c_int, ret: usize) -> c_int {
+pub(crate) unsafe extern "C" fn init(
+    s: *mut pthread_spinlock_t,
+    pshared: c_int,
+    ret: usize,
+) -> c_int {
     // SAFETY: the caller's arguments, passed on.
     let rc = unsafe { real::spin_init(s, pshared) };
     if rc == 0 {

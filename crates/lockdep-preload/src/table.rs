@@ -284,7 +284,10 @@ mod tests {
         let first = get(addrs[0]).unwrap() as *const Entry;
         let again = init(addrs[0], LockMap::self_keyed(), Kind::Recursive);
         assert_eq!(again.kind, Kind::Recursive);
-        assert_eq!(get_or_insert(addrs[0], || unreachable!()).kind, Kind::Recursive);
+        assert_eq!(
+            get_or_insert(addrs[0], || unreachable!()).kind,
+            Kind::Recursive
+        );
         let _ = first;
         for &a in &addrs[..2500] {
             recycle(remove(a).unwrap());

@@ -34,7 +34,10 @@ fn tools() -> &'static Tools {
     TOOLS.get_or_init(|| {
         // target/<profile>/deps/programs-HASH
         let exe = std::env::current_exe().expect("the test's path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
         let target_dir = profile_dir.parent().expect("target");
         let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
             Some("debug") | None => "dev",
@@ -52,7 +55,10 @@ fn tools() -> &'static Tools {
             .arg(target_dir)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building the interposer and lockdep failed");
+        assert!(
+            status.success(),
+            "building the interposer and lockdep failed"
+        );
         let lockdep = profile_dir.join("lockdep");
         assert!(lockdep.is_file(), "{} was not built", lockdep.display());
         assert!(
@@ -67,7 +73,9 @@ fn tools() -> &'static Tools {
 
 /// Compiles `tests/c/NAME` (with `defines`) into an executable named `out`.
 fn compile(name: &str, out: &str, defines: &[&str]) -> Option<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(name);
     let exe = tools().bin_dir.join(out);
     let cxx = name.ends_with(".cpp");
     let compiler = if cxx { "c++" } else { "cc" };
@@ -76,7 +84,9 @@ fn compile(name: &str, out: &str, defines: &[&str]) -> Option<PathBuf> {
         return None;
     }
     let mut cmd = Command::new(compiler);
-    cmd.args(["-g", "-O0", "-pthread", "-o"]).arg(&exe).arg(&src);
+    cmd.args(["-g", "-O0", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src);
     if cxx {
         cmd.arg("-std=c++17");
     }
@@ -200,7 +210,11 @@ fn aa_errorcheck_is_recursive_and_returns_edeadlk() {
 fn abba_is_circular() {
     let r = verdict("abba.c", &[], &[CIRCULAR]).unwrap();
     // Statically initialised locks are named after their symbols.
-    assert!(r.stderr.contains("(a){+.+.}") && r.stderr.contains("(b){+.+.}"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(a){+.+.}") && r.stderr.contains("(b){+.+.}"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("at: lock_unlock_2 ("), "{}", r.stderr);
 }
 
@@ -250,7 +264,11 @@ fn unlock_balance_is_reported() {
 fn objects_of_one_init_helper_are_one_class() {
     let r = verdict("init_site.c", &[], &[RECURSIVE]).unwrap();
     // The class is named after the init call site.
-    assert!(r.stderr.contains("(account_new@init_site.c:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(account_new@init_site.c:"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -353,7 +371,12 @@ fn forked_children_record_into_files_of_their_own() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stderr));
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]
@@ -399,7 +422,10 @@ fn recordings_of_two_processes_merge_into_one_cycle() {
         .unwrap();
     let out = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(1), "{out}");
-    assert!(out.contains(CIRCULAR) && out.contains("inode_lock") && out.contains("journal_lock"), "{out}");
+    assert!(
+        out.contains(CIRCULAR) && out.contains("inode_lock") && out.contains("journal_lock"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -421,4 +447,3 @@ fn the_exit_status_is_the_programs() {
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
 }
-

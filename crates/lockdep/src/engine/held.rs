@@ -335,7 +335,8 @@ impl Task {
             class_memo: ClassMemo::default(),
             non_block_count: 0,
             texts: FxHashMap::default(),
-            text_memo: [((0, 0), SiteRef::direct(Site::Unknown).expect("not a text")); TEXT_MEMO_SLOTS],
+            text_memo: [((0, 0), SiteRef::direct(Site::Unknown).expect("not a text"));
+                TEXT_MEMO_SLOTS],
             memalloc_flags: 0,
             engine: 0,
             origin: None,

@@ -14,7 +14,7 @@
 //!   child), then forgets what belonged to the other threads: releases
 //!   queued for them, which nobody would claim. The forking thread keeps its own held locks,
 //!   as the child's only thread. A recording process starts a new recording file for the child
-//!   (see [`Observer::forked`](crate::engine::Observer::forked)).
+//!   (see [`Observer::forked`](crate::Observer::forked)).
 //!
 //! A process that forks while one of its own threads is inside a report handler of its own
 //! making is not covered beyond this: the handler's locks are the program's.
@@ -48,7 +48,9 @@ pub(super) fn install() {
     // which is what `pthread_atfork` requires.
     let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
     if rc != 0 {
-        eprintln!("lockdep: pthread_atfork failed ({rc}): a forked child may hang in the validator");
+        eprintln!(
+            "lockdep: pthread_atfork failed ({rc}): a forked child may hang in the validator"
+        );
     }
 }
 
