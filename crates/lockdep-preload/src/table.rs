@@ -112,6 +112,9 @@ impl Table {
     }
 }
 
+// The boxes are the point: readers hold the addresses of entries and tables, which must not
+// move when the vectors grow.
+#[allow(clippy::vec_box)]
 struct Writer {
     /// Slots with a key in the current table (live or destroyed).
     used: usize,
