@@ -1,0 +1,87 @@
+//! Fork safety of the process-wide validator (`rt::fork`): a child forked while another thread
+//! is inside the validator (making new dependencies: the engine's lock, stack capture) must not
+//! hang on a lock that thread held, and validates on its own.
+
+#![cfg(target_os = "linux")]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockdep::{LockClassKey, Mutex};
+
+/// Waits for `pid` up to `limit`; kills it and returns `None` if it is still running.
+fn wait_for(pid: libc::pid_t, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waiting for our own child, with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            // SAFETY: killing our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: as above.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn children_forked_while_another_thread_is_inside_the_validator_do_not_hang() {
+    // Keys made at run time: every pair of them is a new dependency, so the busy thread keeps
+    // taking the validator's slow path.
+    let keys: Vec<&'static LockClassKey> = (0..64)
+        .map(|i| LockClassKey::new_dynamic(format!("fork-busy-{i}")))
+        .collect();
+    let locks: Arc<Vec<Mutex<()>>> =
+        Arc::new(keys.iter().map(|k| Mutex::with_key((), k)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let (locks, stop) = (locks.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let n = locks.len();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let x = i % (n - 1);
+                let y = x + 1 + (i / (n - 1)) % (n - 1 - x);
+                let _a = locks[x].lock();
+                let _b = locks[y].lock();
+                i += 1;
+            }
+        })
+    };
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let mut exited = 0;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(2));
+        // SAFETY: the child only takes instrumented locks (the validator's atfork handlers make
+        // that safe, which is what is tested) and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            let ok = lockdep::rt::depth() == 0;
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        assert!(pid > 0, "fork failed");
+        match wait_for(pid, Duration::from_secs(30)) {
+            Some(status) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => {
+                exited += 1
+            }
+            Some(status) => panic!("the child failed: status {status:#x}"),
+            None => panic!("the child hung in the validator"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    busy.join().unwrap();
+    assert_eq!(exited, 20);
+}
