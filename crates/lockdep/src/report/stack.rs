@@ -184,7 +184,11 @@ impl Frame {
             return self.location.is_some();
         }
         // glibc's start-up code, when its debug info is installed (constructors run from there).
-        if self.location.as_deref().is_some_and(|l| l.contains("csu/libc-start.c")) {
+        if self
+            .location
+            .as_deref()
+            .is_some_and(|l| l.contains("csu/libc-start.c"))
+        {
             return false;
         }
         !is_foreign_function(&self.function)
@@ -299,11 +303,7 @@ fn trim(frames: Vec<Frame>) -> Vec<Frame> {
     if full_stacks() {
         return frames;
     }
-    let user: Vec<Frame> = frames
-        .iter()
-        .filter(|f| f.is_user())
-        .cloned()
-        .collect();
+    let user: Vec<Frame> = frames.iter().filter(|f| f.is_user()).cloned().collect();
     if !user.is_empty() {
         return user;
     }
