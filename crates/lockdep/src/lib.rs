@@ -66,6 +66,8 @@ pub mod rt;
 pub mod scenario;
 pub mod sync;
 
+pub use rt::stat;
+
 pub use annotate::irq;
 pub use engine::chain::ChainInfo;
 pub use engine::held::{HeldLock, IrqState, Task};

@@ -391,6 +391,22 @@ impl SiteRef {
         }
     }
 
+    /// The word (for a table of last holders).
+    #[inline]
+    pub(crate) fn word(self) -> usize {
+        self.0
+    }
+
+    /// The site of a word that [`word`](Self::word) gave.
+    ///
+    /// # Safety
+    /// `w` must have come from `word` of a `SiteRef` (any one: every such word stays valid for
+    /// the life of the process).
+    #[inline]
+    pub(crate) unsafe fn from_word(w: usize) -> SiteRef {
+        SiteRef(w)
+    }
+
     /// The site.
     pub(crate) fn get(self) -> Site {
         if self.0 == 0 {

@@ -35,6 +35,8 @@
 
 use std::fmt::Write as _;
 
+pub mod lock_stat;
+
 use crate::engine::chain::ChainInfo;
 use crate::engine::{Engine, Stats};
 use crate::lock::class::{usage, ClassId, ClassInfo};

@@ -27,13 +27,17 @@ pub(super) const OFF: usize = 1;
 pub(super) const WARN: usize = 2;
 pub(super) const PANIC: usize = 3;
 pub(super) const ACTION_MASK: usize = 3;
+/// Lock statistics are on (`rt/stat.rs`).
+pub(super) const STAT: usize = 4;
 /// One queued remote release, in [`GATE`]'s count.
-pub(super) const ONE_PENDING: usize = 4;
+pub(super) const ONE_PENDING: usize = 8;
 
-/// The one global word every hook reads: the action in the low two bits, the number of queued
-/// remote releases (see *Movable holds* above) above them. The fast path runs only when it reads
-/// exactly `WARN` or `PANIC`: the action is known and on, and nothing is queued. It is written
-/// only when the action changes or a release is queued or claimed.
+/// The one global word every hook reads: the action in the low two bits, the [`STAT`] bit, the
+/// number of queued remote releases (see *Movable holds* above) above them. The fast path runs
+/// only when it reads exactly `WARN` or `PANIC`: the action is known and on, statistics are off,
+/// and nothing is queued (so statistics cost the fast path nothing when they are off: with them
+/// on, hooks take the slow path's entry, which has a fast path of its own). It is written only
+/// when the action or the statistics switch changes or a release is queued or claimed.
 pub(super) static GATE: AtomicUsize = AtomicUsize::new(UNSET);
 
 pub(super) fn action_from_env() -> usize {
@@ -55,7 +59,7 @@ pub(super) fn action_from_env() -> usize {
 pub(super) fn action_code() -> usize {
     match GATE.load(Ordering::Relaxed) & ACTION_MASK {
         UNSET => {
-            let a = action_from_env();
+            let a = action_from_env() | super::stat::from_env(STAT);
             let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
                 (g & ACTION_MASK == UNSET).then_some(g | a)
             });

@@ -31,6 +31,82 @@ impl LockMap {
         acquire(self, how, site);
     }
 
+    /// Records an acquisition and takes the real lock, the way the kernel's `LOCK_CONTENDED`
+    /// does: the acquisition is validated first; then, with [lock statistics](crate::stat) on,
+    /// `try_lock` is tried once, and only if it fails is the lock [contended](Self::contended)
+    /// and `lock` called (and that wait timed), then the lock is [acquired](Self::acquired).
+    /// With statistics off this is `acquire_at` then `lock`, at the same cost.
+    ///
+    /// ```
+    /// use lockdep::{Acquire, LockMap, Site};
+    /// use lock_api::RawMutex as _;
+    ///
+    /// // A lock of your own: a raw lock plus a map.
+    /// struct MyLock { raw: parking_lot::RawMutex, map: LockMap }
+    /// impl MyLock {
+    ///     #[track_caller]
+    ///     fn lock(&self) {
+    ///         self.map.acquire_lock(Acquire::exclusive(), Site::caller(),
+    ///             || self.raw.try_lock(), || self.raw.lock());
+    ///     }
+    ///     fn unlock(&self) {
+    ///         self.map.release();
+    ///         // SAFETY: locked by `lock` above.
+    ///         unsafe { self.raw.unlock() }
+    ///     }
+    /// }
+    /// let l = MyLock { raw: parking_lot::RawMutex::INIT, map: LockMap::new() };
+    /// l.lock();
+    /// l.unlock();
+    /// ```
+    #[inline(always)]
+    pub fn acquire_lock(
+        &self,
+        how: Acquire<'_>,
+        site: Site,
+        try_lock: impl FnOnce() -> bool,
+        lock: impl FnOnce(),
+    ) {
+        if acquire(self, how, site) {
+            self.lock_counted(try_lock, lock);
+        } else {
+            lock();
+        }
+    }
+
+    /// The rest of [`acquire_lock`](Self::acquire_lock) with statistics on, out of line so that
+    /// the lock call with them off stays as it was.
+    #[inline(never)]
+    fn lock_counted(&self, try_lock: impl FnOnce() -> bool, lock: impl FnOnce()) {
+        if !try_lock() {
+            contended(self);
+            lock();
+        }
+        acquired(self);
+    }
+
+    /// Records that the lock is contended (the kernel's `lock_contended`): this thread has
+    /// [acquired](Self::acquire) the map, its first try to take the real lock failed, and it is
+    /// about to wait. The wait is timed until [`acquired`](Self::acquired); the site the map was
+    /// acquired at is the contention point, and the site where the current holder took the lock
+    /// (if it was taken with `acquired`) the contending point. Does nothing unless
+    /// [lock statistics](crate::stat) are on; for a lock type of your own (an async lock's wait
+    /// is a contention too). [`acquire_lock`](Self::acquire_lock) makes both calls for you.
+    #[inline]
+    pub fn contended(&self) {
+        contended(self);
+    }
+
+    /// Records that the real lock was obtained (the kernel's `lock_acquired`), after
+    /// [`acquire`](Self::acquire) (and [`contended`](Self::contended) if it waited): ends the
+    /// wait, starts the hold time, and notes this thread as the lock's last holder (for
+    /// bounces and contending points). Does nothing unless [lock statistics](crate::stat) are
+    /// on.
+    #[inline]
+    pub fn acquired(&self) {
+        acquired(self);
+    }
+
     /// Records the release of this map by the current thread (the kernel's `lock_release`).
     /// Releases may come in any order.
     #[track_caller]
@@ -61,7 +137,9 @@ impl LockMap {
     #[track_caller]
     pub fn might_lock(&self) {
         let site = Site::caller();
-        acquire(self, Acquire::exclusive(), site);
+        if acquire(self, Acquire::exclusive(), site) {
+            stat::forget(self.instance());
+        }
         release(self, site);
     }
 
@@ -69,7 +147,9 @@ impl LockMap {
     #[track_caller]
     pub fn might_lock_shared(&self) {
         let site = Site::caller();
-        acquire(self, Acquire::shared(), site);
+        if acquire(self, Acquire::shared(), site) {
+            stat::forget(self.instance());
+        }
         release(self, site);
     }
 
@@ -150,7 +230,18 @@ impl Drop for LockMap {
 /// which never do.
 #[inline(always)]
 pub(super) unsafe fn fast_task() -> Option<&'static mut Task> {
-    if cfg!(feature = "disabled") || !matches!(GATE.load(Ordering::Relaxed), WARN | PANIC) {
+    // SAFETY: passed on to the caller.
+    unsafe { fast_task_if(matches!(GATE.load(Ordering::Relaxed), WARN | PANIC)) }
+}
+
+/// [`fast_task`] for a hook that has read the gate itself: `open` says whether it may take its
+/// fast path.
+///
+/// # Safety
+/// As for [`fast_task`].
+#[inline(always)]
+unsafe fn fast_task_if(open: bool) -> Option<&'static mut Task> {
+    if cfg!(feature = "disabled") || !open {
         return None;
     }
     // SAFETY: the slot is used by this hook only.
@@ -176,6 +267,20 @@ pub(super) unsafe fn fast_task_with_caches() -> Option<&'static mut Task> {
     unsafe { fast_task() }.filter(|t| t.engine == PROCESS_WIDE_ID)
 }
 
+/// The gate word, with the action (and the statistics switch) read from the environment if this
+/// is the first hook of the process.
+#[inline]
+pub(super) fn gate() -> usize {
+    action_code();
+    GATE.load(Ordering::Relaxed)
+}
+
+/// Whether the gate, with the statistics bit taken out, would let a hook take its fast path.
+#[inline(always)]
+fn open_but_for_stat(gate: usize) -> bool {
+    matches!(gate & !STAT, WARN | PANIC)
+}
+
 /// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
 ///
 /// # Safety
@@ -192,11 +297,15 @@ pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
     unsafe { slot.as_ref() }
 }
 
+/// Returns whether lock statistics recorded the acquisition, so that the caller should report
+/// how it takes the real lock ([`contended`], [`acquired`]). The fast path returns `false`
+/// without looking: it runs only when statistics are off, so a caller's branch on the result
+/// folds away there.
 #[inline(always)]
 #[track_caller]
-pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
+pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     if cfg!(feature = "disabled") {
-        return;
+        return false;
     }
     // The thread's task is only ever used with the process-wide engine, and the map's class
     // cache is only filled by it, so the fast path needs neither the engine nor the check that
@@ -209,20 +318,78 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) {
         };
         if let Some(class) = class {
             if Engine::acquire_seen(task, map, class, &how, site) {
-                return;
+                return false;
             }
         }
     }
-    acquire_slow(map, how, site);
+    acquire_slow(map, how, site)
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
 /// first (which looks the class up for a map whose cache is empty: a lock just made).
 #[inline(never)]
 #[track_caller]
-pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) {
+pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+    let gate = gate();
+    if gate & STAT != 0 {
+        return acquire_stat(map, how, site, gate);
+    }
     if let Some(Some(r)) = with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
         acquire_report(r, map);
+    }
+    false
+}
+
+/// An acquisition with statistics on: the same fast path (the gate's statistics bit kept it out
+/// of the inlined one), then the hold is recorded with the class and kind it was pushed with.
+#[inline]
+#[track_caller]
+fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) }
+        .filter(|t| t.engine == PROCESS_WIDE_ID)
+    {
+        let class = match map.cached_class() {
+            Some(c) => Some(c),
+            None => Engine::memoised_class(task, map, true),
+        };
+        if let Some(class) = class {
+            if Engine::acquire_seen(task, map, class, &how, site) {
+                return stat::hold_begins(map.instance(), class, how.read, site);
+            }
+        }
+    }
+    let done = with_task(|e, t| {
+        let r = e.acquire(t, map, how, site).map(Box::new);
+        let top = t
+            .held
+            .last()
+            .filter(|h| h.instance == map.instance())
+            .map(|h| (h.class, h.read));
+        (r, top)
+    });
+    let Some((r, top)) = done else {
+        return false;
+    };
+    if let Some(r) = r {
+        acquire_report(r, map);
+    }
+    top.is_some_and(|(class, read)| stat::hold_begins(map.instance(), class, read, site))
+}
+
+/// The lock's first try failed and the thread will wait for it (statistics only).
+#[inline]
+pub(crate) fn contended(map: &LockMap) {
+    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 {
+        stat::contended(map.instance());
+    }
+}
+
+/// The lock was obtained (statistics only).
+#[inline]
+pub(crate) fn acquired(map: &LockMap) {
+    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 {
+        stat::acquired(map.instance());
     }
 }
 
@@ -255,6 +422,16 @@ pub(crate) fn release(map: &LockMap, site: Site) {
 
 #[inline(never)]
 pub(super) fn release_slow(map: &LockMap, site: Site) {
+    let gate = gate();
+    if gate & STAT != 0 {
+        stat::hold_ends(map.instance());
+        // SAFETY: only the engine's fast path runs with the task.
+        if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) } {
+            if Engine::release_fast(task, map) {
+                return;
+            }
+        }
+    }
     let r = with_task(|e, t| {
         if map.is_movable() && !e.is_held(t, map, None) {
             forward_release(map.instance());

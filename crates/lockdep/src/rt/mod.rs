@@ -30,6 +30,7 @@ mod action;
 mod fork;
 mod hooks;
 mod remote;
+pub mod stat;
 
 use action::*;
 pub use action::{

@@ -82,8 +82,8 @@ impl<R: RawMutex> Lockdep<R> {
     #[track_caller]
     #[inline]
     pub fn lock_with(&self, how: Acquire<'_>, site: Site) {
-        self.map.acquire_at(how, site);
-        self.raw.lock();
+        self.map
+            .acquire_lock(how, site, || self.raw.try_lock(), || self.raw.lock());
     }
 
     /// Tries the lock; on success records a trylock acquisition.
@@ -214,8 +214,12 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     #[track_caller]
     #[inline]
     fn lock_shared(&self) {
-        self.map.acquire(Acquire::shared());
-        self.raw.lock_shared();
+        self.map.acquire_lock(
+            Acquire::shared(),
+            Site::caller(),
+            || self.raw.try_lock_shared(),
+            || self.raw.lock_shared(),
+        );
     }
 
     #[track_caller]
@@ -239,8 +243,12 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
     #[track_caller]
     #[inline]
     fn lock_exclusive(&self) {
-        self.map.acquire(Acquire::exclusive());
-        self.raw.lock_exclusive();
+        self.map.acquire_lock(
+            Acquire::exclusive(),
+            Site::caller(),
+            || self.raw.try_lock_exclusive(),
+            || self.raw.lock_exclusive(),
+        );
     }
 
     #[track_caller]
@@ -275,8 +283,12 @@ unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Lockdep<R> {
     #[track_caller]
     #[inline]
     fn lock_shared_recursive(&self) {
-        self.map.acquire(Acquire::shared_recursive());
-        self.raw.lock_shared_recursive();
+        self.map.acquire_lock(
+            Acquire::shared_recursive(),
+            Site::caller(),
+            || self.raw.try_lock_shared_recursive(),
+            || self.raw.lock_shared_recursive(),
+        );
     }
 
     #[track_caller]
@@ -419,8 +431,12 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Lockdep<R> {
     #[track_caller]
     #[inline]
     fn lock_upgradable(&self) {
-        self.map.acquire(Acquire::exclusive());
-        self.raw.lock_upgradable();
+        self.map.acquire_lock(
+            Acquire::exclusive(),
+            Site::caller(),
+            || self.raw.try_lock_upgradable(),
+            || self.raw.lock_upgradable(),
+        );
     }
 
     #[track_caller]

@@ -1,0 +1,261 @@
+//! Lock statistics (`lockdep::stat`): contentions, waits, holds, bounces and points, counted by
+//! the instrumented primitives and by a lock of one's own through the `LockMap` hooks.
+//!
+//! The statistics are process-wide and the switch is too, so the tests here run one at a time
+//! (`SERIAL`), each on locks of its own classes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use lock_api::RawMutex as _;
+use lockdep::stat::{self, ClassStats};
+use lockdep::{Acquire, Condvar, LockMap, Mutex, RwLock, Site};
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stat::enable();
+    g
+}
+
+fn class_of(name: &str) -> ClassStats {
+    stat::snapshot()
+        .class(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no statistics for {name}"))
+}
+
+#[test]
+fn two_threads_contend_on_one_mutex_and_not_on_another() {
+    let _s = serial();
+    const ROUNDS: u64 = 2_000;
+    let started = Instant::now();
+    let contended = Arc::new(Mutex::new(0u64));
+    let quiet = Mutex::new(0u64);
+    let (cname, qname) = (contended.class_name(), quiet.class_name());
+    let barrier = Arc::new(Barrier::new(2));
+    let holding = Arc::new(AtomicBool::new(false));
+
+    // The first round of the other thread is sure to contend: it starts while this thread
+    // holds the lock and sleeps.
+    let other = {
+        let (m, barrier, holding) = (contended.clone(), barrier.clone(), holding.clone());
+        std::thread::spawn(move || {
+            barrier.wait();
+            while !holding.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let mut line = 0;
+            for _ in 0..ROUNDS / 2 {
+                line = line!() + 1;
+                let mut g = m.lock();
+                *g += 1;
+            }
+            line
+        })
+    };
+    barrier.wait();
+    {
+        let mut g = contended.lock();
+        holding.store(true, Ordering::Release);
+        std::thread::sleep(Duration::from_millis(20));
+        *g += 1;
+    }
+    for _ in 1..ROUNDS / 2 {
+        *contended.lock() += 1;
+    }
+    let line = other.join().unwrap();
+    for _ in 0..ROUNDS {
+        *quiet.lock() += 1;
+    }
+    let wall = started.elapsed();
+    assert_eq!(*contended.lock(), ROUNDS);
+    // That last lock is an acquisition too.
+    let c = class_of(&cname);
+    let q = class_of(&qname);
+    assert!(c.contentions() > 0, "{c:?}");
+    assert_eq!(q.contentions(), 0, "{q:?}");
+    assert_eq!(c.write.acquisitions, ROUNDS + 1);
+    assert_eq!(q.write.acquisitions, ROUNDS);
+    assert_eq!(c.read.acquisitions + q.read.acquisitions, 0);
+    assert_eq!(c.write.hold.nr, ROUNDS + 1);
+    // The sure wait lasted about as long as the sleep; all of them at most the test's time.
+    assert!(c.write.wait.total_ns <= wall.as_nanos() as u64, "{c:?} {wall:?}");
+    assert!(c.write.wait.max_ns >= 5_000_000, "{c:?}");
+    assert!(c.write.wait.min_ns <= c.write.wait.max_ns);
+    assert!(c.write.hold.max_ns >= 15_000_000, "the sleeping hold: {c:?}");
+    assert!(q.write.hold.total_ns <= wall.as_nanos() as u64);
+    // The contention point of the other thread's waits is its own lock line; the contending
+    // point of its first wait is this thread's first lock call, in this file.
+    let here = format!("{}:{}:", file!(), line);
+    assert!(
+        c.contention_points.iter().any(|p| p.site.starts_with(&here)),
+        "{here} not in {:?}",
+        c.contention_points
+    );
+    assert!(c.contending_points.iter().all(|p| p.site.contains(file!())));
+    assert!(c.write.con_bounces > 0 && c.write.acq_bounces > 0, "{c:?}");
+    assert_eq!(q.write.acq_bounces, 0);
+    // The kernel's table: header, columns, the contended class before the quiet one.
+    let text = stat::snapshot().to_string();
+    assert!(text.starts_with("lock_stat version 0.4\n"));
+    for col in ["class name", "con-bounces", "waittime-total", "holdtime-avg"] {
+        assert!(text.contains(col));
+    }
+    let (ci, qi) = (
+        text.find(&format!("{cname}:")).unwrap(),
+        text.find(&format!("{qname}:")).unwrap(),
+    );
+    assert!(ci < qi);
+}
+
+#[test]
+fn reads_and_writes_are_counted_apart() {
+    let _s = serial();
+    let l = RwLock::new(0);
+    for _ in 0..3 {
+        let _r = l.read();
+    }
+    for _ in 0..2 {
+        let _r = l.read_recursive();
+    }
+    *l.write() += 1;
+    {
+        let _u = l.upgradable_read();
+    }
+    let name = {
+        // The class name is the construction site's.
+        let map = l.lock_map();
+        let s = stat::snapshot();
+        let c = s
+            .classes
+            .iter()
+            .find(|c| c.read.acquisitions == 5 && c.write.acquisitions == 2)
+            .cloned();
+        let _ = map;
+        c.expect("the rwlock's class").name
+    };
+    let text = stat::snapshot().to_string();
+    assert!(text.contains(&format!("{name}-W:")), "{text}");
+    assert!(text.contains(&format!("{name}-R:")));
+}
+
+#[test]
+fn a_condvar_wait_ends_one_hold_and_begins_another() {
+    let _s = serial();
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let name = pair.0.class_name();
+    let p = pair.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        *p.0.lock() = true;
+        p.1.notify_one();
+    });
+    {
+        let mut ready = pair.0.lock();
+        while !*ready {
+            pair.1.wait(&mut ready);
+        }
+    }
+    t.join().unwrap();
+    let c = class_of(&name);
+    // The waiter's hold before the wait, each hold after a wake, the notifier's hold.
+    assert!(c.write.acquisitions >= 3, "{c:?}");
+    // No hold spans the wait.
+    assert!(c.write.hold.max_ns < 25_000_000, "{c:?}");
+}
+
+#[test]
+fn trylocks_count_as_acquisitions_and_never_as_contentions() {
+    let _s = serial();
+    let m = Mutex::new(());
+    let name = m.class_name();
+    let g = m.try_lock().unwrap();
+    assert!(m.try_lock().is_none());
+    drop(g);
+    let c = class_of(&name);
+    assert_eq!((c.write.acquisitions, c.contentions()), (1, 0));
+}
+
+/// A lock of one's own: a raw lock plus a map, with the hooks a user calls.
+struct MyLock {
+    raw: parking_lot::RawMutex,
+    map: LockMap,
+}
+
+impl MyLock {
+    #[track_caller]
+    fn lock(&self) {
+        self.map.acquire_lock(
+            Acquire::exclusive(),
+            Site::caller(),
+            || self.raw.try_lock(),
+            || self.raw.lock(),
+        );
+    }
+    fn unlock(&self) {
+        self.map.release();
+        // SAFETY: locked by `lock`.
+        unsafe { self.raw.unlock() }
+    }
+}
+
+#[test]
+fn a_users_own_lock_reports_through_the_map_hooks() {
+    let _s = serial();
+    static KEY: lockdep::LockClassKey = lockdep::LockClassKey::new("stat_test_my_lock");
+    let l = Arc::new(MyLock {
+        raw: parking_lot::RawMutex::INIT,
+        map: LockMap::named(&KEY),
+    });
+    l.lock();
+    let l2 = l.clone();
+    let t = std::thread::spawn(move || {
+        l2.lock();
+        l2.unlock();
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    l.unlock();
+    t.join().unwrap();
+
+    // The hooks by hand: a wait that an async lock would make.
+    let m = LockMap::named(&KEY);
+    m.acquire(Acquire::exclusive());
+    m.contended();
+    std::thread::sleep(Duration::from_millis(1));
+    m.acquired();
+    m.release();
+
+    let c = class_of("stat_test_my_lock");
+    assert_eq!(c.write.acquisitions, 3);
+    assert_eq!(c.contentions(), 2, "{c:?}");
+    assert!(c.write.wait.max_ns >= 10_000_000, "{c:?}");
+    // might_lock is an annotation, not an acquisition.
+    m.might_lock();
+    assert_eq!(class_of("stat_test_my_lock").write.acquisitions, 3);
+}
+
+#[test]
+fn off_counts_nothing_and_reset_zeroes() {
+    let _s = serial();
+    let m = Mutex::new(());
+    let name = m.class_name();
+    drop(m.lock());
+    assert_eq!(class_of(&name).write.acquisitions, 1);
+    stat::disable();
+    assert!(!stat::is_enabled());
+    drop(m.lock());
+    stat::enable();
+    assert_eq!(class_of(&name).write.acquisitions, 1);
+    // Counts of an exited thread are kept.
+    let m = Arc::new(m);
+    let m2 = m.clone();
+    std::thread::spawn(move || drop(m2.lock())).join().unwrap();
+    assert_eq!(class_of(&name).write.acquisitions, 2);
+    stat::reset();
+    assert!(stat::snapshot().class(&name).is_none());
+    drop(m.lock());
+    assert_eq!(class_of(&name).write.acquisitions, 1);
+}
