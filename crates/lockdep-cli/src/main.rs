@@ -3,8 +3,9 @@
 //! `lockdep replay FILE...` replays scenario files (`*.lockdep`) through the validator and
 //! prints every report in the kernel's format, then one verdict line per case. `lockdep check`,
 //! `graph`, `classes`, `chains` and `stats` read the recordings of many processes
-//! (`LOCKDEP_RECORD=DIR`) and check or show them as one graph. `lockdep run -- PROG` runs a C or
-//! C++ program with the pthread interposer preloaded. Each subcommand
+//! (`LOCKDEP_RECORD=DIR`) and check or show them as one graph; `lockdep stat` merges their lock
+//! statistics (`LOCKDEP_STAT=1`). `lockdep run -- PROG` runs a C or C++ program with the pthread
+//! interposer preloaded. Each subcommand
 //! lives in its own module; `main` only parses the command line and dispatches.
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ mod inputs;
 mod replay;
 mod run;
 mod selftest;
+mod stat;
 mod svg;
 mod views;
 
@@ -103,6 +105,25 @@ enum Command {
         #[arg(required = true, allow_hyphen_values = true, value_name = "PROG")]
         command: Vec<std::ffi::OsString>,
     },
+    /// Merge the lock statistics of recordings (`LOCKDEP_STAT=1 LOCKDEP_RECORD=DIR`) and print
+    /// them as the kernel's /proc/lock_stat does.
+    ///
+    /// Classes are merged by identity over every process and sorted by total wait time unless
+    /// `--sort` says otherwise. Exit status: 0, or 2 on bad input.
+    Stat {
+        /// Recordings (`*.ldrec`), or directories of them.
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+        /// What to sort the classes by (largest first).
+        #[arg(long, value_enum, default_value = "wait")]
+        sort: stat::Sort,
+        /// Output format: the kernel's table, JSON, or an SVG chart of the top classes.
+        #[arg(long, value_enum, default_value = "text")]
+        format: stat::Format,
+        /// Write to this file instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Run the kernel's locking selftest matrix and print it as the kernel's boot-time table.
     ///
     /// Replays the matrix embedded in the binary (crates/lockdep-cli/selftest/), or the scenario files
@@ -132,6 +153,12 @@ fn main() -> ExitCode {
         Command::Classes { paths } => views::run(&paths, views::View::Classes),
         Command::Chains { paths } => views::run(&paths, views::View::Chains),
         Command::Stats { paths } => views::run(&paths, views::View::Stats),
+        Command::Stat {
+            paths,
+            sort,
+            format,
+            output,
+        } => stat::run(&paths, sort, format, output.as_deref()),
         Command::Selftest { dir, verbose } => selftest::run(dir.as_deref(), verbose),
         Command::Run { preload, command } => run::run(preload.as_deref(), &command),
     }

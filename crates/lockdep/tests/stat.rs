@@ -82,16 +82,24 @@ fn two_threads_contend_on_one_mutex_and_not_on_another() {
     assert_eq!(c.read.acquisitions + q.read.acquisitions, 0);
     assert_eq!(c.write.hold.nr, ROUNDS + 1);
     // The sure wait lasted about as long as the sleep; all of them at most the test's time.
-    assert!(c.write.wait.total_ns <= wall.as_nanos() as u64, "{c:?} {wall:?}");
+    assert!(
+        c.write.wait.total_ns <= wall.as_nanos() as u64,
+        "{c:?} {wall:?}"
+    );
     assert!(c.write.wait.max_ns >= 5_000_000, "{c:?}");
     assert!(c.write.wait.min_ns <= c.write.wait.max_ns);
-    assert!(c.write.hold.max_ns >= 15_000_000, "the sleeping hold: {c:?}");
+    assert!(
+        c.write.hold.max_ns >= 15_000_000,
+        "the sleeping hold: {c:?}"
+    );
     assert!(q.write.hold.total_ns <= wall.as_nanos() as u64);
     // The contention point of the other thread's waits is its own lock line; the contending
     // point of its first wait is this thread's first lock call, in this file.
     let here = format!("{}:{}:", file!(), line);
     assert!(
-        c.contention_points.iter().any(|p| p.site.starts_with(&here)),
+        c.contention_points
+            .iter()
+            .any(|p| p.site.starts_with(&here)),
         "{here} not in {:?}",
         c.contention_points
     );
@@ -101,7 +109,12 @@ fn two_threads_contend_on_one_mutex_and_not_on_another() {
     // The kernel's table: header, columns, the contended class before the quiet one.
     let text = stat::snapshot().to_string();
     assert!(text.starts_with("lock_stat version 0.4\n"));
-    for col in ["class name", "con-bounces", "waittime-total", "holdtime-avg"] {
+    for col in [
+        "class name",
+        "con-bounces",
+        "waittime-total",
+        "holdtime-avg",
+    ] {
         assert!(text.contains(col));
     }
     let (ci, qi) = (

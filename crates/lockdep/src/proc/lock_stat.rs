@@ -438,8 +438,16 @@ mod tests {
         assert!(lines[5].starts_with(&format!("{:>38}-W:", "rw")), "{text}");
         assert!(lines[6].starts_with(&format!("{:>38}-R:", "rw")));
         assert_eq!(lines[7], format!("{}{}", " ".repeat(36), "-".repeat(4)));
-        assert!(lines[8].ends_with("[<contention>] a.rs:1:1"), "{}", lines[8]);
-        assert!(lines[10].ends_with("[<contending>] b.rs:2:2"), "{}", lines[10]);
+        assert!(
+            lines[8].ends_with("[<contention>] a.rs:1:1"),
+            "{}",
+            lines[8]
+        );
+        assert!(
+            lines[10].ends_with("[<contending>] b.rs:2:2"),
+            "{}",
+            lines[10]
+        );
         assert!(text.contains(&format!("{:>40}:", "quiet")));
         // Columns: count 1, min/max/total/avg 2.00 µs.
         let w: Vec<&str> = lines[5].split_whitespace().collect();

@@ -22,6 +22,100 @@ pub(super) const KIND_PROCESS: u8 = 1;
 pub(super) const KIND_CLASS: u8 = 2;
 pub(super) const KIND_DEP: u8 = 3;
 pub(super) const KIND_CHAIN: u8 = 4;
+pub(super) const KIND_STAT: u8 = 5;
+
+/// The payload of a lock statistics record: `count u32`, then per class `stable_id u64,
+/// name str`, the write then the read [`KindStats`](crate::proc::lock_stat::KindStats) as
+/// `con_bounces u64, wait (nr min max total: u64 each), acq_bounces u64, acquisitions u64,
+/// hold (nr min max total)`, then the contention and the contending points, each `count u32,
+/// (site str, count u64)*`.
+pub(super) fn encode_stats(stats: &LockStats) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_u32(&mut p, stats.classes.len() as u32);
+    for c in &stats.classes {
+        put_u64(&mut p, c.stable_id);
+        put_str(&mut p, &c.name);
+        for k in [&c.write, &c.read] {
+            put_u64(&mut p, k.con_bounces);
+            put_time(&mut p, &k.wait);
+            put_u64(&mut p, k.acq_bounces);
+            put_u64(&mut p, k.acquisitions);
+            put_time(&mut p, &k.hold);
+        }
+        for points in [&c.contention_points, &c.contending_points] {
+            put_u32(&mut p, points.len() as u32);
+            for pt in points {
+                put_str(&mut p, &pt.site);
+                put_u64(&mut p, pt.count);
+            }
+        }
+    }
+    p
+}
+
+fn put_time(p: &mut Vec<u8>, t: &LockTime) {
+    for v in [t.nr, t.min_ns, t.max_ns, t.total_ns] {
+        put_u64(p, v);
+    }
+}
+
+pub(super) fn decode_stats(d: &mut Decoder<'_>) -> DecodeResult<LockStats> {
+    // The smallest class: an id, an empty name, 2 × 12 counters, two empty point lists.
+    let n = d.count(8 + 4 + 2 * 12 * 8 + 8, "class count")?;
+    let mut classes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let stable_id = d.u64("stable id")?;
+        let name = d.str("class name")?;
+        let mut kinds = [KindStats::default(); 2];
+        for k in &mut kinds {
+            k.con_bounces = d.u64("con-bounces")?;
+            k.wait = decode_time(d, "wait time")?;
+            k.acq_bounces = d.u64("acq-bounces")?;
+            k.acquisitions = d.u64("acquisitions")?;
+            k.hold = decode_time(d, "hold time")?;
+        }
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in &mut lists {
+            let m = d.count(12, "point count")?;
+            for _ in 0..m {
+                let site = d.str("point site")?;
+                let count = d.u64("point count")?;
+                list.push(Point { site, count });
+            }
+        }
+        let [contention_points, contending_points] = lists;
+        let [write, read] = kinds;
+        classes.push(ClassStats {
+            name,
+            stable_id,
+            write,
+            read,
+            contention_points,
+            contending_points,
+        });
+    }
+    Ok(LockStats { classes })
+}
+
+fn decode_time(d: &mut Decoder<'_>, what: &str) -> DecodeResult<LockTime> {
+    let at = d.base + d.pos;
+    let t = LockTime {
+        nr: d.u64(what)?,
+        min_ns: d.u64(what)?,
+        max_ns: d.u64(what)?,
+        total_ns: d.u64(what)?,
+    };
+    if t.nr > 0 && (t.min_ns > t.max_ns || t.max_ns > t.total_ns) {
+        return Err((
+            at,
+            format!(
+                "inconsistent {what} (min {} max {} total {})",
+                t.min_ns, t.max_ns, t.total_ns
+            ),
+        ));
+    }
+    Ok(t)
+}
 
 pub(super) fn frame(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     let start = buf.len();

@@ -57,7 +57,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 1 | sync byte `0xA5` |
-//! | 1 | kind: 1 process, 2 class, 3 dependency, 4 chain |
+//! | 1 | kind: 1 process, 2 class, 3 dependency, 4 chain, 5 lock statistics |
 //! | 4 | payload length (at most 4 MiB) |
 //! | 2 | header check: the low 16 bits of the CRC-32 of the 6 bytes above |
 //! | n | payload |
@@ -70,7 +70,21 @@
 //! has_stack u8, [frames u32, (function str, offset opt-u64, location opt-str)*], held_site
 //! opt-str, site opt-str` (where the held and the acquired lock were taken; version 1 ends
 //! before them, and is still read); *chain*
-//! `irq_context u8, count u32, stable_id u64*`. The first frame is always the process.
+//! `irq_context u8, count u32, stable_id u64*`; *lock statistics* the process's
+//! [`LockStats`] so far (`count u32`, per class `stable_id
+//! u64, name str`, write then read `con_bounces, wait nr/min/max/total, acq_bounces,
+//! acquisitions, hold nr/min/max/total` as `u64`s, then the contention and contending points as
+//! `count u32, (site str, count u64)*`). The first frame is always the process. A reader that
+//! meets a kind it does not know skips it with a warning.
+//!
+//! ## Lock statistics
+//!
+//! With [lock statistics](crate::stat) on (`LOCKDEP_STAT=1`) and recording on, the process-wide
+//! validator writes a statistics record every 5 seconds (when something changed) and at exit
+//! (`atexit`, on Linux). Each record holds everything counted since the start (or the last
+//! [`reset`](crate::stat::reset)); the reader keeps the last one ([`Recording::stats`]). So a
+//! process killed by `SIGKILL` loses at most the statistics of its last 5 seconds, or 10 if the
+//! kill tore the record being written.
 //!
 //! Reading is strict: a frame that stops short at the end of the file (a process killed while
 //! writing) is skipped with a warning; anything else — a bad header, a bad checksum, a field that
@@ -105,6 +119,7 @@ use crate::engine::{Dependency, Engine, Observer};
 use crate::lock::class::{ClassId, ClassInfo};
 use crate::lock::map::Site;
 use crate::lock::wait::WaitType;
+use crate::proc::lock_stat::{ClassStats, KindStats, LockStats, LockTime, Point};
 use crate::report::stack::{self, Frame, StackTrace};
 use crate::report::Report;
 use crate::report::TaskRef;

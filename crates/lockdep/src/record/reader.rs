@@ -122,6 +122,9 @@ pub struct Recording {
     pub dependencies: Vec<RecordedDependency>,
     /// Chains.
     pub chains: Vec<RecordedChain>,
+    /// The last lock statistics record: what the process counted with
+    /// [statistics](crate::stat) on.
+    pub stats: Option<LockStats>,
     /// What was skipped (a torn last record), as `FILE: byte N: message`.
     pub warnings: Vec<String>,
 }
@@ -256,6 +259,7 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                 rec.chains.push(c);
                 Ok(())
             }),
+            KIND_STAT => decode_stats(&mut d).map(|s| rec.stats = Some(s)),
             other => {
                 rec.warnings.push(format!(
                     "{file}: byte {at}: unknown record kind {other}, skipped"

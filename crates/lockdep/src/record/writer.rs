@@ -129,6 +129,17 @@ impl Recorder {
         })
     }
 
+    /// Appends a lock statistics record (see the module docs). The process-wide validator
+    /// writes its own every few seconds and at exit while [statistics](crate::stat) are on.
+    pub fn record_lock_stats(&self, stats: &LockStats) {
+        let p = encode_stats(stats);
+        if p.len() > MAX_PAYLOAD as usize {
+            eprintln!("lockdep: lock statistics too large for one record; not recorded");
+            return;
+        }
+        self.lock().emit(KIND_STAT, &p);
+    }
+
     /// The file written, if any.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
@@ -337,6 +348,12 @@ pub(super) fn exe_name() -> String {
 
 pub(super) static STARTED: AtomicBool = AtomicBool::new(false);
 pub(super) static API_DIR: OnceLock<PathBuf> = OnceLock::new();
+static PROCESS_RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+/// The recorder [`observer_from_env`] made for the process-wide validator, if any.
+pub(crate) fn process_recorder() -> Option<&'static Recorder> {
+    PROCESS_RECORDER.get()
+}
 
 /// Why [`record_to`] did not take effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -394,7 +411,10 @@ pub fn observer_from_env() -> Option<Box<dyn Observer>> {
         },
     };
     match Recorder::create_in(&dir) {
-        Ok(r) => Some(Box::new(r)),
+        Ok(r) => {
+            let _ = PROCESS_RECORDER.set(r.clone());
+            Some(Box::new(r))
+        }
         Err(e) => {
             eprintln!(
                 "lockdep: not recording: cannot create a recording in {}: {e}",

@@ -346,8 +346,8 @@ pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) -> bool 
 #[track_caller]
 fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) }
-        .filter(|t| t.engine == PROCESS_WIDE_ID)
+    if let Some(task) =
+        unsafe { fast_task_if(open_but_for_stat(gate)) }.filter(|t| t.engine == PROCESS_WIDE_ID)
     {
         let class = match map.cached_class() {
             Some(c) => Some(c),

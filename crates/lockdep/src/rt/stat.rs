@@ -196,14 +196,24 @@ impl ToNs {
         if !c.tsc {
             return ToNs(1.0);
         }
+        // Measured over the whole run so far, and fixed once that is 10 seconds (so that
+        // snapshots of unchanged counters are equal).
+        static FIXED: OnceLock<f64> = OnceLock::new();
+        if let Some(f) = FIXED.get() {
+            return ToNs(*f);
+        }
         let ns = c.start.elapsed().as_nanos() as f64;
         let ticks = raw_ticks(true, c.start).saturating_sub(c.start_ticks) as f64;
         let per_ns = if ns > 50e6 && ticks > 0.0 {
             ticks / ns
         } else {
             c.ticks_per_ns
-        };
-        ToNs(per_ns.max(1e-6))
+        }
+        .max(1e-6);
+        if ns > 10e9 {
+            return ToNs(*FIXED.get_or_init(|| per_ns));
+        }
+        ToNs(per_ns)
     }
 
     fn ns(&self, ticks: u64) -> u64 {
@@ -241,7 +251,10 @@ struct Cells {
 
 #[inline]
 fn bump(c: &AtomicU64, by: u64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
 }
 
 fn time_add(nr: &AtomicU64, min: &AtomicU64, max: &AtomicU64, total: &AtomicU64, d: u64) {
@@ -443,6 +456,7 @@ impl Local {
         });
         let epoch = shared.epoch.load(Ordering::Relaxed);
         registry().threads.push(shared.clone());
+        start_recording();
         Local {
             shared,
             epoch,
@@ -633,7 +647,8 @@ pub(crate) fn contended(instance: usize) {
         let slot = holder(instance);
         let known = slot.instance.load(Ordering::Relaxed) == instance;
         // SAFETY: the slot's site word was stored from `SiteRef::word`.
-        let holder_site = known.then(|| unsafe { SiteRef::from_word(slot.site.load(Ordering::Relaxed)) });
+        let holder_site =
+            known.then(|| unsafe { SiteRef::from_word(slot.site.load(Ordering::Relaxed)) });
         let bounced = known && slot.thread.load(Ordering::Relaxed) != l.shared.id;
         // A reset must apply before the points are counted.
         let c: *const Cells = &l.cells(class)[usize::from(kind)];
@@ -694,6 +709,53 @@ pub(crate) fn acquired(instance: usize) {
             }
         }
     });
+}
+
+// ===== into the recording =====
+
+/// How often the statistics are written into the process's recording.
+const RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// With `LOCKDEP_RECORD` on, starts (once) the thread that writes the statistics into the
+/// recording every [`RECORD_EVERY`] when they changed, and registers the write at exit.
+fn start_recording() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The recorder is made with the process-wide engine.
+        let _ = super::global();
+        if crate::record::process_recorder().is_none() {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            extern "C" fn at_exit() {
+                write_recording();
+            }
+            // SAFETY: `at_exit` is a plain function that stays valid for the life of the
+            // process; `atexit` has no other precondition.
+            unsafe { libc::atexit(at_exit) };
+        }
+        let _ = std::thread::Builder::new()
+            .name("lockdep-stat".into())
+            .spawn(|| loop {
+                std::thread::sleep(RECORD_EVERY);
+                write_recording();
+            });
+    });
+}
+
+/// Writes the statistics into the recording unless they are what was written last.
+fn write_recording() {
+    static LAST: Mutex<Option<LockStats>> = Mutex::new(None);
+    let Some(rec) = crate::record::process_recorder() else {
+        return;
+    };
+    let now = snapshot();
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.as_ref() != Some(&now) && !(last.is_none() && now.classes.is_empty()) {
+        rec.record_lock_stats(&now);
+        *last = Some(now);
+    }
 }
 
 // ===== the views =====
