@@ -11,7 +11,7 @@
 //!
 //! | operation | validator |
 //! |---|---|
-//! | `lock`, `lock_exclusive`, `lock_upgradable` | exclusive acquire |
+//! | `lock`, `lock_exclusive`, `lock_upgradable` | exclusive acquire (with [lock statistics](crate::stat) on: the raw lock is tried first, and only a failed try is a contention) |
 //! | `lock_shared` | non-recursive shared acquire (parking_lot's `read` can block behind a waiting writer) |
 //! | `lock_shared_recursive` | recursive shared acquire |
 //! | `try_*`, and the timed `try_*_for` / `try_*_until` | trylock, on success (a timed wait cannot deadlock forever) |
