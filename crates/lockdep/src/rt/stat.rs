@@ -58,7 +58,7 @@
 //! one (`Instant` elsewhere). The one shared table written is that of the last holder of each
 //! lock instance, and only when the holder changes. `docs/PERFORMANCE.md` has the measurements.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
@@ -440,6 +440,8 @@ struct Local {
     holds: Vec<Hold>,
     /// The lock this thread is waiting for, and since when.
     wait: Option<(usize, u64)>,
+    /// A hook is using this `Local` (see [`with_local`]).
+    busy: bool,
 }
 
 /// More open holds than this on one thread is a hold that will never be released here (a
@@ -463,6 +465,7 @@ impl Local {
             index: Vec::new(),
             holds: Vec::with_capacity(8),
             wait: None,
+            busy: false,
         }
     }
 
@@ -515,6 +518,8 @@ impl Local {
 
 impl Drop for Local {
     fn drop(&mut self) {
+        // From here on the hooks must not reach this `Local`.
+        let _ = LOCAL.try_with(|p| p.set(std::ptr::null_mut()));
         let mut reg = registry();
         reg.threads.retain(|s| !Arc::ptr_eq(s, &self.shared));
         let epoch = EPOCH.load(Ordering::Acquire);
@@ -531,27 +536,59 @@ impl Drop for Local {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    /// This thread's statistics; its destructor retires them (see `Drop for Local`).
+    static OWNER: RefCell<Option<Box<Local>>> = const { RefCell::new(None) };
+    /// `OWNER`'s box, from its creation until its destructor starts; null otherwise. Constant
+    /// and without a destructor, so reading it is one thread-local load (as `rt`'s `FAST`).
+    static LOCAL: Cell<*mut Local> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Clears `Local::busy` when dropped.
+struct NotBusy(*mut Local);
+
+impl Drop for NotBusy {
+    fn drop(&mut self) {
+        // SAFETY: the pointer is this thread's `Local`, alive for the whole hook.
+        unsafe { (*self.0).busy = false };
+    }
 }
 
 /// Runs `f` on this thread's statistics, unless they are in use already (a hook called from
 /// inside one, e.g. by an instrumented allocator) or the thread is exiting.
 #[inline(always)]
 fn with_local(f: impl FnOnce(&mut Local)) {
-    let _ = LOCAL.try_with(|l| {
-        if let Ok(mut l) = l.try_borrow_mut() {
-            match &mut *l {
-                Some(l) => f(l),
-                None => f(l.insert(new_local())),
-            }
-        }
-    });
+    let p = LOCAL.with(Cell::get);
+    if p.is_null() {
+        return first_use(f);
+    }
+    // SAFETY: `LOCAL` is non-null only while `OWNER` owns the box it points to, on this
+    // thread; `busy` makes the reference unique (a nested hook finds it set and does nothing).
+    let l = unsafe { &mut *p };
+    if l.busy {
+        return;
+    }
+    l.busy = true;
+    let _not_busy = NotBusy(p);
+    f(l);
 }
 
+/// The first statistics hook on this thread: makes its `Local`.
 #[cold]
 #[inline(never)]
-fn new_local() -> Local {
-    Local::new()
+fn first_use(f: impl FnOnce(&mut Local)) {
+    let made = OWNER.try_with(|o| {
+        let Ok(mut o) = o.try_borrow_mut() else {
+            return;
+        };
+        if o.is_none() {
+            let mut l = Box::new(Local::new());
+            LOCAL.with(|p| p.set(&mut *l));
+            *o = Some(l);
+        }
+    });
+    if made.is_ok() && !LOCAL.with(Cell::get).is_null() {
+        with_local(f);
+    }
 }
 
 // ===== the last holder of each lock instance =====
