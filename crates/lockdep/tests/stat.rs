@@ -271,4 +271,34 @@ fn off_counts_nothing_and_reset_zeroes() {
     assert!(stat::snapshot().class(&name).is_none());
     drop(m.lock());
     assert_eq!(class_of(&name).write.acquisitions, 1);
+    // A hold open across a reset counts after it.
+    let g = m.lock();
+    stat::reset();
+    drop(g);
+    assert_eq!(class_of(&name).write.acquisitions, 1);
+}
+
+#[test]
+fn the_table_prints_both_kinds_and_the_points_of_a_contended_class() {
+    let _s = serial();
+    let m = Arc::new(Mutex::new(()));
+    let name = m.class_name();
+    let g = m.lock();
+    let m2 = m.clone();
+    let t = std::thread::spawn(move || drop(m2.lock()));
+    std::thread::sleep(Duration::from_millis(20));
+    drop(g);
+    t.join().unwrap();
+    let text = stat::snapshot().to_string();
+    let at = text.find(&format!("{name}:")).expect("the class line");
+    let block: Vec<&str> = text[at..].lines().take(5).collect();
+    assert!(
+        block[1]
+            .trim_end()
+            .ends_with(&"-".repeat(name.chars().count())),
+        "{text}"
+    );
+    assert!(block[2].contains("[<contention>]"), "{text}");
+    assert!(block[2].contains(&format!("{}:", file!())), "{text}");
+    assert!(block.iter().any(|l| l.contains("[<contending>]")), "{text}");
 }

@@ -659,7 +659,11 @@ pub(crate) fn hold_ends(instance: usize) {
         if l.wait.is_some_and(|(w, _)| w == instance) {
             l.wait = None;
         }
-        // Counted into the epoch the hold began in: a reset since then zeroes them soon.
+        // A reset since the hold began applies first, so the hold counts after it.
+        let epoch = EPOCH.load(Ordering::Acquire);
+        if l.epoch != epoch {
+            l.renew(epoch);
+        }
         let c = h.cells();
         bump(&c.acquisitions, 1);
         time_add(&c.hold_nr, &c.hold_min, &c.hold_max, &c.hold_total, d);
