@@ -42,6 +42,14 @@ fn child_stat() {
     {
         let mut g = hot.lock();
         go.store(true, Ordering::Release);
+        // Held until the other thread is waiting for it (its contention point is counted
+        // before it waits), however loaded the machine.
+        while !lockdep::stat::snapshot()
+            .class("stat_hot")
+            .is_some_and(|c| !c.contention_points.is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(20));
         *g += 1;
     }

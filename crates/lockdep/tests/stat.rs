@@ -60,6 +60,14 @@ fn two_threads_contend_on_one_mutex_and_not_on_another() {
     {
         let mut g = contended.lock();
         holding.store(true, Ordering::Release);
+        // Held until the other thread waits (its contention point is counted before it
+        // waits), however loaded the machine, then a while longer.
+        while !stat::snapshot()
+            .class(&cname)
+            .is_some_and(|c| !c.contention_points.is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(20));
         *g += 1;
     }

@@ -60,8 +60,8 @@ fn put_time(p: &mut Vec<u8>, t: &LockTime) {
 }
 
 pub(super) fn decode_stats(d: &mut Decoder<'_>) -> DecodeResult<LockStats> {
-    // The smallest class: an id, an empty name, 2 × 12 counters, two empty point lists.
-    let n = d.count(8 + 4 + 2 * 12 * 8 + 8, "class count")?;
+    // The smallest class: an id, an empty name, 2 × 11 counters, two empty point lists.
+    let n = d.count(8 + 4 + 2 * 11 * 8 + 2 * 4, "class count")?;
     let mut classes = Vec::with_capacity(n);
     for _ in 0..n {
         let stable_id = d.u64("stable id")?;

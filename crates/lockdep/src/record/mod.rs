@@ -158,6 +158,43 @@ mod tests {
     }
 
     #[test]
+    fn lock_statistics_round_trip_and_the_last_record_wins() {
+        let rec = Recorder::in_memory();
+        let mut small = ClassStats {
+            name: "a".into(),
+            stable_id: 1,
+            ..Default::default()
+        };
+        small.write.acquisitions = 1;
+        small.write.hold.add(5);
+        // The smallest records: one and two classes with one-letter names and no points.
+        rec.record_lock_stats(&LockStats {
+            classes: vec![small.clone()],
+        });
+        let mut big = small.clone();
+        big.name = "b".into();
+        big.stable_id = 2;
+        big.read.wait.add(7);
+        big.read.con_bounces = 1;
+        big.contention_points = vec![Point {
+            site: "x.rs:1:1".into(),
+            count: 1,
+        }];
+        let last = LockStats {
+            classes: vec![small, big],
+        };
+        rec.record_lock_stats(&last);
+        let bytes = rec.bytes();
+        let r = read_bytes("x", &bytes).unwrap();
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        assert_eq!(r.stats.as_ref(), Some(&last));
+        // Torn: the one before it is kept.
+        let r = read_bytes("x", &bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!(r.stats.unwrap().classes.len(), 1);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
     fn round_trip() {
         let bytes = sample();
         let r = read_bytes("x", &bytes).unwrap();

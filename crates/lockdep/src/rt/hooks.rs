@@ -60,6 +60,7 @@ impl LockMap {
     /// l.unlock();
     /// ```
     #[inline(always)]
+    #[track_caller]
     pub fn acquire_lock(
         &self,
         how: Acquire<'_>,

@@ -270,9 +270,20 @@ fn time_add(nr: &AtomicU64, min: &AtomicU64, max: &AtomicU64, total: &AtomicU64,
 }
 
 impl Cells {
+    /// The counters as values. They are read while their thread may be writing them, one
+    /// field at a time, so a read can mix old and new fields: the times are made consistent
+    /// (`min <= max <= total`), which at worst counts one duration a snapshot early.
     fn read(&self) -> KindStats {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        KindStats {
+        let time = |mut t: LockTime| {
+            if t.nr == 0 {
+                return LockTime::default();
+            }
+            t.total_ns = t.total_ns.max(t.max_ns);
+            t.min_ns = t.min_ns.min(t.max_ns);
+            t
+        };
+        let k = KindStats {
             con_bounces: l(&self.con_bounces),
             wait: LockTime {
                 nr: l(&self.contentions),
@@ -288,6 +299,11 @@ impl Cells {
                 max_ns: l(&self.hold_max),
                 total_ns: l(&self.hold_total),
             },
+        };
+        KindStats {
+            wait: time(k.wait),
+            hold: time(k.hold),
+            ..k
         }
     }
 
