@@ -310,3 +310,69 @@ fn the_table_prints_both_kinds_and_the_points_of_a_contended_class() {
     assert!(block[2].contains(&format!("{}:", file!())), "{text}");
     assert!(block.iter().any(|l| l.contains("[<contending>]")), "{text}");
 }
+
+/// A child forked while other threads count and snapshot must not hang on the statistics'
+/// locks, and counts on its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_child_forked_while_threads_count_and_snapshot_does_not_hang() {
+    let _s = serial();
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let m = Mutex::new(0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    *m.lock() += 1;
+                    if i == 1 {
+                        std::hint::black_box(stat::snapshot());
+                    }
+                }
+            })
+        })
+        .collect();
+    let m = Mutex::new(());
+    let name = m.class_name();
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(3));
+        // SAFETY: the child takes an instrumented lock and a snapshot (which the atfork
+        // handlers make safe: what is tested) and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            drop(m.lock());
+            let ok = stat::snapshot()
+                .class(&name)
+                .is_some_and(|c| c.write.acquisitions >= 1);
+            // SAFETY: ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        assert!(pid > 0, "fork failed");
+        let start = Instant::now();
+        let status = loop {
+            let mut status = 0;
+            // SAFETY: waiting for our own child, with a valid status pointer.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break Some(status);
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                // SAFETY: killing and reaping our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        match status {
+            Some(s) if libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0 => {}
+            Some(s) => panic!("the child failed: status {s:#x}"),
+            None => panic!("the child hung"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+}

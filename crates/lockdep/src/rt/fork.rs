@@ -7,7 +7,8 @@
 //!
 //! - **prepare** takes every internal lock a thread may hold inside the validator, in the one
 //!   order in which the validator nests them (the queue of remote releases, the engine's state,
-//!   the unwinder, then the leaf locks: interned texts, interned strings, report collectors).
+//!   the unwinder, then the leaf locks: interned texts, interned strings, report collectors,
+//!   the lock statistics' last record and registry).
 //!   Threads inside the validator finish what they are doing first; new ones wait.
 //! - **parent** releases them again.
 //! - **child** releases them too (their waiters were other threads, which do not exist in the
@@ -34,6 +35,7 @@ struct Held {
     texts: MutexGuard<'static, Option<TextTable>>,
     interned: MutexGuard<'static, Option<std::collections::HashSet<&'static str>>>,
     collectors: MutexGuard<'static, Vec<std::sync::Weak<super::action::Sink>>>,
+    stat: super::stat::ForkLocks,
 }
 
 type TextTable = std::collections::HashMap<&'static str, &'static &'static str>;
@@ -70,6 +72,7 @@ extern "C" fn prepare() {
             texts: relock(&crate::lock::map::TEXTS),
             interned: relock(&crate::report::stack::INTERNED),
             collectors: relock(&COLLECTORS),
+            stat: super::stat::fork_prepare(),
         };
         let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
     });
@@ -92,7 +95,9 @@ extern "C" fn child() {
             texts,
             interned,
             collectors,
+            stat,
         } = held;
+        super::stat::fork_child(stat);
         // Releases queued for another thread's holds will never be claimed: drop them, so the
         // fast path (which waits for an empty queue) works again.
         let mine: Vec<usize> = SLOT

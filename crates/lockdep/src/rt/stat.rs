@@ -801,9 +801,11 @@ fn start_recording() {
     });
 }
 
+/// What was written into the recording last.
+static LAST: Mutex<Option<LockStats>> = Mutex::new(None);
+
 /// Writes the statistics into the recording unless they are what was written last.
 fn write_recording() {
-    static LAST: Mutex<Option<LockStats>> = Mutex::new(None);
     let Some(rec) = crate::record::process_recorder() else {
         return;
     };
@@ -813,6 +815,36 @@ fn write_recording() {
         rec.record_lock_stats(&now);
         *last = Some(now);
     }
+}
+
+// ===== fork =====
+
+/// The statistics' locks, held by `fork`'s prepare handler (`fork.rs`) in their nesting order:
+/// the last written record (held while a snapshot is taken), then the registry.
+pub(super) struct ForkLocks {
+    _last: MutexGuard<'static, Option<LockStats>>,
+    registry: MutexGuard<'static, Registry>,
+}
+
+pub(super) fn fork_prepare() -> ForkLocks {
+    let last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    ForkLocks {
+        _last: last,
+        registry: registry(),
+    }
+}
+
+/// In the child: the other threads are gone, and so are their counters (the parent keeps
+/// them); only the forking thread's are left, and the locks are released.
+pub(super) fn fork_child(mut locks: ForkLocks) {
+    let mine = LOCAL.try_with(Cell::get).unwrap_or(std::ptr::null_mut());
+    // SAFETY: the child has one thread, and this runs outside every hook, so this thread's
+    // `Local` (if any) is not in use; it is only read.
+    let mine = unsafe { mine.as_ref() }.map(|l| l.shared.clone());
+    locks
+        .registry
+        .threads
+        .retain(|s| mine.as_ref().is_some_and(|m| Arc::ptr_eq(s, m)));
 }
 
 // ===== the views =====
