@@ -6,6 +6,8 @@
 //! parking_lot's own condvar.
 
 use std::fmt;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
 use lock_api::RawMutex;
@@ -13,12 +15,17 @@ use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
 
 use crate::lock::map::{Acquire, Site};
 use crate::sync::mutex::GenericMutexGuard;
+use crate::sync::raw::Lockdep;
 
 /// Whether a timed wait returned because its time ran out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WaitTimeoutResult(bool);
 
 impl WaitTimeoutResult {
+    pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
+        WaitTimeoutResult(timed_out)
+    }
+
     /// `true` if the wait timed out.
     pub fn timed_out(self) -> bool {
         self.0
@@ -44,17 +51,23 @@ impl WaitTimeoutResult {
 /// drop(ready);
 /// t.join().unwrap();
 /// ```
+///
+/// As parking_lot's, a condvar serves one mutex at a time: waiting on it with a second mutex
+/// while threads wait with the first panics (`attempted to use a condition variable with more
+/// than one mutex`) instead of losing wake-ups.
 #[derive(Default)]
 pub struct Condvar {
-    // The parking-lot key is this field's address; the byte gives the condvar a size, so two
-    // condvars never share an address.
-    _key: u8,
+    /// The raw mutex the current waiters use (null when nobody waits). Its address is also the
+    /// parking-lot key of the condvar.
+    mutex: AtomicPtr<()>,
 }
 
 impl Condvar {
     /// A new condition variable.
     pub const fn new() -> Condvar {
-        Condvar { _key: 0 }
+        Condvar {
+            mutex: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     fn key(&self) -> usize {
@@ -63,15 +76,40 @@ impl Condvar {
 
     /// Wakes one waiter; returns whether one was woken.
     pub fn notify_one(&self) -> bool {
-        // SAFETY: the key is this condvar's address; the callback does nothing unsafe.
-        let r = unsafe { parking_lot_core::unpark_one(self.key(), |_| DEFAULT_UNPARK_TOKEN) };
+        if self.mutex.load(Ordering::Relaxed).is_null() {
+            return false;
+        }
+        // SAFETY: the key is this condvar's address; the callback only resets the waiters'
+        // mutex, under the parking lot's queue lock.
+        let r = unsafe {
+            parking_lot_core::unpark_one(self.key(), |r| {
+                if !r.have_more_threads {
+                    self.mutex.store(ptr::null_mut(), Ordering::Relaxed);
+                }
+                DEFAULT_UNPARK_TOKEN
+            })
+        };
         r.unparked_threads > 0
     }
 
     /// Wakes every waiter; returns how many were woken.
     pub fn notify_all(&self) -> usize {
-        // SAFETY: the key is this condvar's address.
-        unsafe { parking_lot_core::unpark_all(self.key(), DEFAULT_UNPARK_TOKEN) }
+        if self.mutex.load(Ordering::Relaxed).is_null() {
+            return 0;
+        }
+        // SAFETY: the key is this condvar's address; the callback runs under the queue lock
+        // after every waiter was taken off, and only resets the waiters' mutex.
+        let r = unsafe {
+            parking_lot_core::unpark_filter(
+                self.key(),
+                |_| parking_lot_core::FilterOp::Unpark,
+                |_| {
+                    self.mutex.store(ptr::null_mut(), Ordering::Relaxed);
+                    DEFAULT_UNPARK_TOKEN
+                },
+            )
+        };
+        r.unparked_threads
     }
 
     /// Releases the guard's mutex, sleeps until notified (or spuriously woken), and re-acquires
@@ -115,6 +153,40 @@ impl Condvar {
         }
     }
 
+    /// Waits while `condition` holds, until `deadline`; the result says whether time ran out
+    /// (with `condition` still true).
+    #[track_caller]
+    pub fn wait_while_until<T: ?Sized, R: RawMutex>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        let site = Site::caller();
+        let mut result = WaitTimeoutResult(false);
+        while !result.timed_out() && condition(&mut **guard) {
+            result = self.wait_until_internal(guard, Some(deadline), site);
+        }
+        result
+    }
+
+    /// Waits while `condition` holds, for at most `timeout`.
+    #[track_caller]
+    pub fn wait_while_for<T: ?Sized, R: RawMutex>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        let site = Site::caller();
+        let deadline = Instant::now().checked_add(timeout);
+        let mut result = WaitTimeoutResult(false);
+        while !result.timed_out() && condition(&mut **guard) {
+            result = self.wait_until_internal(guard, deadline, site);
+        }
+        result
+    }
+
     #[track_caller]
     fn wait_until_internal<T: ?Sized, R: RawMutex>(
         &self,
@@ -123,20 +195,55 @@ impl Condvar {
         site: Site,
     ) -> WaitTimeoutResult {
         let mutex = lock_api::MutexGuard::mutex(guard);
-        // SAFETY: we hold the mutex through `guard`, and re-acquire it before returning, so the
-        // guard is valid again when the caller sees it.
+        // SAFETY: we hold the mutex through `guard`, and `wait_raw` re-acquires it before
+        // returning, so the guard is valid again when the caller sees it.
         let raw = unsafe { mutex.raw() };
+        // SAFETY: `raw` is held by this thread (through `guard`).
+        unsafe { self.wait_raw(raw, deadline, site) }
+    }
+
+    /// The wait itself, for any instrumented raw mutex: checks that it may sleep, releases the
+    /// mutex in the validator and for real, parks, then re-acquires it (validated before
+    /// blocking). Panics, with the mutex still held, if other threads wait on this condvar with
+    /// another mutex.
+    ///
+    /// # Safety
+    /// `raw` must be locked by the current thread; it is locked again when this returns or
+    /// unwinds.
+    #[track_caller]
+    pub(crate) unsafe fn wait_raw<R: RawMutex>(
+        &self,
+        raw: &Lockdep<R>,
+        deadline: Option<Instant>,
+        site: Site,
+    ) -> WaitTimeoutResult {
         let map = raw.lock_map();
+        let mutex_addr = raw as *const Lockdep<R> as *mut ();
         // A wait sleeps: checked before parking, with the mutex still held (`wait_event`).
         crate::rt::with_current_task(|e, t| e.might_sleep(t, site));
         map.release_at(site);
-        let validate = || true;
+        let mut bad_mutex = false;
+        let validate = || {
+            // Under the parking lot's queue lock: the waiters' mutex is ours, or nobody waits.
+            let current = self.mutex.load(Ordering::Relaxed);
+            if current.is_null() {
+                self.mutex.store(mutex_addr, Ordering::Relaxed);
+            } else if current != mutex_addr {
+                bad_mutex = true;
+                return false;
+            }
+            true
+        };
         let before_sleep = || {
-            // SAFETY: the mutex is held (by `guard`); we are queued on the condvar, so a notify
-            // after this unlock wakes us.
+            // SAFETY: the caller guarantees the mutex is held; we are queued on the condvar, so
+            // a notify after this unlock wakes us.
             unsafe { raw.inner().unlock() };
         };
-        let timed_out = |_, _| {};
+        let timed_out = |_, was_last_thread: bool| {
+            if was_last_thread {
+                self.mutex.store(ptr::null_mut(), Ordering::Relaxed);
+            }
+        };
         // SAFETY: the key is this condvar's address, and the callbacks do not panic or park.
         let result = unsafe {
             parking_lot_core::park(
@@ -148,6 +255,11 @@ impl Condvar {
                 deadline,
             )
         };
+        if bad_mutex {
+            // Not parked, so never unlocked: the hold is only given back to the validator.
+            map.acquire_at(Acquire::exclusive(), site);
+            panic!("attempted to use a condition variable with more than one mutex");
+        }
         raw.lock_with(Acquire::exclusive(), site);
         WaitTimeoutResult(matches!(result, parking_lot_core::ParkResult::TimedOut))
     }
