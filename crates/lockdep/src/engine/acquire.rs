@@ -13,6 +13,8 @@ impl Engine {
         how: Acquire<'_>,
         site: Site,
     ) -> Option<Report> {
+        // A `Default`-made lock's class is fixed by its first acquisition (a no-op otherwise).
+        map.resolve_default(site);
         if self.acquire_fast(task, map, &how, site) {
             return None;
         }

@@ -29,6 +29,17 @@ impl Engine {
             }
         }
         self.adopt(task);
+        if map.is_unresolved() {
+            // A `Default`-made lock not yet acquired: its construction site's class for now,
+            // remembered nowhere (the first acquisition fixes the real one).
+            return self.register(
+                map.key(),
+                map.instance(),
+                subclass,
+                map.wait_inner(),
+                map.wait_outer(),
+            );
+        }
         let word = map.key_word();
         if let Some(w) = word {
             if let Some(&c) = task.classes.get(&(w, subclass)) {

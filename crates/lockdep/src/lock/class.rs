@@ -131,6 +131,35 @@ macro_rules! lock_class {
     }};
 }
 
+/// The key of a lock made by `Default::default()`, fixed at its first acquisition: where it
+/// was made and where it was first acquired (see [`LockMap::from_default_site`](crate::LockMap)).
+/// Interned: one per distinct pair, never freed.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DefaultKey {
+    pub(crate) made: &'static Location<'static>,
+    /// `None` when the first acquisition had no source location (a symbolic site).
+    pub(crate) first: Option<&'static Location<'static>>,
+}
+
+impl DefaultKey {
+    /// The one `DefaultKey` of this pair of sites (sites compare by content).
+    pub(crate) fn intern(
+        made: &'static Location<'static>,
+        first: Option<&'static Location<'static>>,
+    ) -> &'static DefaultKey {
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        type Spot = (&'static str, u32, u32);
+        let spot = |l: &Location<'static>| -> Spot { (l.file(), l.line(), l.column()) };
+        static KEYS: Mutex<Option<HashMap<(Spot, Option<Spot>), &'static DefaultKey>>> =
+            Mutex::new(None);
+        let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        keys.get_or_insert_with(HashMap::new)
+            .entry((spot(made), first.map(spot)))
+            .or_insert_with(|| Box::leak(Box::new(DefaultKey { made, first })))
+    }
+}
+
 /// A decoded key.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Key {
@@ -140,6 +169,8 @@ pub(crate) enum Key {
     Site(&'static Location<'static>),
     /// A user key.
     Static(&'static LockClassKey),
+    /// A `Default`-made lock's construction site and first acquisition site.
+    Default(&'static DefaultKey),
 }
 
 /// What makes two keys the same key. Sites compare by content, because one call site can be
@@ -149,6 +180,8 @@ pub(crate) enum KeyIdentity {
     Instance(usize),
     Site(&'static str, u32, u32),
     Static(usize),
+    /// A `Default`-made lock: the interned pair of sites.
+    Default(usize),
     /// A class imported from another process's recording, by stable id.
     Imported(u64),
 }
@@ -159,6 +192,7 @@ impl Key {
             Key::Instance => KeyIdentity::Instance(instance),
             Key::Site(l) => KeyIdentity::Site(l.file(), l.line(), l.column()),
             Key::Static(k) => KeyIdentity::Static(k as *const LockClassKey as usize),
+            Key::Default(k) => KeyIdentity::Default(k as *const DefaultKey as usize),
         }
     }
 }
@@ -406,6 +440,14 @@ pub(crate) fn stable_id(name: &str, key: Key, subclass: u8) -> u64 {
             }
             k.serial.hash(&mut h);
         }
+        Key::Default(k) => {
+            3u8.hash(&mut h);
+            for l in std::iter::once(k.made).chain(k.first) {
+                l.file().hash(&mut h);
+                l.line().hash(&mut h);
+                l.column().hash(&mut h);
+            }
+        }
     }
     subclass.hash(&mut h);
     h.finish()
@@ -420,15 +462,25 @@ pub(crate) fn key_site(key: Key) -> Option<String> {
             Some(t) => t.to_string(),
             None => format!("{}:{}:{}", k.site.file(), k.site.line(), k.site.column()),
         }),
+        Key::Default(k) => Some(spot(k.made)),
     }
 }
 
-/// The default name of a key: the user's name, or the construction site `file:line:col`.
+fn spot(l: &Location<'_>) -> String {
+    format!("{}:{}:{}", l.file(), l.line(), l.column())
+}
+
+/// The default name of a key: the user's name, or the construction site `file:line:col` (for a
+/// `Default`-made lock, `made+first`: the construction site and the first acquisition's).
 pub(crate) fn default_name(key: Key, instance: usize) -> String {
     match key {
         Key::Instance => format!("{instance:#x}"),
-        Key::Site(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        Key::Site(l) => spot(l),
         Key::Static(k) => k.name.to_string(),
+        Key::Default(k) => match k.first {
+            Some(first) => format!("{}+{}", spot(k.made), spot(first)),
+            None => format!("{}+?", spot(k.made)),
+        },
     }
 }
 

@@ -29,21 +29,26 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use crate::lock::class::{ClassId, Key, LockClassKey};
+use crate::lock::class::{ClassId, DefaultKey, Key, LockClassKey};
 use crate::lock::wait::WaitType;
 
 const TAG_INSTANCE: u8 = 0;
 const TAG_SITE: u8 = 1;
 const TAG_KEY: u8 = 2;
+/// Made by `Default`: `key_ptr` is the construction site until the first acquisition, then a
+/// [`DefaultKey`] with the low bit set.
+const TAG_DEFAULT: u8 = 3;
 
 /// The validator's view of one lock instance.
 ///
 /// 16 bytes: a key pointer, the cached class of subclass 0, the wait types, the key's tag and
 /// flags.
 pub struct LockMap {
-    key_ptr: *const (),
+    /// Written after construction only for a `Default`-made map, once (its first acquisition
+    /// refines the key); a plain load for every other map.
+    key_ptr: AtomicPtr<()>,
     class_cache: AtomicU32,
     key_tag: u8,
     wait_inner: u8,
@@ -77,7 +82,7 @@ impl LockMap {
     /// A map whose class is the given construction site.
     pub const fn from_site(site: &'static Location<'static>) -> LockMap {
         LockMap {
-            key_ptr: site as *const Location<'static> as *const (),
+            key_ptr: AtomicPtr::new(site as *const Location<'static> as *mut ()),
             class_cache: AtomicU32::new(0),
             key_tag: TAG_SITE,
             wait_inner: 0,
@@ -86,10 +91,22 @@ impl LockMap {
         }
     }
 
+    /// The map of a lock made by `Default::default()` at `site`. Every field of a
+    /// `#[derive(Default)]` struct is made at the derive's own location, so the construction
+    /// site alone would make all of them one class; such a map's class is its construction site
+    /// *together with the site of its first acquisition*, fixed at that acquisition. Two fields
+    /// locked in different places are two classes; one field of many instances, locked by the
+    /// same code, is one class. (The rule and its limits: `docs/SEMANTICS.md`.)
+    pub const fn from_default_site(site: &'static Location<'static>) -> LockMap {
+        let mut map = LockMap::from_site(site);
+        map.key_tag = TAG_DEFAULT;
+        map
+    }
+
     /// A map in the class of `key` (named after it).
     pub const fn named(key: &'static LockClassKey) -> LockMap {
         LockMap {
-            key_ptr: key as *const LockClassKey as *const (),
+            key_ptr: AtomicPtr::new(key as *const LockClassKey as *mut ()),
             class_cache: AtomicU32::new(0),
             key_tag: TAG_KEY,
             wait_inner: 0,
@@ -103,7 +120,7 @@ impl LockMap {
     /// [`LockMap::new`] or [`LockMap::named`], which give one class for many instances.
     pub const fn self_keyed() -> LockMap {
         LockMap {
-            key_ptr: std::ptr::null(),
+            key_ptr: AtomicPtr::new(std::ptr::null_mut()),
             class_cache: AtomicU32::new(0),
             key_tag: TAG_INSTANCE,
             wait_inner: 0,
@@ -137,30 +154,87 @@ impl LockMap {
     /// Changes the key, as `lockdep_set_class` does for a lock that is not held. The class is
     /// looked up again at the next acquisition.
     pub fn set_key(&mut self, key: &'static LockClassKey) {
-        self.key_ptr = key as *const LockClassKey as *const ();
+        *self.key_ptr.get_mut() = key as *const LockClassKey as *mut ();
         self.key_tag = TAG_KEY;
         *self.class_cache.get_mut() = 0;
     }
 
+    /// The key. A `Default`-made map not yet acquired has the key of its construction site
+    /// (for a lookup that is not an acquisition, such as [`class_name`](crate::Mutex)); it is
+    /// never cached as the map's class.
     pub(crate) fn key(&self) -> Key {
+        let ptr = self.key_ptr.load(Ordering::Relaxed);
         match self.key_tag {
             // SAFETY: the tag says `key_ptr` came from a `&'static Location<'static>`.
-            TAG_SITE => Key::Site(unsafe { &*(self.key_ptr as *const Location<'static>) }),
+            TAG_SITE => Key::Site(unsafe { &*(ptr as *const Location<'static>) }),
             // SAFETY: the tag says `key_ptr` came from a `&'static LockClassKey`.
-            TAG_KEY => Key::Static(unsafe { &*(self.key_ptr as *const LockClassKey) }),
+            TAG_KEY => Key::Static(unsafe { &*(ptr as *const LockClassKey) }),
+            TAG_DEFAULT => match self.default_key() {
+                Some(k) => Key::Default(k),
+                // SAFETY: unresolved, `key_ptr` is still the construction site.
+                None => Key::Site(unsafe { &*(ptr as *const Location<'static>) }),
+            },
             _ => Key::Instance,
         }
     }
 
-    /// The key as one word (`None` for a self-keyed map, whose class is its instance): the key's
-    /// address, with the low bit set for a construction site. Tasks look classes up by it.
+    /// The key as one word (`None` for a self-keyed map, whose class is its instance, and for a
+    /// `Default`-made map not yet acquired): the key's address, with the low bit set for a
+    /// construction site. Tasks look classes up by it.
     #[inline]
     pub(crate) fn key_word(&self) -> Option<usize> {
         match self.key_tag {
-            TAG_SITE => Some(self.key_ptr as usize | 1),
-            TAG_KEY => Some(self.key_ptr as usize),
+            TAG_SITE => Some(self.key_ptr.load(Ordering::Relaxed) as usize | 1),
+            TAG_KEY => Some(self.key_ptr.load(Ordering::Relaxed) as usize),
+            TAG_DEFAULT => self.default_key().map(|k| k as *const DefaultKey as usize),
             _ => None,
         }
+    }
+
+    /// A `Default`-made map's refined key, once it was acquired.
+    fn default_key(&self) -> Option<&'static DefaultKey> {
+        // Acquire: pairs with the Release of `resolve_default`, so the key's fields are seen.
+        let word = self.key_ptr.load(Ordering::Acquire) as usize;
+        // SAFETY: a tagged word is only stored by `resolve_default`, from a leaked, never freed
+        // `DefaultKey` (at least 2-aligned, so the tag bit is free).
+        (word & 1 == 1).then(|| unsafe { &*((word & !1) as *const DefaultKey) })
+    }
+
+    /// Whether the map is `Default`-made and not yet acquired: its class is not known yet, so
+    /// it must not be cached.
+    #[inline]
+    pub(crate) fn is_unresolved(&self) -> bool {
+        self.key_tag == TAG_DEFAULT && self.default_key().is_none()
+    }
+
+    /// Fixes a `Default`-made map's class at its first acquisition, made at `site`: the key
+    /// becomes (construction site, `site`). Nothing for any other map, or one already fixed.
+    /// Racing first acquisitions agree on one of their sites.
+    #[inline]
+    pub(crate) fn resolve_default(&self, site: Site) {
+        if self.key_tag == TAG_DEFAULT {
+            self.resolve_default_slow(site);
+        }
+    }
+
+    #[cold]
+    fn resolve_default_slow(&self, site: Site) {
+        let made = self.key_ptr.load(Ordering::Acquire);
+        if made as usize & 1 == 1 {
+            return;
+        }
+        // SAFETY: untagged, the word is still the construction site `from_default_site` stored.
+        let made_at = unsafe { &*(made as *const Location<'static>) };
+        let first = match site {
+            Site::Code(l) => Some(l),
+            _ => None,
+        };
+        let key = DefaultKey::intern(made_at, first);
+        let tagged = (key as *const DefaultKey as usize | 1) as *mut ();
+        // Release: the interned key is published with the word. A lost race keeps the winner's.
+        let _ = self
+            .key_ptr
+            .compare_exchange(made, tagged, Ordering::Release, Ordering::Relaxed);
     }
 
     /// The instance identity the validator uses: the map's address.
@@ -213,6 +287,7 @@ impl fmt::Debug for LockMap {
             Key::Instance => d.field("key", &"self"),
             Key::Site(l) => d.field("key", l),
             Key::Static(k) => d.field("key", &k.name()),
+            Key::Default(k) => d.field("key", k),
         };
         d.field("wait_inner", &self.wait_inner())
             .field("wait_outer", &self.wait_outer())

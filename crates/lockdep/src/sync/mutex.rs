@@ -176,9 +176,14 @@ impl<R, T: ?Sized> DerefMut for GenericMutex<R, T> {
 }
 
 impl<R: RawMutex, T: Default> Default for GenericMutex<R, T> {
+    /// Its class is the construction site refined by the site of its first acquisition, so the
+    /// lock fields of a `#[derive(Default)]` struct are distinct classes (`docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> Self {
-        GenericMutex::new(T::default())
+        GenericMutex::with_map(
+            T::default(),
+            crate::sync::primitive_map(LockMap::from_default_site(Location::caller())),
+        )
     }
 }
 

@@ -240,9 +240,14 @@ impl<R, T: ?Sized> DerefMut for GenericRwLock<R, T> {
 }
 
 impl<R: RawRwLock, T: Default> Default for GenericRwLock<R, T> {
+    /// Its class is the construction site refined by the site of its first acquisition, so the
+    /// lock fields of a `#[derive(Default)]` struct are distinct classes (`docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> Self {
-        GenericRwLock::new(T::default())
+        GenericRwLock::with_map(
+            T::default(),
+            crate::sync::primitive_map(LockMap::from_default_site(Location::caller())),
+        )
     }
 }
 
