@@ -66,6 +66,55 @@ pub mod rt;
 pub mod scenario;
 pub mod sync;
 
+/// std's API, validated: [`lockdep::std::sync`](crate::std::sync) is a drop-in for `std::sync`.
+pub mod std {
+    /// `lockdep::std::sync`: std's `sync` API, validated — a drop-in for `std::sync`.
+    ///
+    /// Replace `std::sync` by `lockdep::std::sync` in a program's imports and it compiles and
+    /// behaves the same: `Mutex`, `RwLock` and `Condvar` have std's signatures, return
+    /// `LockResult`s and poison on a panic while held exactly as std's do (the result and error
+    /// types *are* std's). Everything of `std::sync` that is not a lock (`Arc`, `Weak`, `mpsc`,
+    /// `atomic`, `BarrierWaitResult`, `OnceState`) is std's own, re-exported.
+    ///
+    /// What the validator sees:
+    ///
+    /// - Each lock is a raw lock (parking_lot's) plus a [`LockMap`](crate::LockMap), calling the
+    ///   same hooks as every other primitive of this crate; its class is its construction site,
+    ///   as for [`crate::Mutex`]. `RwLock::read` is a *non-recursive* reader: std's read lock may
+    ///   block behind a waiting writer (it does on Linux), so two reads of one lock on one thread
+    ///   are reported as recursive locking.
+    /// - One-time initialisation is a lock: `Once::call_once`, `OnceLock::get_or_init` and
+    ///   `LazyLock`'s first dereference run the initialiser *holding* the cell's lock map (one
+    ///   class per construction site), and a later access of an initialised cell is a
+    ///   `might_lock` of it. So "the initialiser takes `L`" together with "`L` is held while the
+    ///   cell is forced" is a reported cycle, which is exactly how such a program deadlocks when
+    ///   the two happen at once.
+    /// - A `Condvar` wait releases the mutex in the validator while the thread sleeps, and
+    ///   re-acquires it validated; a `Barrier` wait is a sleep (`might_sleep`).
+    ///
+    /// ```
+    /// use lockdep::std::sync::{Arc, Condvar, Mutex};
+    /// use std::thread;
+    ///
+    /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    /// let pair2 = Arc::clone(&pair);
+    /// thread::spawn(move || {
+    ///     let (lock, cvar) = &*pair2;
+    ///     *lock.lock().unwrap() = true;
+    ///     cvar.notify_one();
+    /// });
+    /// let (lock, cvar) = &*pair;
+    /// let started = cvar.wait_while(lock.lock().unwrap(), |started| !*started).unwrap();
+    /// assert!(*started);
+    /// ```
+    ///
+    /// With the `disabled` cargo feature this module *is* `std::sync` (a re-export): the same
+    /// types, sizes and code as std's.
+    pub mod sync {
+        pub use crate::sync::std::*;
+    }
+}
+
 pub use rt::stat;
 
 pub use annotate::irq;

@@ -23,6 +23,8 @@ mod mutex;
 mod raw;
 mod rwlock;
 pub mod ww;
+// Reached as `lockdep::std::sync` (lib.rs).
+pub(crate) mod std;
 
 #[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};
