@@ -28,6 +28,7 @@ impl Engine {
             None,
         );
         r.holding = Some(self.lock_info(&task.held[i]));
+        r.message = Some(recursion_fix(task.held[i].instance == next.instance, next.read).into());
         r
     }
 
@@ -136,5 +137,28 @@ impl Engine {
 
     pub(crate) fn held_infos(&self, task: &Task) -> Vec<LockInfo> {
         task.held.iter().map(|h| self.lock_info(h)).collect()
+    }
+}
+
+/// What a recursive-locking report tells the user to do: which fix applies depends on whether
+/// the same lock was taken again or two locks of one class were nested.
+fn recursion_fix(same_instance: bool, read: ReadKind) -> &'static str {
+    match (same_instance, read.is_read()) {
+        (true, true) => {
+            "the same lock is read again by its reader: a non-recursive read can block \
+             behind a waiting writer (a self-deadlock); take nested reads with read_recursive"
+        }
+        (true, false) => {
+            "the same lock is taken again by its holder: a self-deadlock; if re-entry is \
+             intended, use a ReentrantMutex"
+        }
+        (false, _) => {
+            "two locks of one class are nested. If that is intended: lock the inner one with \
+             lock_nested(n) when the order is fixed (parent then child); take them under a nest \
+             lock (lock_nest_lock) when many are held at once and an outer lock serialises them; \
+             or give them separate classes (with_key / lock_class!) when they are different locks \
+             (a lock made by Default takes its construction and first-acquisition sites as its \
+             class: see docs/SEMANTICS.md)"
+        }
     }
 }

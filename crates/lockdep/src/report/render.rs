@@ -191,6 +191,9 @@ impl Report {
                     writeln!(out, "\n *** DEADLOCK ***\n")?;
                     writeln!(out, " May be due to missing lock nesting notation\n")?;
                 }
+                if let Some(fix) = &self.message {
+                    writeln!(out, " Hint: {fix}\n")?;
+                }
                 self.held_list(out)?;
                 writeln!(out)?;
                 self.backtrace(out)

@@ -22,6 +22,7 @@ use crate::sync::raw::Lockdep;
 pub struct WaitTimeoutResult(bool);
 
 impl WaitTimeoutResult {
+    #[cfg_attr(feature = "disabled", allow(dead_code))]
     pub(crate) fn new(timed_out: bool) -> WaitTimeoutResult {
         WaitTimeoutResult(timed_out)
     }

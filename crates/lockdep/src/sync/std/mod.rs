@@ -79,3 +79,48 @@ pub(crate) fn initialised(map: &LockMap, site: Site) {
     map.acquire_at(Acquire::exclusive(), site);
     map.release_at(site);
 }
+
+#[cfg(all(test, feature = "disabled"))]
+mod disabled_tests {
+    use ::std::any::TypeId;
+    use ::std::mem::size_of;
+
+    #[test]
+    fn the_std_mirror_is_stds_own_types() {
+        macro_rules! same {
+            ($($t:ty => $std:ty),* $(,)?) => {$(
+                assert_eq!(TypeId::of::<$t>(), TypeId::of::<$std>());
+                assert_eq!(size_of::<$t>(), size_of::<$std>());
+            )*};
+        }
+        same!(
+            super::Mutex<u64> => ::std::sync::Mutex<u64>,
+            super::MutexGuard<'static, u64> => ::std::sync::MutexGuard<'static, u64>,
+            super::RwLock<u64> => ::std::sync::RwLock<u64>,
+            super::RwLockReadGuard<'static, u64> => ::std::sync::RwLockReadGuard<'static, u64>,
+            super::RwLockWriteGuard<'static, u64> => ::std::sync::RwLockWriteGuard<'static, u64>,
+            super::Condvar => ::std::sync::Condvar,
+            super::WaitTimeoutResult => ::std::sync::WaitTimeoutResult,
+            super::Once => ::std::sync::Once,
+            super::OnceLock<u64> => ::std::sync::OnceLock<u64>,
+            super::LazyLock<u64> => ::std::sync::LazyLock<u64>,
+            super::Barrier => ::std::sync::Barrier,
+            super::PoisonError<u8> => ::std::sync::PoisonError<u8>,
+            super::TryLockError<u8> => ::std::sync::TryLockError<u8>,
+        );
+        let m = super::Mutex::new(1);
+        assert_eq!(*m.lock().unwrap(), 1);
+    }
+}
+
+#[cfg(all(test, not(feature = "disabled")))]
+mod tests {
+    #[test]
+    fn the_mirror_adds_only_a_lock_map_to_a_raw_lock() {
+        use ::std::mem::size_of;
+        // A raw lock (one byte for parking_lot's mutex, a word for its rwlock), the 16-byte
+        // map, the poison flag, and the data.
+        assert!(size_of::<super::Mutex<u64>>() <= 32);
+        assert!(size_of::<super::RwLock<u64>>() <= 40);
+    }
+}
