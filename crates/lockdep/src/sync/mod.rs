@@ -19,10 +19,18 @@
 
 #[cfg(not(feature = "disabled"))]
 mod condvar;
+mod fair_mutex;
+#[cfg(not(feature = "disabled"))]
+mod init;
 mod mutex;
+#[cfg(not(feature = "disabled"))]
+mod once;
 mod raw;
+mod remutex;
 mod rwlock;
 pub mod ww;
+#[cfg(feature = "serde")]
+mod serialize;
 // Reached as `lockdep::std::sync` (lib.rs).
 pub(crate) mod std;
 
@@ -32,7 +40,34 @@ pub use mutex::{GenericMutex, GenericMutexGuard, MappedMutexGuard, Mutex, MutexG
 /// With the `disabled` feature: parking_lot's condition variable, for parking_lot's mutex.
 #[cfg(feature = "disabled")]
 pub use parking_lot::{Condvar, WaitTimeoutResult};
+pub use fair_mutex::{const_fair_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard};
+pub use mutex::const_mutex;
+#[cfg(not(feature = "disabled"))]
+pub use once::{Once, OnceState};
+/// With the `disabled` feature: parking_lot's own `Once`.
+#[cfg(feature = "disabled")]
+pub use parking_lot::{Once, OnceState};
 pub use raw::Lockdep;
+pub use remutex::{
+    const_reentrant_mutex, GenericReentrantMutex, MappedReentrantMutexGuard, ReentrantMutex,
+    ReentrantMutexGuard,
+};
+pub use rwlock::const_rwlock;
+
+/// parking_lot's raw mutex, instrumented: what the guards of [`Mutex`] are generic over (so
+/// `lock_api::ArcMutexGuard<lockdep::RawMutex, T>` is the `arc_lock` guard of a [`Mutex`]).
+#[cfg(not(feature = "disabled"))]
+pub type RawMutex = Lockdep<parking_lot::RawMutex>;
+/// parking_lot's raw fair mutex, instrumented.
+#[cfg(not(feature = "disabled"))]
+pub type RawFairMutex = Lockdep<parking_lot::RawFairMutex>;
+/// parking_lot's raw reader-writer lock, instrumented.
+#[cfg(not(feature = "disabled"))]
+pub type RawRwLock = Lockdep<parking_lot::RawRwLock>;
+/// With the `disabled` feature: parking_lot's own raw locks.
+#[cfg(feature = "disabled")]
+pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock};
+pub use parking_lot::RawThreadId;
 pub use rwlock::{
     GenericReadGuard, GenericRwLock, GenericUpgradableReadGuard, GenericWriteGuard,
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,

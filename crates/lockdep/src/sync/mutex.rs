@@ -28,6 +28,7 @@ use crate::sync::raw::Lockdep;
 /// m.lock().push(3);
 /// assert_eq!(m.lock().len(), 3);
 /// ```
+#[repr(transparent)]
 pub struct GenericMutex<R, T: ?Sized> {
     inner: lock_api::Mutex<Lockdep<R>, T>,
 }
@@ -52,6 +53,16 @@ pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 /// With the `disabled` feature: parking_lot's own mapped guard.
 #[cfg(feature = "disabled")]
 pub type MappedMutexGuard<'a, T> = parking_lot::MappedMutexGuard<'a, T>;
+/// A mutex whose class is this call site, in a `const` context (parking_lot's `const_mutex`).
+#[cfg(not(feature = "disabled"))]
+#[track_caller]
+pub const fn const_mutex<T>(val: T) -> Mutex<T> {
+    Mutex::new(val)
+}
+/// With the `disabled` feature: parking_lot's own `const_mutex`.
+#[cfg(feature = "disabled")]
+pub use parking_lot::const_mutex;
+
 /// The guard of a [`GenericMutex`].
 pub type GenericMutexGuard<'a, R, T> = lock_api::MutexGuard<'a, Lockdep<R>, T>;
 
@@ -159,6 +170,48 @@ impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
     /// Whether the current thread holds this mutex (`lockdep_is_held`).
     pub fn is_held(&self) -> bool {
         self.lock_map().is_held()
+    }
+    /// The `lock_api` mutex inside, behind an `Arc` (for the `arc_lock` guards).
+    #[cfg(feature = "arc_lock")]
+    fn arc_inner(self: &std::sync::Arc<Self>) -> std::sync::Arc<lock_api::Mutex<Lockdep<R>, T>> {
+        let raw = std::sync::Arc::into_raw(std::sync::Arc::clone(self));
+        // SAFETY: `GenericMutex` is `repr(transparent)` over the `lock_api` mutex, so the
+        // pointer is one to that type, from an `Arc` of the same size and alignment.
+        unsafe { std::sync::Arc::from_raw(raw as *const lock_api::Mutex<Lockdep<R>, T>) }
+    }
+
+    /// Locks through an `Arc`, with a guard that owns a reference instead of borrowing
+    /// (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    pub fn lock_arc(self: &std::sync::Arc<Self>) -> lock_api::ArcMutexGuard<Lockdep<R>, T> {
+        self.arc_inner().lock_arc()
+    }
+
+    /// Tries to lock through an `Arc` (`arc_lock`).
+    #[cfg(feature = "arc_lock")]
+    pub fn try_lock_arc(
+        self: &std::sync::Arc<Self>,
+    ) -> Option<lock_api::ArcMutexGuard<Lockdep<R>, T>> {
+        self.arc_inner().try_lock_arc()
+    }
+}
+
+#[cfg(feature = "arc_lock")]
+impl<R: lock_api::RawMutexTimed, T: ?Sized> GenericMutex<R, T> {
+    /// Tries to lock through an `Arc` for at most `timeout` (`arc_lock`).
+    pub fn try_lock_arc_for(
+        self: &std::sync::Arc<Self>,
+        timeout: R::Duration,
+    ) -> Option<lock_api::ArcMutexGuard<Lockdep<R>, T>> {
+        self.arc_inner().try_lock_arc_for(timeout)
+    }
+
+    /// Tries to lock through an `Arc` until `timeout` (`arc_lock`).
+    pub fn try_lock_arc_until(
+        self: &std::sync::Arc<Self>,
+        timeout: R::Instant,
+    ) -> Option<lock_api::ArcMutexGuard<Lockdep<R>, T>> {
+        self.arc_inner().try_lock_arc_until(timeout)
     }
 }
 

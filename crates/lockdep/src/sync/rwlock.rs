@@ -36,6 +36,7 @@ use crate::sync::raw::Lockdep;
 /// *l.write() += 1;
 /// assert_eq!(*l.read(), 6);
 /// ```
+#[repr(transparent)]
 pub struct GenericRwLock<R, T: ?Sized> {
     inner: lock_api::RwLock<Lockdep<R>, T>,
 }
@@ -72,6 +73,17 @@ mod aliases {
 }
 
 pub use aliases::*;
+
+/// A reader-writer lock whose class is this call site, in a `const` context (parking_lot's
+/// `const_rwlock`).
+#[cfg(not(feature = "disabled"))]
+#[track_caller]
+pub const fn const_rwlock<T>(val: T) -> RwLock<T> {
+    RwLock::new(val)
+}
+/// With the `disabled` feature: parking_lot's own `const_rwlock`.
+#[cfg(feature = "disabled")]
+pub use parking_lot::const_rwlock;
 /// A read guard of a [`GenericRwLock`].
 pub type GenericReadGuard<'a, R, T> = lock_api::RwLockReadGuard<'a, Lockdep<R>, T>;
 /// A write guard of a [`GenericRwLock`].
@@ -261,5 +273,152 @@ impl<R: RawRwLock, T> From<T> for GenericRwLock<R, T> {
 impl<R: RawRwLock, T: ?Sized + fmt::Debug> fmt::Debug for GenericRwLock<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
+    }
+}
+
+/// The `arc_lock` guards: each forwards to `lock_api`'s method of the same name on the lock
+/// inside (the hooks run in the raw lock's methods, as for every `lock_api` path).
+#[cfg(feature = "arc_lock")]
+mod arc {
+    use std::sync::Arc;
+
+    use lock_api::{
+        ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard, RawRwLock,
+        RawRwLockRecursive, RawRwLockRecursiveTimed, RawRwLockTimed, RawRwLockUpgrade,
+        RawRwLockUpgradeTimed,
+    };
+
+    use super::GenericRwLock;
+    use crate::sync::raw::Lockdep;
+
+    type Inner<R, T> = lock_api::RwLock<Lockdep<R>, T>;
+
+    impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
+        fn arc_inner(self: &Arc<Self>) -> Arc<Inner<R, T>> {
+            let raw = Arc::into_raw(Arc::clone(self));
+            // SAFETY: `GenericRwLock` is `repr(transparent)` over the `lock_api` lock, so the
+            // pointer is one to that type, from an `Arc` of the same size and alignment.
+            unsafe { Arc::from_raw(raw as *const Inner<R, T>) }
+        }
+
+        /// A read (non-recursive) hold through an `Arc`.
+        pub fn read_arc(self: &Arc<Self>) -> ArcRwLockReadGuard<Lockdep<R>, T> {
+            self.arc_inner().read_arc()
+        }
+
+        /// Tries a read hold through an `Arc`.
+        pub fn try_read_arc(self: &Arc<Self>) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_arc()
+        }
+
+        /// A write hold through an `Arc`.
+        pub fn write_arc(self: &Arc<Self>) -> ArcRwLockWriteGuard<Lockdep<R>, T> {
+            self.arc_inner().write_arc()
+        }
+
+        /// Tries a write hold through an `Arc`.
+        pub fn try_write_arc(self: &Arc<Self>) -> Option<ArcRwLockWriteGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_write_arc()
+        }
+    }
+
+    impl<R: RawRwLockTimed, T: ?Sized> GenericRwLock<R, T> {
+        /// Tries a read hold through an `Arc` for at most `timeout`.
+        pub fn try_read_arc_for(
+            self: &Arc<Self>,
+            timeout: R::Duration,
+        ) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_arc_for(timeout)
+        }
+
+        /// Tries a read hold through an `Arc` until `timeout`.
+        pub fn try_read_arc_until(
+            self: &Arc<Self>,
+            timeout: R::Instant,
+        ) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_arc_until(timeout)
+        }
+
+        /// Tries a write hold through an `Arc` for at most `timeout`.
+        pub fn try_write_arc_for(
+            self: &Arc<Self>,
+            timeout: R::Duration,
+        ) -> Option<ArcRwLockWriteGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_write_arc_for(timeout)
+        }
+
+        /// Tries a write hold through an `Arc` until `timeout`.
+        pub fn try_write_arc_until(
+            self: &Arc<Self>,
+            timeout: R::Instant,
+        ) -> Option<ArcRwLockWriteGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_write_arc_until(timeout)
+        }
+    }
+
+    impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
+        /// A recursive read hold through an `Arc`.
+        pub fn read_arc_recursive(self: &Arc<Self>) -> ArcRwLockReadGuard<Lockdep<R>, T> {
+            self.arc_inner().read_arc_recursive()
+        }
+
+        /// Tries a recursive read hold through an `Arc`.
+        pub fn try_read_recursive_arc(
+            self: &Arc<Self>,
+        ) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_recursive_arc()
+        }
+    }
+
+    impl<R: RawRwLockRecursiveTimed, T: ?Sized> GenericRwLock<R, T> {
+        /// Tries a recursive read hold through an `Arc` for at most `timeout`.
+        pub fn try_read_arc_recursive_for(
+            self: &Arc<Self>,
+            timeout: R::Duration,
+        ) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_arc_recursive_for(timeout)
+        }
+
+        /// Tries a recursive read hold through an `Arc` until `timeout`.
+        pub fn try_read_arc_recursive_until(
+            self: &Arc<Self>,
+            timeout: R::Instant,
+        ) -> Option<ArcRwLockReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_read_arc_recursive_until(timeout)
+        }
+    }
+
+    impl<R: RawRwLockUpgrade, T: ?Sized> GenericRwLock<R, T> {
+        /// An upgradable read hold through an `Arc`.
+        pub fn upgradable_read_arc(
+            self: &Arc<Self>,
+        ) -> ArcRwLockUpgradableReadGuard<Lockdep<R>, T> {
+            self.arc_inner().upgradable_read_arc()
+        }
+
+        /// Tries an upgradable read hold through an `Arc`.
+        pub fn try_upgradable_read_arc(
+            self: &Arc<Self>,
+        ) -> Option<ArcRwLockUpgradableReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_upgradable_read_arc()
+        }
+    }
+
+    impl<R: RawRwLockUpgradeTimed, T: ?Sized> GenericRwLock<R, T> {
+        /// Tries an upgradable read hold through an `Arc` for at most `timeout`.
+        pub fn try_upgradable_read_arc_for(
+            self: &Arc<Self>,
+            timeout: R::Duration,
+        ) -> Option<ArcRwLockUpgradableReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_upgradable_read_arc_for(timeout)
+        }
+
+        /// Tries an upgradable read hold through an `Arc` until `timeout`.
+        pub fn try_upgradable_read_arc_until(
+            self: &Arc<Self>,
+            timeout: R::Instant,
+        ) -> Option<ArcRwLockUpgradableReadGuard<Lockdep<R>, T>> {
+            self.arc_inner().try_upgradable_read_arc_until(timeout)
+        }
     }
 }

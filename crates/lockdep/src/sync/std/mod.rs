@@ -42,42 +42,15 @@ pub use ::std::sync::{
 pub use ::std::sync::*;
 
 #[cfg(not(feature = "disabled"))]
-use crate::lock::map::{Acquire, LockMap, Site};
+pub(crate) use crate::sync::init::{initialised, Initialising};
+#[cfg(not(feature = "disabled"))]
+use crate::lock::map::LockMap;
 
 /// The lock map of every lock and cell here: a sleeping lock. (Never movable: std's guards are
 /// not `Send`.)
 #[cfg(not(feature = "disabled"))]
 pub(crate) const fn map_of(map: LockMap) -> LockMap {
     map.with_wait(crate::lock::wait::WaitType::Sleep, crate::lock::wait::WaitType::Inv)
-}
-
-/// A one-time cell's lock map held while its initialiser runs (or while waiting for it);
-/// released when dropped, unwinding included.
-#[cfg(not(feature = "disabled"))]
-pub(crate) struct Initialising<'a>(&'a LockMap);
-
-#[cfg(not(feature = "disabled"))]
-impl<'a> Initialising<'a> {
-    pub(crate) fn hold(map: &'a LockMap, site: Site) -> Initialising<'a> {
-        map.acquire_at(Acquire::exclusive(), site);
-        Initialising(map)
-    }
-}
-
-#[cfg(not(feature = "disabled"))]
-impl Drop for Initialising<'_> {
-    fn drop(&mut self) {
-        self.0.release_at(Site::Unknown);
-    }
-}
-
-/// An access to a cell that is already initialised: it cannot block now, but would have, had it
-/// come first; so the order "held locks → cell" is validated (`might_lock`).
-#[cfg(not(feature = "disabled"))]
-#[inline]
-pub(crate) fn initialised(map: &LockMap, site: Site) {
-    map.acquire_at(Acquire::exclusive(), site);
-    map.release_at(site);
 }
 
 #[cfg(all(test, feature = "disabled"))]
