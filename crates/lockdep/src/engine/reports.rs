@@ -28,7 +28,8 @@ impl Engine {
             None,
         );
         r.holding = Some(self.lock_info(&task.held[i]));
-        r.message = Some(recursion_fix(task.held[i].instance == next.instance, next.read).into());
+        let held = &task.held[i];
+        r.message = Some(recursion_fix(held.instance == next.instance, held.read, next.read).into());
         r
     }
 
@@ -141,18 +142,23 @@ impl Engine {
 }
 
 /// What a recursive-locking report tells the user to do: which fix applies depends on whether
-/// the same lock was taken again or two locks of one class were nested.
-fn recursion_fix(same_instance: bool, read: ReadKind) -> &'static str {
-    match (same_instance, read.is_read()) {
-        (true, true) => {
+/// the same lock was taken again (and how) or two locks of one class were nested.
+fn recursion_fix(same_instance: bool, held: ReadKind, next: ReadKind) -> &'static str {
+    match (same_instance, held.is_read(), next.is_read()) {
+        (true, true, true) => {
             "the same lock is read again by its reader: a non-recursive read can block \
              behind a waiting writer (a self-deadlock); take nested reads with read_recursive"
         }
-        (true, false) => {
+        (true, false, false) => {
             "the same lock is taken again by its holder: a self-deadlock; if re-entry is \
              intended, use a ReentrantMutex"
         }
-        (false, _) => {
+        (true, _, _) => {
+            "the same lock is taken again by the thread that holds it, once for read and once \
+             for write (or upgradable read): the second acquisition waits for the first \
+             (a self-deadlock)"
+        }
+        (false, _, _) => {
             "two locks of one class are nested. If that is intended: lock the inner one with \
              lock_nested(n) when the order is fixed (parent then child); take them under a nest \
              lock (lock_nest_lock) when many are held at once and an outer lock serialises them; \

@@ -160,15 +160,10 @@ impl Condvar {
     pub fn wait_while_until<T: ?Sized, R: RawMutex>(
         &self,
         guard: &mut GenericMutexGuard<'_, R, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        condition: impl FnMut(&mut T) -> bool,
         deadline: Instant,
     ) -> WaitTimeoutResult {
-        let site = Site::caller();
-        let mut result = WaitTimeoutResult(false);
-        while !result.timed_out() && condition(&mut **guard) {
-            result = self.wait_until_internal(guard, Some(deadline), site);
-        }
-        result
+        self.wait_while_at(guard, condition, Some(deadline), Site::caller())
     }
 
     /// Waits while `condition` holds, for at most `timeout`.
@@ -176,11 +171,33 @@ impl Condvar {
     pub fn wait_while_for<T: ?Sized, R: RawMutex>(
         &self,
         guard: &mut GenericMutexGuard<'_, R, T>,
-        mut condition: impl FnMut(&mut T) -> bool,
+        condition: impl FnMut(&mut T) -> bool,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        let site = Site::caller();
         let deadline = Instant::now().checked_add(timeout);
+        self.wait_while_at(guard, condition, deadline, Site::caller())
+    }
+
+    /// parking_lot's internal form of the `wait_while` family (`None`: no deadline), public
+    /// here only so that code written against parking_lot's internals (its own tests) ports.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn wait_while_until_internal<T: ?Sized, R: RawMutex>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        condition: impl FnMut(&mut T) -> bool,
+        deadline: Option<Instant>,
+    ) -> WaitTimeoutResult {
+        self.wait_while_at(guard, condition, deadline, Site::caller())
+    }
+
+    fn wait_while_at<T: ?Sized, R: RawMutex>(
+        &self,
+        guard: &mut GenericMutexGuard<'_, R, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+        deadline: Option<Instant>,
+        site: Site,
+    ) -> WaitTimeoutResult {
         let mut result = WaitTimeoutResult(false);
         while !result.timed_out() && condition(&mut **guard) {
             result = self.wait_until_internal(guard, deadline, site);

@@ -23,6 +23,8 @@ pub use parking_lot::OnceState;
 /// ```
 pub struct Once {
     inner: parking_lot::Once,
+    /// Made by [`Once::new_completed`]: done from the start.
+    born_done: bool,
     map: LockMap,
 }
 
@@ -37,22 +39,35 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             inner: parking_lot::Once::new(),
+            born_done: false,
             map: LockMap::from_site(Location::caller())
                 .with_wait(crate::WaitType::Sleep, crate::WaitType::Inv),
         }
     }
 
+    /// A `Once` that is already done: its closures never run (parking_lot's `new_completed`).
+    #[track_caller]
+    pub const fn new_completed() -> Once {
+        let mut once = Once::new();
+        once.born_done = true;
+        once
+    }
+
     /// The state: new, poisoned, in progress, or done.
     #[inline]
     pub fn state(&self) -> OnceState {
-        self.inner.state()
+        if self.born_done {
+            OnceState::Done
+        } else {
+            self.inner.state()
+        }
     }
 
     /// Runs `f` if this is the first call; otherwise waits for the first call to finish.
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         let site = Site::caller();
-        if self.inner.state().done() {
+        if self.state().done() {
             initialised(&self.map, site);
             return;
         }
@@ -64,7 +79,7 @@ impl Once {
     #[track_caller]
     pub fn call_once_force<F: FnOnce(OnceState)>(&self, f: F) {
         let site = Site::caller();
-        if self.inner.state().done() {
+        if self.state().done() {
             initialised(&self.map, site);
             return;
         }

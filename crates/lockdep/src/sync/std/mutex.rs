@@ -274,6 +274,15 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
             None => Err(orig),
         }
     }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    #[allow(clippy::result_large_err)]
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedMutexGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        Self::filter_map(orig, f)
+    }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
@@ -350,6 +359,15 @@ impl<'a, T: ?Sized> MappedMutexGuard<'a, T> {
             }),
             None => Err(ManuallyDrop::into_inner(orig)),
         }
+    }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    #[allow(clippy::result_large_err)]
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedMutexGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        Self::filter_map(orig, f)
     }
 }
 

@@ -321,6 +321,14 @@ impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
             None => Err(orig),
         }
     }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedRwLockReadGuard<'a, U>, Self>
+    where
+        F: FnOnce(&T) -> Option<&U>,
+    {
+        Self::filter_map(orig, f)
+    }
 }
 
 impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
@@ -389,6 +397,15 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
             None => Err(orig),
         }
     }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    #[allow(clippy::result_large_err)]
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        Self::filter_map(orig, f)
+    }
 }
 
 impl<'a, T: ?Sized> MappedRwLockReadGuard<'a, T> {
@@ -427,6 +444,14 @@ impl<'a, T: ?Sized> MappedRwLockReadGuard<'a, T> {
             }
             None => Err(orig),
         }
+    }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedRwLockReadGuard<'a, U>, Self>
+    where
+        F: FnOnce(&T) -> Option<&U>,
+    {
+        Self::filter_map(orig, f)
     }
 }
 
@@ -468,6 +493,15 @@ impl<'a, T: ?Sized> MappedRwLockWriteGuard<'a, T> {
             }),
             None => Err(ManuallyDrop::into_inner(orig)),
         }
+    }
+
+    /// [`filter_map`](Self::filter_map) under std's newer name.
+    #[allow(clippy::result_large_err)]
+    pub fn try_map<U: ?Sized, F>(orig: Self, f: F) -> Result<MappedRwLockWriteGuard<'a, U>, Self>
+    where
+        F: FnOnce(&mut T) -> Option<&mut U>,
+    {
+        Self::filter_map(orig, f)
     }
 }
 
