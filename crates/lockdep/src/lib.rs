@@ -115,6 +115,7 @@ pub mod std {
     }
 }
 
+pub use ::lock_api;
 pub use rt::stat;
 
 pub use annotate::irq;
@@ -126,6 +127,11 @@ pub use lock::dep;
 pub use lock::gfp;
 pub use lock::map::{Acquire, LockMap, MapGuard, ReadKind, Site};
 pub use lock::wait::WaitType;
+#[cfg(feature = "arc_lock")]
+pub use lock_api::{
+    ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
+    ArcRwLockWriteGuard,
+};
 pub use report::stack::{Frame, StackTrace};
 pub use report::suppress;
 pub use report::{ChainLink, IrqDetail, LockInfo, Report, ReportKind, TaskRef};
@@ -140,10 +146,4 @@ pub use sync::{
     MappedRwLockReadGuard, MappedRwLockWriteGuard, Mutex, MutexGuard, Once, OnceState,
     RawFairMutex, RawMutex, RawRwLock, RawThreadId, ReentrantMutex, ReentrantMutexGuard, RwLock,
     RwLockReadGuard, RwLockUpgradableReadGuard, RwLockWriteGuard, WaitTimeoutResult,
-};
-pub use ::lock_api;
-#[cfg(feature = "arc_lock")]
-pub use lock_api::{
-    ArcMutexGuard, ArcReentrantMutexGuard, ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard,
-    ArcRwLockWriteGuard,
 };

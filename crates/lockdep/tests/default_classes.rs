@@ -51,9 +51,8 @@ fn the_same_field_of_two_instances_nested_is_recursive_locking() {
         let _x = x.balance.lock();
         let _y = y.balance.lock();
     }
-    let recursive = c.matching(|r| {
-        r.kind == ReportKind::Recursive && r.involves(&x.balance.class_name())
-    });
+    let recursive =
+        c.matching(|r| r.kind == ReportKind::Recursive && r.involves(&x.balance.class_name()));
     assert_eq!(recursive.len(), 1);
     // The report says which fix applies to nesting two locks of one class.
     let text = recursive[0].render();

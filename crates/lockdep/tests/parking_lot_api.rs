@@ -52,7 +52,11 @@ fn reentry_by_the_owner_is_allowed_and_orders_are_still_checked() {
         let b = r.lock(); // re-entry: no report
         let _m = m.lock(); // r -> m
         a.set(b.get() + 1);
-        assert_eq!(lockdep::rt::depth(), 2, "only the first entry is an acquisition");
+        assert_eq!(
+            lockdep::rt::depth(),
+            2,
+            "only the first entry is an acquisition"
+        );
     }
     assert!(kinds_about(&c, "pl.remutex").is_empty());
     {
@@ -117,7 +121,9 @@ fn const_constructors_and_guard_types_are_at_the_root() {
 fn wait_while_for_and_wait_while_until() {
     let pair = Arc::new((Mutex::new(0), Condvar::new()));
     let mut g = pair.0.lock();
-    let r = pair.1.wait_while_for(&mut g, |n| *n == 0, Duration::from_millis(5));
+    let r = pair
+        .1
+        .wait_while_for(&mut g, |n| *n == 0, Duration::from_millis(5));
     assert!(r.timed_out());
     let p2 = Arc::clone(&pair);
     let t = thread::spawn(move || {
@@ -152,7 +158,10 @@ fn one_condvar_with_two_mutexes_panics_as_parking_lots_does() {
     waiter.join().unwrap();
     // Once nobody waits, another mutex may use the condvar.
     let mut g = shared.1.lock();
-    assert!(shared.2.wait_for(&mut g, Duration::from_millis(1)).timed_out());
+    assert!(shared
+        .2
+        .wait_for(&mut g, Duration::from_millis(1))
+        .timed_out());
 }
 
 #[cfg(feature = "arc_lock")]

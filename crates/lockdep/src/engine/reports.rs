@@ -29,7 +29,8 @@ impl Engine {
         );
         r.holding = Some(self.lock_info(&task.held[i]));
         let held = &task.held[i];
-        r.message = Some(recursion_fix(held.instance == next.instance, held.read, next.read).into());
+        r.message =
+            Some(recursion_fix(held.instance == next.instance, held.read, next.read).into());
         r
     }
 

@@ -151,8 +151,8 @@ impl DefaultKey {
         use std::sync::Mutex;
         type Spot = (&'static str, u32, u32);
         let spot = |l: &Location<'static>| -> Spot { (l.file(), l.line(), l.column()) };
-        static KEYS: Mutex<Option<HashMap<(Spot, Option<Spot>), &'static DefaultKey>>> =
-            Mutex::new(None);
+        type Keys = HashMap<(Spot, Option<Spot>), &'static DefaultKey>;
+        static KEYS: Mutex<Option<Keys>> = Mutex::new(None);
         let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
         keys.get_or_insert_with(HashMap::new)
             .entry((spot(made), first.map(spot)))

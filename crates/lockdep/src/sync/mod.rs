@@ -36,14 +36,14 @@ pub(crate) mod std;
 
 #[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};
+pub use fair_mutex::{const_fair_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard};
+pub use mutex::const_mutex;
 pub use mutex::{GenericMutex, GenericMutexGuard, MappedMutexGuard, Mutex, MutexGuard};
+#[cfg(not(feature = "disabled"))]
+pub use once::{Once, OnceState};
 /// With the `disabled` feature: parking_lot's condition variable, for parking_lot's mutex.
 #[cfg(feature = "disabled")]
 pub use parking_lot::{Condvar, WaitTimeoutResult};
-pub use fair_mutex::{const_fair_mutex, FairMutex, FairMutexGuard, MappedFairMutexGuard};
-pub use mutex::const_mutex;
-#[cfg(not(feature = "disabled"))]
-pub use once::{Once, OnceState};
 /// With the `disabled` feature: parking_lot's own `Once`.
 #[cfg(feature = "disabled")]
 pub use parking_lot::{Once, OnceState};
@@ -64,10 +64,10 @@ pub type RawFairMutex = Lockdep<parking_lot::RawFairMutex>;
 /// parking_lot's raw reader-writer lock, instrumented.
 #[cfg(not(feature = "disabled"))]
 pub type RawRwLock = Lockdep<parking_lot::RawRwLock>;
+pub use parking_lot::RawThreadId;
 /// With the `disabled` feature: parking_lot's own raw locks.
 #[cfg(feature = "disabled")]
 pub use parking_lot::{RawFairMutex, RawMutex, RawRwLock};
-pub use parking_lot::RawThreadId;
 pub use rwlock::{
     GenericReadGuard, GenericRwLock, GenericUpgradableReadGuard, GenericWriteGuard,
     MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard,

@@ -28,10 +28,6 @@ pub struct Once {
     map: LockMap,
 }
 
-/// Initialisation value for a static [`Once`] (parking_lot's `ONCE_INIT`).
-#[allow(clippy::declare_interior_mutable_const)]
-pub const ONCE_INIT: Once = Once::new();
-
 impl Once {
     /// A new `Once` whose class is this call site.
     #[track_caller]

@@ -121,7 +121,9 @@ impl<R: RawMutex, G: GetThreadId, T: ?Sized> GenericReentrantMutex<R, G, T> {
         let raw = std::sync::Arc::into_raw(std::sync::Arc::clone(self));
         // SAFETY: `GenericReentrantMutex` is `repr(transparent)` over the `lock_api` mutex, so
         // the pointer is one to that type from an `Arc` of the same size and alignment.
-        unsafe { std::sync::Arc::from_raw(raw as *const lock_api::ReentrantMutex<Lockdep<R>, G, T>) }
+        unsafe {
+            std::sync::Arc::from_raw(raw as *const lock_api::ReentrantMutex<Lockdep<R>, G, T>)
+        }
     }
 
     /// Locks through an `Arc`, with a guard that owns a reference (`arc_lock`).

@@ -86,7 +86,10 @@ impl Condvar {
     }
 
     /// [`wait_timeout`](Self::wait_timeout) in milliseconds; `true` if it did *not* time out.
-    #[deprecated(since = "1.6.0", note = "replaced by `lockdep::std::sync::Condvar::wait_timeout`")]
+    #[deprecated(
+        since = "1.6.0",
+        note = "replaced by `lockdep::std::sync::Condvar::wait_timeout`"
+    )]
     #[track_caller]
     pub fn wait_timeout_ms<'a, T: ?Sized>(
         &self,

@@ -19,6 +19,9 @@ mod poison;
 mod rwlock;
 
 #[cfg(not(feature = "disabled"))]
+#[allow(deprecated)]
+pub use self::once::ONCE_INIT;
+#[cfg(not(feature = "disabled"))]
 pub use self::{
     barrier::Barrier,
     condvar::{Condvar, WaitTimeoutResult},
@@ -26,11 +29,10 @@ pub use self::{
     mutex::{MappedMutexGuard, Mutex, MutexGuard},
     once::Once,
     once_lock::OnceLock,
-    rwlock::{MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    rwlock::{
+        MappedRwLockReadGuard, MappedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    },
 };
-#[cfg(not(feature = "disabled"))]
-#[allow(deprecated)]
-pub use self::once::ONCE_INIT;
 #[cfg(not(feature = "disabled"))]
 pub use ::std::sync::{
     atomic, mpsc, Arc, BarrierWaitResult, LockResult, OnceState, PoisonError, TryLockError,
@@ -42,15 +44,18 @@ pub use ::std::sync::{
 pub use ::std::sync::*;
 
 #[cfg(not(feature = "disabled"))]
-pub(crate) use crate::sync::init::{initialised, Initialising};
-#[cfg(not(feature = "disabled"))]
 use crate::lock::map::LockMap;
+#[cfg(not(feature = "disabled"))]
+pub(crate) use crate::sync::init::{initialised, Initialising};
 
 /// The lock map of every lock and cell here: a sleeping lock. (Never movable: std's guards are
 /// not `Send`.)
 #[cfg(not(feature = "disabled"))]
 pub(crate) const fn map_of(map: LockMap) -> LockMap {
-    map.with_wait(crate::lock::wait::WaitType::Sleep, crate::lock::wait::WaitType::Inv)
+    map.with_wait(
+        crate::lock::wait::WaitType::Sleep,
+        crate::lock::wait::WaitType::Inv,
+    )
 }
 
 #[cfg(all(test, feature = "disabled"))]

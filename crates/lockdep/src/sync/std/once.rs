@@ -79,6 +79,8 @@ impl Once {
     }
 
     /// Blocks until initialisation completes; panics if it was poisoned.
+    #[cfg(lockdep_std_wait)]
+    #[allow(clippy::incompatible_msrv)]
     #[track_caller]
     pub fn wait(&self) {
         let site = Site::caller();
@@ -91,6 +93,8 @@ impl Once {
     }
 
     /// Blocks until initialisation completes, even if it was poisoned.
+    #[cfg(lockdep_std_wait)]
+    #[allow(clippy::incompatible_msrv)]
     #[track_caller]
     pub fn wait_force(&self) {
         let site = Site::caller();

@@ -53,6 +53,8 @@ impl<T> OnceLock<T> {
     }
 
     /// Blocks until the cell is initialised.
+    #[cfg(lockdep_std_wait)]
+    #[allow(clippy::incompatible_msrv)]
     #[track_caller]
     pub fn wait(&self) -> &T {
         let site = Site::caller();
