@@ -96,9 +96,9 @@ mod tests {
     #[test]
     fn the_mirror_adds_only_a_lock_map_to_a_raw_lock() {
         use ::std::mem::size_of;
-        // A raw lock (one byte for parking_lot's mutex, a word for its rwlock), the 16-byte
-        // map, the poison flag, and the data.
-        assert!(size_of::<super::Mutex<u64>>() <= 32);
-        assert!(size_of::<super::RwLock<u64>>() <= 40);
+        // std's lock, plus the 16-byte lock map and at most a word of padding.
+        let map = size_of::<crate::LockMap>();
+        assert!(size_of::<super::Mutex<u64>>() <= size_of::<::std::sync::Mutex<u64>>() + map + 8);
+        assert!(size_of::<super::RwLock<u64>>() <= size_of::<::std::sync::RwLock<u64>>() + map + 8);
     }
 }
