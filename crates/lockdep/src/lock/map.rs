@@ -40,6 +40,9 @@ const TAG_KEY: u8 = 2;
 /// Made by `Default`: `key_ptr` is the construction site until the first acquisition, then a
 /// [`DefaultKey`] with the low bit set.
 const TAG_DEFAULT: u8 = 3;
+// `key_word` takes the low bit of a word from the tag: set for sites and resolved `Default`
+// keys, clear for user keys.
+const _: () = assert!(TAG_SITE & 1 == 1 && TAG_KEY & 1 == 0 && TAG_DEFAULT & 1 == 1);
 
 /// The validator's view of one lock instance.
 ///
@@ -183,12 +186,15 @@ impl LockMap {
     /// construction site. Tasks look classes up by it.
     #[inline]
     pub(crate) fn key_word(&self) -> Option<usize> {
-        match self.key_tag {
-            TAG_SITE => Some(self.key_ptr.load(Ordering::Relaxed) as usize | 1),
-            TAG_KEY => Some(self.key_ptr.load(Ordering::Relaxed) as usize),
-            TAG_DEFAULT => self.default_key().map(|k| k as *const DefaultKey as usize),
-            _ => None,
-        }
+        // Relaxed: the word is an identity here, never dereferenced. Branch-light, as the
+        // lock-churn path reads it: a site's word has the low bit set; a key's is its address;
+        // a resolved `Default` map's is the interned key's address with the low bit set (no
+        // construction site is at that address, so the words of the two kinds never meet).
+        let ptr = self.key_ptr.load(Ordering::Relaxed) as usize;
+        let tag = self.key_tag;
+        let word = ptr | usize::from(tag & TAG_SITE);
+        let known = tag != TAG_INSTANCE && (tag != TAG_DEFAULT || ptr & 1 == 1);
+        known.then_some(word)
     }
 
     /// A `Default`-made map's refined key, once it was acquired.
@@ -566,5 +572,34 @@ mod tests {
         let m = LockMap::new();
         assert!(matches!(m.key(), Key::Site(l) if l.line() == line));
         assert!(matches!(LockMap::self_keyed().key(), Key::Instance));
+    }
+
+    #[test]
+    fn a_default_map_is_fixed_by_its_first_acquisition_site() {
+        let made = Location::caller();
+        let (a, b, c) = (
+            LockMap::from_default_site(made),
+            LockMap::from_default_site(made),
+            LockMap::from_default_site(made),
+        );
+        assert!(a.is_unresolved() && a.key_word().is_none());
+        assert!(matches!(a.key(), Key::Site(l) if std::ptr::eq(l, made)));
+        let (here, there) = (Site::caller(), Site::caller());
+        a.resolve_default(here);
+        b.resolve_default(here);
+        c.resolve_default(there);
+        // Fixed once: a later acquisition elsewhere does not move it.
+        a.resolve_default(there);
+        assert!(!a.is_unresolved());
+        assert_eq!(a.key_word(), b.key_word());
+        assert_ne!(a.key_word(), c.key_word());
+        let site_word = LockMap::from_site(made).key_word();
+        assert_ne!(a.key_word(), site_word);
+        assert_eq!(a.key_word().map(|w| w & 1), Some(1));
+        assert!(matches!(a.key(), Key::Default(k) if std::ptr::eq(k.made, made)));
+        // A map made by `new` is never refined.
+        let plain = LockMap::from_site(made);
+        plain.resolve_default(here);
+        assert_eq!(plain.key_word(), site_word);
     }
 }
