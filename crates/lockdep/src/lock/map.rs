@@ -69,11 +69,12 @@ pub const CACHE_STORE: Ordering = Ordering::Release;
 #[doc(hidden)]
 pub const CACHE_LOAD: Ordering = Ordering::Acquire;
 
-// SAFETY: `key_ptr` points to immutable `'static` data (a `Location` or a `LockClassKey`, both
-// `Sync`), and every other field is `Sync` or plain data.
-unsafe impl Send for LockMap {}
-// SAFETY: as above.
-unsafe impl Sync for LockMap {}
+// `LockMap` is `Send` and `Sync` by its fields (the key is an atomic pointer to immutable
+// `'static` data: a `Location`, a `LockClassKey` or an interned `DefaultKey`).
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<LockMap>();
+};
 
 impl LockMap {
     /// A map whose class is its construction site (`file:line:col`), with no wait type.
