@@ -42,6 +42,39 @@ fn two_fields_of_a_derived_default_struct_are_two_classes() {
 }
 
 #[test]
+fn the_same_field_of_two_fresh_instances_nested_is_recursive_locking() {
+    // Never locked before, and locked at two different places: still one class, the field's.
+    let c = ReportCollector::new();
+    let (p, q) = (Pair::default(), Pair::default());
+    {
+        let _p = p.left.lock();
+        let _q = q.left.lock();
+    }
+    assert_eq!(p.left.class_name(), q.left.class_name());
+    assert!(
+        p.left.class_name().ends_with(".left"),
+        "{}",
+        p.left.class_name()
+    );
+    let recursive =
+        c.matching(|r| r.kind == ReportKind::Recursive && r.involves(&p.left.class_name()));
+    assert_eq!(recursive.len(), 1);
+    // And the other field is another class: nesting left then right is fine.
+    {
+        let _l = p.left.lock();
+        let _r = q.right.lock();
+    }
+    assert_ne!(p.left.class_name(), q.right.class_name());
+    assert!(c.matching(|r| r.involves(&q.right.class_name())).is_empty());
+}
+
+#[derive(Default)]
+struct Pair {
+    left: Mutex<u32>,
+    right: Mutex<u32>,
+}
+
+#[test]
 fn the_same_field_of_two_instances_nested_is_recursive_locking() {
     let c = ReportCollector::new();
     let (x, y) = (Account::default(), Account::default());

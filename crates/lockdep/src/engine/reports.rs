@@ -164,8 +164,8 @@ fn recursion_fix(same_instance: bool, held: ReadKind, next: ReadKind) -> &'stati
              lock_nested(n) when the order is fixed (parent then child); take them under a nest \
              lock (lock_nest_lock) when many are held at once and an outer lock serialises them; \
              or give them separate classes (with_key / lock_class!) when they are different locks \
-             (a lock made by Default takes its construction and first-acquisition sites as its \
-             class: see docs/SEMANTICS.md)"
+             (a lock made by Default is classed by its construction site and the field it is \
+             first locked through: see docs/SEMANTICS.md)"
         }
     }
 }

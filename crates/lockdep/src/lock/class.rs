@@ -132,17 +132,29 @@ macro_rules! lock_class {
 }
 
 /// The key of a lock made by `Default::default()`, fixed at its first acquisition: where it
-/// was made and where it was first acquired (see [`LockMap::from_default_site`](crate::LockMap)).
-/// Interned: one per distinct pair, never freed.
+/// was made, and the field its first acquisition went through (read from the source, see
+/// `lock/field.rs`) or, when that is not known, the site of that acquisition (see
+/// [`LockMap::from_default_site`](crate::LockMap)). Interned: one per distinct key, never freed.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct DefaultKey {
     pub(crate) made: &'static Location<'static>,
-    /// `None` when the first acquisition had no source location (a symbolic site).
-    pub(crate) first: Option<&'static Location<'static>>,
+    pub(crate) refined: Refined,
+}
+
+/// What tells `Default`-made locks of one construction site apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Refined {
+    /// The field the lock is reached through.
+    Field(&'static str),
+    /// The site of its first acquisition.
+    FirstAt(&'static Location<'static>),
+    /// Nothing known (the first acquisition had no source location).
+    Unknown,
 }
 
 impl DefaultKey {
-    /// The one `DefaultKey` of this pair of sites (sites compare by content).
+    /// The one `DefaultKey` of a lock made at `made` and first acquired at `first` (sites
+    /// compare by content).
     pub(crate) fn intern(
         made: &'static Location<'static>,
         first: Option<&'static Location<'static>>,
@@ -150,13 +162,31 @@ impl DefaultKey {
         use std::collections::HashMap;
         use std::sync::Mutex;
         type Spot = (&'static str, u32, u32);
+        #[derive(PartialEq, Eq, Hash)]
+        enum By {
+            Field(&'static str),
+            FirstAt(Spot),
+            Unknown,
+        }
         let spot = |l: &Location<'static>| -> Spot { (l.file(), l.line(), l.column()) };
-        type Keys = HashMap<(Spot, Option<Spot>), &'static DefaultKey>;
+        let refined = match first {
+            Some(f) => match crate::lock::field::field_at(f) {
+                Some(name) => Refined::Field(name),
+                None => Refined::FirstAt(f),
+            },
+            None => Refined::Unknown,
+        };
+        let by = match refined {
+            Refined::Field(n) => By::Field(n),
+            Refined::FirstAt(f) => By::FirstAt(spot(f)),
+            Refined::Unknown => By::Unknown,
+        };
+        type Keys = HashMap<(Spot, By), &'static DefaultKey>;
         static KEYS: Mutex<Option<Keys>> = Mutex::new(None);
         let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
         keys.get_or_insert_with(HashMap::new)
-            .entry((spot(made), first.map(spot)))
-            .or_insert_with(|| Box::leak(Box::new(DefaultKey { made, first })))
+            .entry((spot(made), by))
+            .or_insert_with(|| Box::leak(Box::new(DefaultKey { made, refined })))
     }
 }
 
@@ -169,7 +199,7 @@ pub(crate) enum Key {
     Site(&'static Location<'static>),
     /// A user key.
     Static(&'static LockClassKey),
-    /// A `Default`-made lock's construction site and first acquisition site.
+    /// A `Default`-made lock's construction site, refined by its first acquisition.
     Default(&'static DefaultKey),
 }
 
@@ -442,10 +472,17 @@ pub(crate) fn stable_id(name: &str, key: Key, subclass: u8) -> u64 {
         }
         Key::Default(k) => {
             3u8.hash(&mut h);
-            for l in std::iter::once(k.made).chain(k.first) {
+            let first = match k.refined {
+                Refined::FirstAt(l) => Some(l),
+                _ => None,
+            };
+            for l in std::iter::once(k.made).chain(first) {
                 l.file().hash(&mut h);
                 l.line().hash(&mut h);
                 l.column().hash(&mut h);
+            }
+            if let Refined::Field(name) = k.refined {
+                name.hash(&mut h);
             }
         }
     }
@@ -471,15 +508,17 @@ fn spot(l: &Location<'_>) -> String {
 }
 
 /// The default name of a key: the user's name, or the construction site `file:line:col` (for a
-/// `Default`-made lock, `made+first`: the construction site and the first acquisition's).
+/// `Default`-made lock, `made.field`, or `made+first` when the field is not known: the
+/// construction site and the first acquisition's).
 pub(crate) fn default_name(key: Key, instance: usize) -> String {
     match key {
         Key::Instance => format!("{instance:#x}"),
         Key::Site(l) => spot(l),
         Key::Static(k) => k.name.to_string(),
-        Key::Default(k) => match k.first {
-            Some(first) => format!("{}+{}", spot(k.made), spot(first)),
-            None => format!("{}+?", spot(k.made)),
+        Key::Default(k) => match k.refined {
+            Refined::Field(name) => format!("{}.{name}", spot(k.made)),
+            Refined::FirstAt(first) => format!("{}+{}", spot(k.made), spot(first)),
+            Refined::Unknown => format!("{}+?", spot(k.made)),
         },
     }
 }

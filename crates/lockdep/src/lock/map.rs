@@ -98,9 +98,10 @@ impl LockMap {
     /// The map of a lock made by `Default::default()` at `site`. Every field of a
     /// `#[derive(Default)]` struct is made at the derive's own location, so the construction
     /// site alone would make all of them one class; such a map's class is its construction site
-    /// *together with the site of its first acquisition*, fixed at that acquisition. Two fields
-    /// locked in different places are two classes; one field of many instances, locked by the
-    /// same code, is one class. (The rule and its limits: `docs/SEMANTICS.md`.)
+    /// *together with the field its first acquisition goes through* (`x.balance.lock()`: read
+    /// from the source at that call's site), or that acquisition's site where no field can be
+    /// read; fixed at that acquisition. Two fields are two classes; one field of many instances
+    /// is one class. (The rule and its limits: `docs/SEMANTICS.md` §9.)
     pub const fn from_default_site(site: &'static Location<'static>) -> LockMap {
         let mut map = LockMap::from_site(site);
         map.key_tag = TAG_DEFAULT;
@@ -215,7 +216,7 @@ impl LockMap {
     }
 
     /// Fixes a `Default`-made map's class at its first acquisition, made at `site`: the key
-    /// becomes (construction site, `site`). Nothing for any other map, or one already fixed.
+    /// becomes (construction site, the field reached at `site`, or `site`). Nothing for any other map, or one already fixed.
     /// Racing first acquisitions agree on one of their sites.
     #[inline]
     pub(crate) fn resolve_default(&self, site: Site) {

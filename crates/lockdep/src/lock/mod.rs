@@ -8,6 +8,7 @@
 
 pub mod class;
 pub mod dep;
+pub(crate) mod field;
 pub mod gfp;
 pub mod map;
 pub(crate) mod source;

@@ -157,7 +157,8 @@ impl<R, G, T: ?Sized> std::ops::DerefMut for GenericReentrantMutex<R, G, T> {
 }
 
 impl<R: RawMutex, G: GetThreadId, T: Default> Default for GenericReentrantMutex<R, G, T> {
-    /// Its class is the construction site refined by the site of its first acquisition
+    /// Its class is the construction site refined at its first acquisition (by the field it is
+    /// reached through)
     /// (`docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> Self {

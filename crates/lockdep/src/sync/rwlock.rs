@@ -252,7 +252,8 @@ impl<R, T: ?Sized> DerefMut for GenericRwLock<R, T> {
 }
 
 impl<R: RawRwLock, T: Default> Default for GenericRwLock<R, T> {
-    /// Its class is the construction site refined by the site of its first acquisition, so the
+    /// Its class is the construction site refined at its first acquisition (by the field it is
+    /// reached through), so the
     /// lock fields of a `#[derive(Default)]` struct are distinct classes (`docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> Self {

@@ -107,8 +107,8 @@ impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
 }
 
 impl<T: Default> Default for LazyLock<T> {
-    /// A lazy `T::default()`; its class is the construction site refined by the site of its
-    /// first access (see `docs/SEMANTICS.md`).
+    /// A lazy `T::default()`; its class is the construction site refined at its
+    /// first access (by the field it is reached through) (see `docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> LazyLock<T> {
         LazyLock::with_map(

@@ -173,8 +173,8 @@ impl<T: ?Sized> Mutex<T> {
 }
 
 impl<T: Default> Default for Mutex<T> {
-    /// A mutex of `T::default()`; its class is the construction site refined by the site of its
-    /// first acquisition (see `docs/SEMANTICS.md`: two fields of one `#[derive(Default)]` struct
+    /// A mutex of `T::default()`; its class is the construction site refined at its
+    /// first acquisition (by the field it is reached through) (see `docs/SEMANTICS.md`: two fields of one `#[derive(Default)]` struct
     /// are two classes).
     #[track_caller]
     fn default() -> Mutex<T> {

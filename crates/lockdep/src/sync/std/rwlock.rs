@@ -215,8 +215,8 @@ impl<T: ?Sized> RwLock<T> {
 }
 
 impl<T: Default> Default for RwLock<T> {
-    /// A lock of `T::default()`; its class is the construction site refined by the site of its
-    /// first acquisition (see `docs/SEMANTICS.md`).
+    /// A lock of `T::default()`; its class is the construction site refined at its
+    /// first acquisition (by the field it is reached through) (see `docs/SEMANTICS.md`).
     #[track_caller]
     fn default() -> RwLock<T> {
         RwLock::with_map(
