@@ -101,7 +101,7 @@ impl LockMap {
     /// *together with the field its first acquisition goes through* (`x.balance.lock()`: read
     /// from the source at that call's site), or that acquisition's site where no field can be
     /// read; fixed at that acquisition. Two fields are two classes; one field of many instances
-    /// is one class. (The rule and its limits: `docs/SEMANTICS.md` §9.)
+    /// is one class. (The rule and its limits: `docs/SEMANTICS.md` §10.)
     pub const fn from_default_site(site: &'static Location<'static>) -> LockMap {
         let mut map = LockMap::from_site(site);
         map.key_tag = TAG_DEFAULT;

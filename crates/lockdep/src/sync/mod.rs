@@ -28,9 +28,9 @@ mod once;
 mod raw;
 mod remutex;
 mod rwlock;
-pub mod ww;
 #[cfg(feature = "serde")]
 mod serialize;
+pub mod ww;
 // Reached as `lockdep::std::sync` (lib.rs).
 pub(crate) mod std;
 

@@ -2,7 +2,7 @@
 //!
 //! Serialising takes the lock (validated like any acquisition). A deserialised lock has no
 //! construction site of its own in the program, so it is classed like a `Default`-made one:
-//! this module's site refined at its first acquisition (`docs/SEMANTICS.md` §9).
+//! this module's site refined at its first acquisition (`docs/SEMANTICS.md` §10).
 
 use std::panic::Location;
 

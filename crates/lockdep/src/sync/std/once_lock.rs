@@ -119,7 +119,7 @@ impl<T> OnceLock<T> {
 
 impl<T> Default for OnceLock<T> {
     /// An empty cell; its class is the construction site refined at its first access (by the
-    /// field it is reached through; see `docs/SEMANTICS.md` §9).
+    /// field it is reached through; see `docs/SEMANTICS.md` §10).
     #[track_caller]
     fn default() -> OnceLock<T> {
         OnceLock::with_map(map_of(LockMap::from_default_site(Location::caller())))
