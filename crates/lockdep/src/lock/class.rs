@@ -508,7 +508,8 @@ fn spot(l: &Location<'_>) -> String {
 }
 
 /// The default name of a key: the user's name, or the construction site `file:line:col` (for a
-/// `Default`-made lock, `made.field`, or `made+first` when the field is not known: the
+/// `Default`-made lock, `field@made` as a source-named class prints, or `made+first` when the
+/// field is not known: the
 /// construction site and the first acquisition's).
 pub(crate) fn default_name(key: Key, instance: usize) -> String {
     match key {
@@ -516,7 +517,7 @@ pub(crate) fn default_name(key: Key, instance: usize) -> String {
         Key::Site(l) => spot(l),
         Key::Static(k) => k.name.to_string(),
         Key::Default(k) => match k.refined {
-            Refined::Field(name) => format!("{}.{name}", spot(k.made)),
+            Refined::Field(name) => format!("{name}@{}", spot(k.made)),
             Refined::FirstAt(first) => format!("{}+{}", spot(k.made), spot(first)),
             Refined::Unknown => format!("{}+?", spot(k.made)),
         },

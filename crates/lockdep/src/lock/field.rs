@@ -9,14 +9,14 @@
 //! `x.balance.lock()`, `self.inner.balance.write()` and `s.0.lock()` give `balance`, `balance`
 //! and `0`. Anything else — a local variable (`m.lock()`), an index (`v[i].lock()`), a call
 //! (`get().lock()`), a source file that cannot be read, a site inside `lock_api` or this crate —
-//! gives nothing, and the first acquisition's site stands in for the field.
+//! gives nothing, and the first acquisition's site stands in for the field. The files are read
+//! through the same cache as the source names of classes ([`crate::lock::source`]).
 //!
 //! Each site is read once (the answer is cached), on the slow path of a new lock's first
 //! acquisition; no lock of the validator is held meanwhile.
 
 use std::collections::HashMap;
 use std::panic::Location;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The field accessed just before the method called at `site`, if the source says so.
@@ -47,7 +47,7 @@ fn read_field(site: &Location<'_>) -> Option<String> {
     if file.contains("lock_api") || file.starts_with(own_src()) {
         return None;
     }
-    let text = std::fs::read_to_string(source_path(file)?).ok()?;
+    let text = crate::lock::source::cached_source(file)?;
     let line = text
         .lines()
         .nth(usize::try_from(site.line()).ok()?.checked_sub(1)?)?;
@@ -92,19 +92,6 @@ fn field_before(chars: &[char], col: usize) -> Option<String> {
 fn own_src() -> &'static str {
     let me = file!();
     me.strip_suffix("lock/field.rs").unwrap_or(me)
-}
-
-/// `file` as the compiler named it (relative to the workspace it was built in, or absolute),
-/// found from the current directory or one of its ancestors.
-fn source_path(file: &str) -> Option<PathBuf> {
-    let path = Path::new(file);
-    if path.is_absolute() {
-        return Some(path.to_path_buf());
-    }
-    let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors()
-        .map(|dir| dir.join(path))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]
@@ -159,7 +146,7 @@ mod tests {
     }
 
     fn read_field_unfiltered(site: &Location<'_>) -> Option<String> {
-        let text = std::fs::read_to_string(source_path(site.file())?).ok()?;
+        let text = crate::lock::source::cached_source(site.file())?;
         let line = text.lines().nth(site.line() as usize - 1)?;
         let chars: Vec<char> = line.chars().collect();
         field_before(&chars, site.column() as usize - 1)

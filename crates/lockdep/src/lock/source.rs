@@ -33,7 +33,7 @@ pub(crate) fn expression_at(file: &str, line: u32, col: u32) -> Option<String> {
 /// The files read so far (or found missing): most classes of a program are made in a few files,
 /// and a name may be looked up with the engine's lock held (a recorder is told of each class as
 /// it registers), so each file is read once. A leaf lock: nothing is locked under it.
-fn cached_source(file: &str) -> Option<Arc<str>> {
+pub(crate) fn cached_source(file: &str) -> Option<Arc<str>> {
     const MAX_FILES: usize = 256;
     static CACHE: Mutex<Option<HashMap<String, Option<Arc<str>>>>> = Mutex::new(None);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
