@@ -120,6 +120,7 @@ pub use rt::stat;
 
 pub use annotate::irq;
 pub use engine::chain::ChainInfo;
+pub use rt::future;
 pub use engine::held::{HeldLock, IrqState, Task};
 pub use engine::{Dependency, Engine, Observer, Options, PinCookie, Stats};
 pub use lock::class::{ClassId, ClassInfo, LockClassKey};

@@ -105,7 +105,7 @@ impl Engine {
         }
         task.held.push(HeldLock {
             instance: map.instance(),
-            movable: map.is_movable(),
+            map_flags: map.flags(),
             wait_inner,
             class,
             read: how.read,
@@ -183,7 +183,7 @@ impl Engine {
         };
         let h = HeldLock {
             instance: map.instance(),
-            movable: map.is_movable(),
+            map_flags: map.flags(),
             wait_inner: WaitType::Inv,
             class,
             read: how.read,

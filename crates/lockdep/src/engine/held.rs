@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::chain::{ChainId, TaskChains, ROOT};
 use crate::lock::class::{ClassId, ClassMemo};
-use crate::lock::map::{ReadKind, Site, SiteRef};
+use crate::lock::map::{ReadKind, Site, SiteRef, ASYNC, MOVABLE};
 #[cfg(test)]
 use crate::lock::wait::WaitType;
 use crate::report::stack::StackTrace;
@@ -50,8 +50,9 @@ pub struct HeldLock {
     pub(crate) check: bool,
     pub(crate) irq_context: u8,
     pub(crate) hardirqs_off: bool,
-    /// The hold may be released by another thread (see [`crate::rt`]).
-    pub(crate) movable: bool,
+    /// The map's flags: [`MOVABLE`] (the hold may be released by another thread, see
+    /// [`crate::rt`]) and [`ASYNC`] (an async lock).
+    pub(crate) map_flags: u8,
     /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
     /// read it for every held lock).
     pub(crate) wait_inner: crate::lock::wait::WaitType,
@@ -63,6 +64,18 @@ pub struct HeldLock {
 const _: () = assert!(!std::mem::needs_drop::<HeldLock>());
 
 impl HeldLock {
+    /// Whether the hold may be released by another thread than the one that took it.
+    #[inline]
+    pub(crate) fn movable(&self) -> bool {
+        self.map_flags & MOVABLE != 0
+    }
+
+    /// Whether this is a hold of an async lock (see [`LockMap::async_lock`](crate::LockMap)).
+    #[inline]
+    pub fn is_async(&self) -> bool {
+        self.map_flags & ASYNC != 0
+    }
+
     /// Neither merged (nest-lock references) nor pinned: one test of the two adjacent words.
     #[inline(always)]
     pub(crate) fn plain(&self) -> bool {
@@ -572,7 +585,7 @@ mod tests {
             check: true,
             irq_context,
             hardirqs_off: false,
-            movable: false,
+            map_flags: 0,
             wait_inner,
             blocks_fast: false,
         };

@@ -57,6 +57,7 @@ mod pin;
 mod register;
 mod release;
 mod reports;
+mod suspend;
 
 /// Options of an engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

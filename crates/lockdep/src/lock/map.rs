@@ -56,11 +56,15 @@ pub struct LockMap {
     key_tag: u8,
     wait_inner: u8,
     wait_outer: u8,
-    /// `MOVABLE`: holds may be released by another thread (guards that are `Send`).
+    /// `MOVABLE`: holds may be released by another thread (guards that are `Send`); `ASYNC`: an
+    /// async lock, which may be held across an await point.
     flags: u8,
 }
 
-const MOVABLE: u8 = 1;
+/// Flag of [`LockMap::movable`], copied into each hold.
+pub(crate) const MOVABLE: u8 = 1;
+/// Flag of [`LockMap::async_lock`], copied into each hold.
+pub(crate) const ASYNC: u8 = 2;
 
 /// The ordering of a class-cache store (see [`LockMap::cache_class`]); public for the loom model.
 #[doc(hidden)]
@@ -154,6 +158,33 @@ impl LockMap {
     #[inline]
     pub fn is_movable(&self) -> bool {
         self.flags & MOVABLE != 0
+    }
+
+    /// Marks the map as an async lock (a lock whose waiters suspend instead of blocking the
+    /// thread, as tokio's): holding it across an `.await` is what it is for, so it is never
+    /// reported as a lock held across an await point. Every other map is a blocking lock.
+    ///
+    /// ```
+    /// use lockdep::LockMap;
+    /// let map = LockMap::new().async_lock();
+    /// assert!(map.is_async());
+    /// assert!(!LockMap::new().is_async());
+    /// ```
+    pub const fn async_lock(mut self) -> LockMap {
+        self.flags |= ASYNC;
+        self
+    }
+
+    /// Whether this map is an async lock (see [`LockMap::async_lock`]).
+    #[inline]
+    pub fn is_async(&self) -> bool {
+        self.flags & ASYNC != 0
+    }
+
+    /// The flags a hold copies.
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags
     }
 
     /// Changes the key, as `lockdep_set_class` does for a lock that is not held. The class is

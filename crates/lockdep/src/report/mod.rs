@@ -81,11 +81,14 @@ pub enum ReportKind {
     /// A misuse of a wound/wait mutex or acquire context (the kernel's `DEBUG_WW_MUTEXES`
     /// warnings): locking after `done`, mixing ww classes, `lock_slow` without a back-off, ...
     WwMisuse,
+    /// `WARNING: lock held across an await point!` (a tracked async task suspended holding a
+    /// blocking lock).
+    HeldAcrossAwait,
 }
 
 impl ReportKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ReportKind; 15] = [
+    pub const ALL: [ReportKind; 16] = [
         ReportKind::Circular,
         ReportKind::Recursive,
         ReportKind::Inconsistent,
@@ -101,6 +104,7 @@ impl ReportKind {
         ReportKind::NonBlockImbalance,
         ReportKind::Misuse,
         ReportKind::WwMisuse,
+        ReportKind::HeldAcrossAwait,
     ];
 
     /// The scenario format's name for the kind (`circular`, `recursive`, ...).
@@ -121,6 +125,7 @@ impl ReportKind {
             ReportKind::NonBlockImbalance => "non_block_imbalance",
             ReportKind::Misuse => "misuse",
             ReportKind::WwMisuse => "ww_misuse",
+            ReportKind::HeldAcrossAwait => "held_across_await",
         }
     }
 
@@ -242,6 +247,7 @@ impl Report {
             }
             ReportKind::Misuse => "WARNING: lockdep API misuse".into(),
             ReportKind::WwMisuse => "WARNING: wound/wait mutex misuse".into(),
+            ReportKind::HeldAcrossAwait => "WARNING: lock held across an await point!".into(),
         }
     }
 

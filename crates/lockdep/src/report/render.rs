@@ -246,6 +246,21 @@ impl Report {
                 self.held_list(out)?;
                 self.backtrace(out)
             }
+            ReportKind::HeldAcrossAwait => {
+                writeln!(out, "{task} is suspending at an await point, holding lock:")?;
+                if let Some(l) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                writeln!(
+                    out,
+                    "\nwhich is a blocking lock: while the task is suspended, every other task \
+                     that takes it\nblocks its worker thread, and one on this thread deadlocks."
+                )?;
+                writeln!(out, "\nother info that might help us debug this:")?;
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
             ReportKind::NestedLockNotTaken => {
                 writeln!(out, "{task} is trying to lock:")?;
                 if let Some(l) = &self.lock {

@@ -101,7 +101,9 @@ extern "C" fn child() {
         // Releases queued for another thread's holds will never be claimed: drop them, so the
         // fast path (which waits for an empty queue) works again.
         let mine: Vec<usize> = SLOT
-            .try_with(|slot| {
+            .try_with(|ts| {
+                // The current task: a fork from inside a tracked poll keeps that task's holds.
+                let slot = super::current_slot(ts);
                 // SAFETY: the child has one thread, and this handler runs outside every hook
                 // (`fork` is not called from inside the validator), so nothing else refers to
                 // the task.

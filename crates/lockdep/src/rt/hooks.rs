@@ -543,3 +543,35 @@ pub fn check_no_locks_held() {
 pub fn depth() -> usize {
     with_task(|_, t| t.depth()).unwrap_or(0)
 }
+
+/// The already-seen path of [`acquire`] as a question, for the hooks of async locks
+/// (`future.rs`), which must know whether the acquisition was recorded: whether it was taken.
+#[inline(always)]
+pub(super) fn acquire_fast(map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task_with_caches() } {
+        let class = match map.cached_class() {
+            Some(c) => Some(c),
+            None => Engine::memoised_class(task, map, true),
+        };
+        if let Some(class) = class {
+            return Engine::acquire_seen(task, map, class, how, site);
+        }
+    }
+    false
+}
+
+/// The slow path of an acquisition, saying whether it was recorded (not if the validator is off
+/// or the thread inside it). Lock statistics are not kept for these (async locks).
+#[inline(never)]
+#[track_caller]
+pub(super) fn acquire_recorded(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+    match with_task(|e, t| e.acquire(t, map, how, site).map(Box::new)) {
+        None => false,
+        Some(None) => true,
+        Some(Some(r)) => {
+            acquire_report(r, map);
+            true
+        }
+    }
+}

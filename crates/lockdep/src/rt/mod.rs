@@ -21,6 +21,10 @@
 //! release the hold is still counted on the thread that acquired it: dependencies are recorded
 //! from the acquiring thread's point of view.
 //!
+//! **Async tasks** ([`future`]). A tracked future owns a task of its own, and a poll makes it
+//! the thread's *current* task: every hook — fast path included, which reads the current slot's
+//! address from one thread-local — then works on the future's task, wherever it is polled.
+//!
 //! What a report does is set by [`set_action`] or the `LOCKDEP` environment variable
 //! (`off`, `warn` — the default — or `panic`), and by [`set_report_handler`]. Tests collect
 //! reports with a [`ReportCollector`].
@@ -28,6 +32,7 @@
 mod action;
 #[cfg(target_os = "linux")]
 mod fork;
+pub mod future;
 mod hooks;
 mod remote;
 pub mod stat;
@@ -61,14 +66,31 @@ pub fn global() -> &'static Engine {
     &ENGINE
 }
 
-/// A thread's task, and the re-entrancy guard: while `busy` is set (a hook is running, or a report
-/// is being delivered) a hook on the same thread does nothing. Every access to `task` either
-/// holds `busy` for as long as it holds the reference ([`with_task`]), or finds `busy` clear and
-/// runs code that calls out to nothing — no allocation, no user code, no report — so nothing
-/// can reach the slot while its reference lives ([`fast`], [`check_freed`]).
-struct Slot {
+/// A task, and the re-entrancy guard: while `busy` is set (a hook is running, or a report is
+/// being delivered) a hook on the same thread does nothing. Every access to `task` either holds
+/// `busy` for as long as it holds the reference ([`with_task`]), or finds `busy` clear and runs
+/// code that calls out to nothing — no allocation, no user code, no report — so nothing can reach
+/// the slot while its reference lives ([`fast_task`], [`check_freed`]).
+///
+/// Each thread has one (in [`ThreadSlot`]); a tracked future ([`future`]) owns another, which is
+/// the thread's *current* slot while the future is polled.
+pub(crate) struct Slot {
     busy: Cell<bool>,
     task: UnsafeCell<Task>,
+}
+
+impl Slot {
+    pub(crate) fn new(task: Task) -> Slot {
+        Slot {
+            busy: Cell::new(false),
+            task: UnsafeCell::new(task),
+        }
+    }
+}
+
+/// A thread's own slot. Its destructor is the thread's exit.
+struct ThreadSlot {
+    own: Slot,
 }
 
 /// Clears (or restores) `busy` when dropped, unwinding included.
@@ -80,31 +102,16 @@ impl Drop for Busy<'_> {
     }
 }
 
-impl Drop for Slot {
+impl Drop for ThreadSlot {
     fn drop(&mut self) {
         // From here on `SLOT` is being destroyed: the fast path must not reach it.
         FAST.with(|f| f.set(std::ptr::null()));
         if action_code() == OFF {
             return;
         }
-        let task = self.task.get_mut();
-        self.busy.set(true);
-        for r in claim_remote(&ENGINE, task) {
-            deliver(&r);
-        }
-        // Movable holds may be released by another thread later: leave them as orphans.
-        {
-            let mut remote = lock_remote();
-            task.held.retain(|h| {
-                let keep = !h.movable;
-                if h.movable {
-                    remote.orphans.push(h.instance);
-                }
-                keep
-            });
-        }
-        // The thread is exiting: other locks it still holds are a bug.
-        if let Some(r) = ENGINE.exit(task) {
+        let task = self.own.task.get_mut();
+        self.own.busy.set(true);
+        for r in retire(task) {
             deliver(&r);
         }
     }
@@ -136,23 +143,38 @@ fn program_name() -> String {
         .unwrap_or_else(|| "<unnamed>".to_string())
 }
 
-fn new_slot() -> Slot {
+fn new_slot() -> ThreadSlot {
     let t = std::thread::current();
     let name = t.name().map(str::to_string).unwrap_or_else(program_name);
     let _ = &NEXT_TID;
-    Slot {
-        busy: Cell::new(false),
-        task: UnsafeCell::new(Task::new(name, thread_id())),
+    ThreadSlot {
+        own: Slot::new(Task::new(name, thread_id())),
     }
 }
 
 thread_local! {
-    static SLOT: Slot = new_slot();
-    /// `SLOT`'s address, from the first slow-path hook on this thread until `SLOT`'s destructor
-    /// starts; null otherwise. A constant-initialised thread-local without a destructor is one
-    /// `%fs`-relative load with no lazy-initialisation check, so the fast path inlines into
-    /// every lock call.
+    static SLOT: ThreadSlot = new_slot();
+    /// The current slot's address (the thread's own, or the tracked future being polled), from
+    /// the first slow-path hook on this thread until `SLOT`'s destructor starts; null otherwise.
+    /// A constant-initialised thread-local without a destructor is one `%fs`-relative load with
+    /// no lazy-initialisation check, so the fast path inlines into every lock call.
     static FAST: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+    /// The slot of the tracked future being polled on this thread; null when none is.
+    static CURRENT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The thread's current slot: the tracked future being polled, or the thread's own.
+#[inline]
+fn current_slot(ts: &ThreadSlot) -> &Slot {
+    let cur = CURRENT.with(Cell::get);
+    if cur.is_null() {
+        &ts.own
+    } else {
+        // SAFETY: `CURRENT` is non-null only between a tracked poll's `future::enter` and the
+        // drop of what it returned, on this thread, while the future (and so its boxed slot) is
+        // borrowed by that poll.
+        unsafe { &*cur }
+    }
 }
 
 /// Runs `f` with the engine and this thread's task, unless the validator is off, this thread is
@@ -162,7 +184,8 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
     if cfg!(feature = "disabled") || action_code() == OFF {
         return None;
     }
-    SLOT.try_with(|slot| {
+    SLOT.try_with(|ts| {
+        let slot = current_slot(ts);
         FAST.with(|f| f.set(slot));
         // Busy (a hook inside a hook, or inside a report's delivery): ignored.
         if slot.busy.replace(true) {
@@ -196,7 +219,8 @@ fn claim_and_deliver(task: &mut Task) {
 /// The message names the site of the lock the report is about in every case.
 #[track_caller]
 fn dispatch(r: Report, undo: impl FnOnce()) {
-    let delivered = match SLOT.try_with(|slot| {
+    let delivered = match SLOT.try_with(|ts| {
+        let slot = current_slot(ts);
         // Busy makes this thread's hooks no-ops while the handler runs (it may well lock
         // instrumented mutexes).
         let _busy = Busy(&slot.busy, slot.busy.replace(true));

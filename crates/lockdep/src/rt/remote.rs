@@ -43,7 +43,7 @@ pub(super) fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
         match task
             .held
             .iter()
-            .rposition(|h| h.instance == instance && h.movable)
+            .rposition(|h| h.instance == instance && h.movable())
         {
             Some(pos) => {
                 remote.pending.swap_remove(i);
@@ -56,5 +56,24 @@ pub(super) fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
             None => i += 1,
         }
     }
+    reports
+}
+
+/// The end of a task (a thread exiting, a tracked future dropped): claims the releases queued
+/// for it, leaves its movable holds as orphans (another thread or task may release them later),
+/// and reports the other locks it still holds. The caller delivers the reports.
+pub(super) fn retire(task: &mut Task) -> Vec<Report> {
+    let mut reports = claim_remote(&ENGINE, task);
+    {
+        let mut remote = lock_remote();
+        task.held.retain(|h| {
+            let keep = !h.movable();
+            if h.movable() {
+                remote.orphans.push(h.instance);
+            }
+            keep
+        });
+    }
+    reports.extend(ENGINE.exit(task));
     reports
 }

@@ -33,6 +33,8 @@ mod serialize;
 pub mod ww;
 // Reached as `lockdep::std::sync` (lib.rs).
 pub(crate) mod std;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 #[cfg(not(feature = "disabled"))]
 pub use condvar::{Condvar, WaitTimeoutResult};

@@ -1,0 +1,232 @@
+//! tokio's locks, instrumented: [`Mutex`] and [`RwLock`] with `tokio::sync`'s API.
+//!
+//! Each is a raw lock — a `tokio::sync::Semaphore`, the FIFO semaphore tokio's own locks are
+//! built on, so the fairness is tokio's — plus a [`LockMap`] marked
+//! [`async_lock`](LockMap::async_lock) (holding one across an `.await` is what it is for) and
+//! [`movable`](LockMap::movable) (its guards are `Send`). Classes are per construction site, as
+//! for every other lock.
+//!
+//! **When an acquisition counts.** A lock that is free is taken at once and recorded then. A
+//! lock that must be waited for is *validated when it is requested*, before the task waits, so
+//! that an inversion is reported before the task can hang; it is *held from the moment its
+//! guard exists*. A lock future dropped while it waits (a `select!`, a timeout) has recorded
+//! nothing, so it leaves nothing behind.
+//!
+//! **Whose lock it is.** Inside a tracked task (`lockdep::future::tracked`,
+//! `lockdep::tokio::spawn`) the lock is held by that task, wherever it is polled; a guard
+//! released by another task or thread is handed to the holder. Outside any tracked task an
+//! async acquisition is only validated against the thread's held locks when it is requested,
+//! and nothing is held: the thread interleaves tasks, so its stack cannot say which task holds
+//! what, and holding there could produce false cycles and bad unlocks. The `blocking_*`
+//! methods, which block the thread as a std lock does, are held by the calling thread's task.
+//!
+//! tokio's `RwLock` is fair (a queued writer blocks new readers), so a read is a
+//! *non-recursive* reader: two reads of one lock in one task are reported as recursive locking,
+//! as a writer queued between them deadlocks the task.
+
+mod mutex;
+mod rwlock;
+
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};
+pub use rwlock::{
+    OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock,
+    RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard,
+};
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use ::tokio::sync::Semaphore;
+
+use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
+use crate::lock::wait::WaitType;
+
+/// The error of `try_lock`, `try_read` and `try_write`: the lock is held (tokio's
+/// `TryLockError`, whose constructor is private to tokio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TryLockError(());
+
+impl fmt::Display for TryLockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("operation would block")
+    }
+}
+
+impl std::error::Error for TryLockError {}
+
+/// The lock map of a tokio lock constructed at `site`.
+const fn async_map(map: LockMap) -> LockMap {
+    map.with_wait(WaitType::Sleep, WaitType::Inv)
+        .movable()
+        .async_lock()
+}
+
+/// A raw async lock: a FIFO semaphore and the lock map.
+pub(crate) struct Raw {
+    map: LockMap,
+    sem: Semaphore,
+}
+
+impl Raw {
+    const fn new(map: LockMap, permits: usize) -> Raw {
+        Raw {
+            map: async_map(map),
+            sem: Semaphore::const_new(permits),
+        }
+    }
+
+    const fn at(site: &'static Location<'static>, permits: usize) -> Raw {
+        Raw::new(LockMap::from_site(site), permits)
+    }
+
+    /// Takes `permits` (validating the acquisition first if it has to wait) and records it.
+    async fn acquire(&self, permits: u32, read: ReadKind, site: Site) -> RawGuard<'_> {
+        let how = Acquire::exclusive().with_read(read);
+        match self.sem.try_acquire_many(permits) {
+            Ok(p) => p.forget(),
+            Err(_) => {
+                self.map.validate_at(how, site);
+                self.sem
+                    .acquire_many(permits)
+                    .await
+                    .expect("the semaphore of a lock is never closed")
+                    .forget();
+            }
+        }
+        self.taken(permits, how, site, false)
+    }
+
+    fn try_acquire(&self, permits: u32, read: ReadKind, site: Site) -> Option<RawGuard<'_>> {
+        self.sem.try_acquire_many(permits).ok()?.forget();
+        let how = Acquire::exclusive().with_read(read).trylock(true);
+        Some(self.taken(permits, how, site, false))
+    }
+
+    /// The `blocking_*` form: blocks the thread (tokio's check forbids it inside a runtime), and
+    /// the lock is held by the calling thread's task or the current tracked task.
+    fn blocking_acquire(&self, permits: u32, read: ReadKind, site: Site) -> RawGuard<'_> {
+        forbid_blocking_in_runtime();
+        let how = Acquire::exclusive().with_read(read);
+        match self.sem.try_acquire_many(permits) {
+            Ok(p) => p.forget(),
+            Err(_) => {
+                self.map.validate_at(how, site);
+                block_on(self.sem.acquire_many(permits))
+                    .expect("the semaphore of a lock is never closed")
+                    .forget();
+            }
+        }
+        self.taken(permits, how, site, true)
+    }
+
+    /// The guard of permits just taken; it gives them back if recording panics (panic mode).
+    fn taken(&self, permits: u32, how: Acquire<'_>, site: Site, blocking: bool) -> RawGuard<'_> {
+        let mut g = RawGuard {
+            raw: NonNull::from(self),
+            permits,
+            held: false,
+            _lock: PhantomData,
+        };
+        g.held = if blocking {
+            crate::rt::future::acquire_blocking(&self.map, how, site)
+        } else {
+            self.map.acquire_async_at(how, site)
+        };
+        g
+    }
+}
+
+/// One hold of a [`Raw`]: releases the map (if the acquisition was recorded) and gives the
+/// permits back when dropped. `'a` is the lock's lifetime; an owned guard detaches it
+/// (`'static`) and keeps the `Arc` that owns the lock alive beside it, dropped after it.
+pub(crate) struct RawGuard<'a> {
+    raw: NonNull<Raw>,
+    permits: u32,
+    held: bool,
+    _lock: PhantomData<&'a Raw>,
+}
+
+// SAFETY: a `RawGuard` is a shared reference to a `Raw` (which is `Sync`: a `LockMap` and a
+// semaphore) plus plain data; the release it makes may happen on any thread (the map is
+// movable).
+unsafe impl Send for RawGuard<'_> {}
+// SAFETY: as above; `&RawGuard` gives access to nothing.
+unsafe impl Sync for RawGuard<'_> {}
+
+impl<'a> RawGuard<'a> {
+    fn raw(&self) -> &'a Raw {
+        // SAFETY: the lock outlives `'a` (a borrow), or the `Arc` kept beside a detached guard.
+        unsafe { self.raw.as_ref() }
+    }
+
+    /// The same guard with its lifetime erased, for an owned guard that keeps the lock's `Arc`
+    /// alive beside it.
+    ///
+    /// # Safety
+    /// The lock must outlive the returned guard.
+    unsafe fn detach(self) -> RawGuard<'static> {
+        let g = std::mem::ManuallyDrop::new(self);
+        RawGuard {
+            raw: g.raw,
+            permits: g.permits,
+            held: g.held,
+            _lock: PhantomData,
+        }
+    }
+
+    /// A write hold becomes a read hold of one permit (tokio's `downgrade`).
+    fn downgrade(&mut self) {
+        let raw = self.raw();
+        // A guard moved to another task is downgraded without telling its holder: the hold
+        // stays recorded as a write until it is released.
+        if self.held && raw.map.is_held() {
+            crate::rt::downgrade(&raw.map, Site::Unknown);
+        }
+        raw.sem.add_permits(self.permits as usize - 1);
+        self.permits = 1;
+    }
+}
+
+impl Drop for RawGuard<'_> {
+    fn drop(&mut self) {
+        let raw = self.raw();
+        if self.held {
+            raw.map.release_at(Site::Unknown);
+        }
+        raw.sem.add_permits(self.permits as usize);
+    }
+}
+
+/// tokio's own check that a `blocking_*` call is not made inside a runtime (it panics there
+/// with tokio's message): an uncontended `blocking_lock` of a local tokio mutex performs it.
+fn forbid_blocking_in_runtime() {
+    let probe = ::tokio::sync::Mutex::const_new(());
+    drop(probe.blocking_lock());
+}
+
+/// Runs a future to completion on this thread, parking between polls.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
