@@ -65,6 +65,7 @@ mod report;
 pub mod rt;
 pub mod scenario;
 pub mod sync;
+pub mod task;
 
 /// std's API, validated: [`lockdep::std::sync`](crate::std::sync) is a drop-in for `std::sync`.
 pub mod std {
@@ -121,6 +122,19 @@ pub use rt::stat;
 pub use annotate::irq;
 pub use engine::chain::ChainInfo;
 pub use rt::future;
+pub use task::thread;
+
+/// tokio, validated (the `tokio` cargo feature): tokio's locks instrumented
+/// ([`Mutex`](tokio::Mutex), [`RwLock`](tokio::RwLock), with `tokio::sync`'s API) and its
+/// spawns tracked ([`spawn`](tokio::spawn), [`spawn_local`](tokio::spawn_local),
+/// [`spawn_blocking`](tokio::spawn_blocking)), with joins validated. See
+/// [`sync::tokio`](crate::sync::tokio) for when an async acquisition counts, [`future`] for
+/// tracked tasks and the await rule, and [`task`] for the join model.
+#[cfg(feature = "tokio")]
+pub mod tokio {
+    pub use crate::sync::tokio::*;
+    pub use crate::task::tokio::*;
+}
 pub use engine::held::{HeldLock, IrqState, Task};
 pub use engine::{Dependency, Engine, Observer, Options, PinCookie, Stats};
 pub use lock::class::{ClassId, ClassInfo, LockClassKey};

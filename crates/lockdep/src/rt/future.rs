@@ -309,3 +309,12 @@ fn validate(map: &LockMap, how: Acquire<'_>, site: Site) {
 pub(crate) fn acquire_blocking(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     !cfg!(feature = "disabled") && (acquire_fast(map, &how, site) || acquire_slow(map, how, site))
 }
+
+/// Whether the current task holds a lock of `map`'s class (a join of work of its own class).
+pub(crate) fn holds_class_of(map: &LockMap) -> bool {
+    with_task(|e, t| {
+        let class = e.class_of(t, map, 0);
+        t.held.iter().any(|h| h.class == class)
+    })
+    .unwrap_or(false)
+}

@@ -1,0 +1,68 @@
+//! Spawning and joining: the kernel's `flush_work` model for threads and async tasks.
+//!
+//! Waiting for work to finish while holding a lock that the work needs is a deadlock, whether
+//! or not the work happens to have finished already on this run. The kernel catches it with a
+//! lock map per work item: the worker runs the work *inside* the work's map, and `flush_work`
+//! acquires and releases the same map, so "L held while flushing" and "the work takes L" close
+//! a cycle in the class graph. The same holds here:
+//!
+//! - a thread started with [`thread::spawn`](crate::thread::spawn) (or a [`Builder`], or a
+//!   [`Scope`](crate::thread::Scope)) runs its closure holding a lock map whose class is its
+//!   spawn site; [`JoinHandle::join`](crate::thread::JoinHandle::join), and the end of a scope,
+//!   validate an acquisition of that class (`might_lock`) before waiting;
+//! - a task spawned with `lockdep::tokio::spawn` is a tracked task whose body holds the map of
+//!   its spawn site; awaiting its `JoinHandle` validates it the same way.
+//!
+//! The work map is an async lock map (holding it across `.await`s is what a task body does).
+//! Its class is named `spawned@FILE:LINE:COL`. Two things are deliberately not modelled: a
+//! task waiting for a task spawned at its own spawn site (recursive spawning is not a deadlock
+//! on an executor; the kernel, whose workers are a bounded pool, reports it as recursive
+//! locking), and waits whose completer is not known — channels, condition variables, `Notify`.
+//!
+//! [`Builder`]: crate::thread::Builder
+
+pub mod thread;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
+use std::panic::Location;
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+
+use crate::lock::class::LockClassKey;
+use crate::lock::map::{Acquire, LockMap, Site};
+
+/// The class key of the work spawned at `site`: one per site, named after it.
+fn work_key(site: &'static Location<'static>) -> &'static LockClassKey {
+    type Keys = FxHashMap<(&'static str, u32, u32), &'static LockClassKey>;
+    static KEYS: RwLock<Option<Keys>> = RwLock::new(None);
+    let id = (site.file(), site.line(), site.column());
+    if let Some(k) = KEYS.read().as_ref().and_then(|m| m.get(&id)) {
+        return k;
+    }
+    let mut keys = KEYS.write();
+    keys.get_or_insert_with(FxHashMap::default)
+        .entry(id)
+        .or_insert_with(|| {
+            LockClassKey::new_dynamic(format!(
+                "spawned@{}:{}:{}",
+                site.file(),
+                site.line(),
+                site.column()
+            ))
+        })
+}
+
+/// The lock map of the work spawned at `site`.
+pub(crate) fn work_map(site: &'static Location<'static>) -> LockMap {
+    LockMap::named(work_key(site)).async_lock()
+}
+
+/// What a join does before it waits: validates an acquisition of the work's class, unless the
+/// current task is itself work of that class (recursive spawning).
+pub(crate) fn join(work: &LockMap) {
+    if !crate::rt::future::holds_class_of(work) {
+        work.validate_at(Acquire::exclusive(), Site::Text("join"));
+    }
+}
