@@ -65,6 +65,8 @@ pub struct LockMap {
 pub(crate) const MOVABLE: u8 = 1;
 /// Flag of [`LockMap::async_lock`], copied into each hold.
 pub(crate) const ASYNC: u8 = 2;
+/// Flag of the lock map a spawned thread or task runs its work in (see `crate::task`).
+pub(crate) const WORK: u8 = 4;
 
 /// The ordering of a class-cache store (see [`LockMap::cache_class`]); public for the loom model.
 #[doc(hidden)]
@@ -179,6 +181,12 @@ impl LockMap {
     #[inline]
     pub fn is_async(&self) -> bool {
         self.flags & ASYNC != 0
+    }
+
+    /// Marks the map as the work map of spawned threads or tasks (see `crate::task`).
+    pub(crate) const fn work(mut self) -> LockMap {
+        self.flags |= WORK;
+        self
     }
 
     /// The flags a hold copies.

@@ -310,11 +310,14 @@ pub(crate) fn acquire_blocking(map: &LockMap, how: Acquire<'_>, site: Site) -> b
     !cfg!(feature = "disabled") && (acquire_fast(map, &how, site) || acquire_slow(map, how, site))
 }
 
-/// Whether the current task holds a lock of `map`'s class (a join of work of its own class).
-pub(crate) fn holds_class_of(map: &LockMap) -> bool {
+/// Whether a join of work of `work`'s class could wait for a lock the current task holds: it
+/// holds a lock that is not a work map, and none of that class (see `crate::task` for the two
+/// exceptions).
+pub(crate) fn join_may_wait_for_held(work: &LockMap) -> bool {
     with_task(|e, t| {
-        let class = e.class_of(t, map, 0);
-        t.held.iter().any(|h| h.class == class)
+        let class = e.class_of(t, work, 0);
+        !t.held.iter().any(|h| h.class == class)
+            && t.held.iter().any(|h| h.map_flags & crate::lock::map::WORK == 0)
     })
     .unwrap_or(false)
 }

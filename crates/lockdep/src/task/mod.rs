@@ -14,10 +14,17 @@
 //!   its spawn site; awaiting its `JoinHandle` validates it the same way.
 //!
 //! The work map is an async lock map (holding it across `.await`s is what a task body does).
-//! Its class is named `spawned@FILE:LINE:COL`. Two things are deliberately not modelled: a
-//! task waiting for a task spawned at its own spawn site (recursive spawning is not a deadlock
-//! on an executor; the kernel, whose workers are a bounded pool, reports it as recursive
-//! locking), and waits whose completer is not known — channels, condition variables, `Notify`.
+//! Its class is named `spawned@FILE:LINE:COL`.
+//!
+//! **Not modelled.** A join by a task that holds nothing but work maps is not validated: a
+//! dependency from one work class to another only says that tasks wait for tasks, and the
+//! cycles such dependencies make (`a` spawns and awaits `b`, `b` spawns and awaits `a`:
+//! recursive spawning) are not deadlocks on an executor, where awaiting a handle blocks no
+//! thread and a task never waits for itself. The price is a wait that only deadlocks through
+//! such a chain (holding L, await `a`, which awaits `b`, which takes L) going unreported. A
+//! join of work of the joiner's own class is not validated either (the kernel, whose workers
+//! are a bounded pool, reports it as recursive locking). Waits whose completer is not known —
+//! channels, condition variables, `Notify` — are not modelled at all.
 //!
 //! [`Builder`]: crate::thread::Builder
 
@@ -56,13 +63,13 @@ fn work_key(site: &'static Location<'static>) -> &'static LockClassKey {
 
 /// The lock map of the work spawned at `site`.
 pub(crate) fn work_map(site: &'static Location<'static>) -> LockMap {
-    LockMap::named(work_key(site)).async_lock()
+    LockMap::named(work_key(site)).async_lock().work()
 }
 
-/// What a join does before it waits: validates an acquisition of the work's class, unless the
-/// current task is itself work of that class (recursive spawning).
+/// What a join does before it waits: validates an acquisition of the work's class, if the
+/// current task holds a lock besides work maps, and none of the work's class.
 pub(crate) fn join(work: &LockMap) {
-    if !crate::rt::future::holds_class_of(work) {
+    if crate::rt::future::join_may_wait_for_held(work) {
         work.validate_at(Acquire::exclusive(), Site::Text("join"));
     }
 }
