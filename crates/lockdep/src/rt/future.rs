@@ -45,7 +45,7 @@ use super::{
 };
 use crate::engine::Engine;
 use crate::engine::held::Task;
-use crate::lock::map::{Acquire, LockMap, Site};
+use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::Report;
 
 /// A future that is its own lockdep task. Made by [`tracked`].
@@ -99,6 +99,7 @@ pub(crate) fn tracked_at<F: Future>(fut: F, site: &'static Location<'static>) ->
 /// ```
 /// assert!(!lockdep::future::is_tracked());
 /// ```
+#[inline]
 pub fn is_tracked() -> bool {
     CURRENT.with(|c| !c.get().is_null())
 }
@@ -302,12 +303,52 @@ fn validate(map: &LockMap, how: Acquire<'_>, site: Site) {
     release(map, site);
 }
 
-/// A blocking acquisition whose guard exists (an async lock's `blocking_*` form): recorded on
-/// the current task, tracked or the thread's own. Whether it was recorded.
+/// The hook of `lockdep::tokio`'s locks, [`acquire_async`] (or, with `blocking`, a recorded
+/// acquisition on the current task, tracked or the thread's own: the `blocking_*` forms) with
+/// everything but the map and the site passed as plain values: callers pass constants, so the
+/// fast path's checks of the acquisition fold away, and the `Acquire` value is only made on the
+/// slow path. Whether the acquisition is held.
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-#[inline]
-pub(crate) fn acquire_blocking(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
-    !cfg!(feature = "disabled") && (acquire_fast(map, &how, site) || acquire_slow(map, how, site))
+#[inline(always)]
+pub(crate) fn acquire_lock(
+    map: &LockMap,
+    read: ReadKind,
+    trylock: bool,
+    blocking: bool,
+    site: &'static Location<'static>,
+) -> bool {
+    if cfg!(feature = "disabled") {
+        return false;
+    }
+    let record = blocking || is_tracked();
+    if record {
+        let how = Acquire::exclusive().with_read(read).trylock(trylock);
+        if acquire_fast(map, &how, Site::Code(site)) {
+            return true;
+        }
+    }
+    acquire_lock_slow(map, read, trylock, record, site)
+}
+
+#[inline(never)]
+fn acquire_lock_slow(
+    map: &LockMap,
+    read: ReadKind,
+    trylock: bool,
+    record: bool,
+    site: &'static Location<'static>,
+) -> bool {
+    let (how, site) = (
+        Acquire::exclusive().with_read(read).trylock(trylock),
+        Site::Code(site),
+    );
+    if record {
+        return acquire_slow(map, how, site);
+    }
+    if !trylock {
+        validate(map, how, site);
+    }
+    false
 }
 
 /// Whether a join of work of `work`'s class could wait for a lock the current task holds: it

@@ -17,7 +17,8 @@ use ::tokio::task::{AbortHandle, JoinError};
 
 use super::{join, work_map};
 use crate::lock::map::{Acquire, LockMap, Site};
-use crate::rt::future::{acquire_blocking, tracked_at};
+use crate::lock::map::ReadKind;
+use crate::rt::future::{acquire_lock, tracked_at};
 
 /// A future run as the work of its spawn site: holding the site's work map from its first poll
 /// until it completes or is dropped.
@@ -50,7 +51,7 @@ impl<F: Future> Future for Work<F> {
         // map is not moved either (`Work` is `!Unpin`).
         let this = unsafe { self.get_unchecked_mut() };
         if !this.held {
-            this.held = acquire_blocking(&this.map, Acquire::exclusive(), Site::Code(this.site));
+            this.held = acquire_lock(&this.map, ReadKind::Exclusive, false, true, this.site);
         }
         // SAFETY: as above.
         let r = unsafe { Pin::new_unchecked(&mut *this.fut) }.poll(cx);

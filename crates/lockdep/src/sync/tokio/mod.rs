@@ -37,11 +37,12 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
+use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use ::tokio::sync::Semaphore;
+use ::tokio::sync::{AcquireError, Semaphore, SemaphorePermit};
 
 use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
 use crate::lock::wait::WaitType;
@@ -85,59 +86,157 @@ impl Raw {
     }
 
     /// Takes `permits` (validating the acquisition first if it has to wait) and records it.
-    async fn acquire(&self, permits: u32, read: ReadKind, site: Site) -> RawGuard<'_> {
-        let how = Acquire::exclusive().with_read(read);
-        match self.sem.try_acquire_many(permits) {
-            Ok(p) => p.forget(),
-            Err(_) => {
-                self.map.validate_at(how, site);
-                self.sem
-                    .acquire_many(permits)
-                    .await
-                    .expect("the semaphore of a lock is never closed")
-                    .forget();
-            }
+    /// `R` is the kind ([`WRITE`] or [`READ`]): a constant, so that the hooks fold it.
+    #[inline]
+    fn acquire<const R: u8>(&self, permits: u32, site: &'static Location<'static>) -> RawAcquire<'_, R> {
+        RawAcquire {
+            raw: self,
+            permits,
+            site,
+            waiting: None,
         }
-        self.taken(permits, how, site, false)
     }
 
-    fn try_acquire(&self, permits: u32, read: ReadKind, site: Site) -> Option<RawGuard<'_>> {
+    #[inline]
+    fn try_acquire<const R: u8>(
+        &self,
+        permits: u32,
+        site: &'static Location<'static>,
+    ) -> Option<RawGuard<'_>> {
         self.sem.try_acquire_many(permits).ok()?.forget();
-        let how = Acquire::exclusive().with_read(read).trylock(true);
-        Some(self.taken(permits, how, site, false))
+        Some(self.taken::<R, true, false>(permits, site))
     }
 
     /// The `blocking_*` form: blocks the thread (tokio's check forbids it inside a runtime), and
     /// the lock is held by the calling thread's task or the current tracked task.
-    fn blocking_acquire(&self, permits: u32, read: ReadKind, site: Site) -> RawGuard<'_> {
+    fn blocking_acquire<const R: u8>(
+        &self,
+        permits: u32,
+        site: &'static Location<'static>,
+    ) -> RawGuard<'_> {
         forbid_blocking_in_runtime();
-        let how = Acquire::exclusive().with_read(read);
         match self.sem.try_acquire_many(permits) {
             Ok(p) => p.forget(),
             Err(_) => {
-                self.map.validate_at(how, site);
+                self.map.validate_at(how(R, false), Site::Code(site));
                 block_on(self.sem.acquire_many(permits))
                     .expect("the semaphore of a lock is never closed")
                     .forget();
             }
         }
-        self.taken(permits, how, site, true)
+        self.taken::<R, false, true>(permits, site)
     }
 
     /// The guard of permits just taken; it gives them back if recording panics (panic mode).
-    fn taken(&self, permits: u32, how: Acquire<'_>, site: Site, blocking: bool) -> RawGuard<'_> {
+    #[inline]
+    fn taken<const R: u8, const TRY: bool, const BLOCKING: bool>(
+        &self,
+        permits: u32,
+        site: &'static Location<'static>,
+    ) -> RawGuard<'_> {
         let mut g = RawGuard {
             raw: NonNull::from(self),
             permits,
             held: false,
             _lock: PhantomData,
         };
-        g.held = if blocking {
-            crate::rt::future::acquire_blocking(&self.map, how, site)
-        } else {
-            self.map.acquire_async_at(how, site)
-        };
+        g.held = crate::rt::future::acquire_lock(&self.map, how(R, TRY).read, TRY, BLOCKING, site);
         g
+    }
+}
+
+/// The kind of an exclusive acquisition, for [`Raw::acquire`].
+pub(crate) const WRITE: u8 = 0;
+/// The kind of a shared (non-recursive) acquisition, for [`Raw::acquire`].
+pub(crate) const READ: u8 = 1;
+
+#[inline(always)]
+const fn how(kind: u8, trylock: bool) -> Acquire<'static> {
+    let read = if kind == READ {
+        ReadKind::Shared
+    } else {
+        ReadKind::Exclusive
+    };
+    Acquire::exclusive().with_read(read).trylock(trylock)
+}
+
+/// The semaphore's own acquisition future, boxed: made only when the lock has to be waited for.
+type Waiting<'a> = Pin<Box<dyn Future<Output = Result<SemaphorePermit<'a>, AcquireError>> + Send + 'a>>;
+
+/// The future of [`Raw::acquire`]. Hand-written (not an `async fn`) so that the uncontended
+/// acquisition is one `poll` with nothing moved around: try the semaphore, record, done. When
+/// the lock is taken, the acquisition is validated and the semaphore's queue is joined.
+/// Dropping it while it waits gives back what the queue assigned and records nothing.
+pub(crate) struct RawAcquire<'a, const R: u8> {
+    raw: &'a Raw,
+    permits: u32,
+    site: &'static Location<'static>,
+    waiting: Option<Waiting<'a>>,
+}
+
+impl<'a, const R: u8> Future for RawAcquire<'a, R> {
+    type Output = RawGuard<'a>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RawGuard<'a>> {
+        let this = &mut *self;
+        let waiting = match &mut this.waiting {
+            Some(w) => w,
+            None => match this.raw.sem.try_acquire_many(this.permits) {
+                Ok(p) => {
+                    p.forget();
+                    return Poll::Ready(this.raw.taken::<R, false, false>(this.permits, this.site));
+                }
+                Err(_) => {
+                    this.raw
+                        .map
+                        .validate_at(how(R, false), Site::Code(this.site));
+                    this.waiting
+                        .insert(Box::pin(this.raw.sem.acquire_many(this.permits)))
+                }
+            },
+        };
+        match waiting.as_mut().poll(cx) {
+            Poll::Ready(p) => {
+                p.expect("the semaphore of a lock is never closed").forget();
+                this.waiting = None;
+                Poll::Ready(this.raw.taken::<R, false, false>(this.permits, this.site))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// [`RawAcquire`], then a guard made of the hold and `ctx`.
+pub(crate) struct MakeGuard<'a, const R: u8, C, G> {
+    acquire: RawAcquire<'a, R>,
+    ctx: Option<C>,
+    make: fn(RawGuard<'a>, C) -> G,
+}
+
+impl<'a, const R: u8, C, G> MakeGuard<'a, R, C, G> {
+    fn new(acquire: RawAcquire<'a, R>, ctx: C, make: fn(RawGuard<'a>, C) -> G) -> Self {
+        MakeGuard {
+            acquire,
+            ctx: Some(ctx),
+            make,
+        }
+    }
+}
+
+impl<const R: u8, C: Unpin, G> Future for MakeGuard<'_, R, C, G> {
+    type Output = G;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<G> {
+        let this = &mut *self;
+        match Pin::new(&mut this.acquire).poll(cx) {
+            Poll::Ready(hold) => {
+                let ctx = this.ctx.take().expect("polled after completion");
+                Poll::Ready((this.make)(hold, ctx))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -193,6 +292,7 @@ impl<'a> RawGuard<'a> {
 }
 
 impl Drop for RawGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let raw = self.raw();
         if self.held {

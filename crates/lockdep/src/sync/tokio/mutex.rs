@@ -9,9 +9,9 @@ use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use super::{Raw, RawGuard, TryLockError};
+use super::{MakeGuard, Raw, RawGuard, TryLockError, WRITE};
 use crate::lock::class::LockClassKey;
-use crate::lock::map::{LockMap, ReadKind, Site};
+use crate::lock::map::LockMap;
 
 /// An async mutex with `tokio::sync::Mutex`'s API, validated by lockdep.
 ///
@@ -77,11 +77,8 @@ impl<T: ?Sized> Mutex<T> {
     /// fair (first come, first served), as tokio's.
     #[track_caller]
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> {
-        let site = Site::caller();
-        async move {
-            let hold = self.raw.acquire(1, ReadKind::Exclusive, site).await;
-            MutexGuard::new(hold, self)
-        }
+        let acquire = self.raw.acquire::<WRITE>(1, Location::caller());
+        MakeGuard::new(acquire, self, MutexGuard::new)
     }
 
     /// Locks the mutex from synchronous code, blocking the thread (held by the calling thread).
@@ -90,7 +87,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Inside an asynchronous execution context, as tokio's.
     #[track_caller]
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
-        let hold = self.raw.blocking_acquire(1, ReadKind::Exclusive, Site::caller());
+        let hold = self.raw.blocking_acquire::<WRITE>(1, Location::caller());
         MutexGuard::new(hold, self)
     }
 
@@ -99,7 +96,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(1, ReadKind::Exclusive, Site::caller())
+            .try_acquire::<WRITE>(1, Location::caller())
             .ok_or(TryLockError(()))?;
         Ok(MutexGuard::new(hold, self))
     }
@@ -107,9 +104,9 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex through an `Arc`, for a guard that is `'static`.
     #[track_caller]
     pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedMutexGuard<T>> {
-        let site = Site::caller();
+        let site = Location::caller();
         async move {
-            let hold = self.raw.acquire(1, ReadKind::Exclusive, site).await;
+            let hold = self.raw.acquire::<WRITE>(1, site).await;
             // SAFETY: the guard keeps `self` alive, and drops its hold first.
             let hold = unsafe { hold.detach() };
             OwnedMutexGuard::new(hold, self)
@@ -122,7 +119,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Inside an asynchronous execution context, as tokio's.
     #[track_caller]
     pub fn blocking_lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
-        let hold = self.raw.blocking_acquire(1, ReadKind::Exclusive, Site::caller());
+        let hold = self.raw.blocking_acquire::<WRITE>(1, Location::caller());
         // SAFETY: as in `lock_owned`.
         let hold = unsafe { hold.detach() };
         OwnedMutexGuard::new(hold, self)
@@ -133,7 +130,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(1, ReadKind::Exclusive, Site::caller())
+            .try_acquire::<WRITE>(1, Location::caller())
             .ok_or(TryLockError(()))?;
         // SAFETY: as in `lock_owned`.
         let hold = unsafe { hold.detach() };

@@ -9,9 +9,9 @@ use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use super::{Raw, RawGuard, TryLockError};
+use super::{MakeGuard, Raw, RawGuard, TryLockError, READ, WRITE};
 use crate::lock::class::LockClassKey;
-use crate::lock::map::{LockMap, ReadKind, Site};
+use crate::lock::map::LockMap;
 
 /// The most readers a lock admits (tokio's).
 const MAX_READS: u32 = u32::MAX >> 3;
@@ -105,11 +105,10 @@ impl<T: ?Sized> RwLock<T> {
     /// the lock. Validated before the wait; held once the guard exists.
     #[track_caller]
     pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> {
-        let site = Site::caller();
-        async move {
-            let hold = self.raw.acquire(1, ReadKind::Shared, site).await;
-            RwLockReadGuard::new(hold, self.value())
-        }
+        let acquire = self.raw.acquire::<READ>(1, Location::caller());
+        MakeGuard::new(acquire, self, |hold, lock: &Self| {
+            RwLockReadGuard::new(hold, lock.value())
+        })
     }
 
     /// Locks for reading from synchronous code, blocking the thread.
@@ -118,7 +117,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Inside an asynchronous execution context, as tokio's.
     #[track_caller]
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
-        let hold = self.raw.blocking_acquire(1, ReadKind::Shared, Site::caller());
+        let hold = self.raw.blocking_acquire::<READ>(1, Location::caller());
         RwLockReadGuard::new(hold, self.value())
     }
 
@@ -127,7 +126,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(1, ReadKind::Shared, Site::caller())
+            .try_acquire::<READ>(1, Location::caller())
             .ok_or(TryLockError(()))?;
         Ok(RwLockReadGuard::new(hold, self.value()))
     }
@@ -135,9 +134,9 @@ impl<T: ?Sized> RwLock<T> {
     /// [`RwLock::read`] through an `Arc`, for a guard that is `'static`.
     #[track_caller]
     pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
-        let site = Site::caller();
+        let site = Location::caller();
         async move {
-            let hold = self.raw.acquire(1, ReadKind::Shared, site).await;
+            let hold = self.raw.acquire::<READ>(1, site).await;
             // SAFETY: the guard keeps `self` alive, and drops its hold first.
             let hold = unsafe { hold.detach() };
             OwnedRwLockReadGuard::new(hold, self)
@@ -149,7 +148,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(1, ReadKind::Shared, Site::caller())
+            .try_acquire::<READ>(1, Location::caller())
             .ok_or(TryLockError(()))?;
         // SAFETY: as in `read_owned`.
         let hold = unsafe { hold.detach() };
@@ -159,14 +158,12 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for writing, waiting while anyone holds the lock.
     #[track_caller]
     pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> {
-        let site = Site::caller();
-        async move {
-            let hold = self
-                .raw
-                .acquire(self.max_reads, ReadKind::Exclusive, site)
-                .await;
-            RwLockWriteGuard::new(hold, self.value())
-        }
+        let acquire = self
+            .raw
+            .acquire::<WRITE>(self.max_reads, Location::caller());
+        MakeGuard::new(acquire, self, |hold, lock: &Self| {
+            RwLockWriteGuard::new(hold, lock.value())
+        })
     }
 
     /// Locks for writing from synchronous code, blocking the thread.
@@ -177,7 +174,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
         let hold = self
             .raw
-            .blocking_acquire(self.max_reads, ReadKind::Exclusive, Site::caller());
+            .blocking_acquire::<WRITE>(self.max_reads, Location::caller());
         RwLockWriteGuard::new(hold, self.value())
     }
 
@@ -186,7 +183,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(self.max_reads, ReadKind::Exclusive, Site::caller())
+            .try_acquire::<WRITE>(self.max_reads, Location::caller())
             .ok_or(TryLockError(()))?;
         Ok(RwLockWriteGuard::new(hold, self.value()))
     }
@@ -194,11 +191,11 @@ impl<T: ?Sized> RwLock<T> {
     /// [`RwLock::write`] through an `Arc`, for a guard that is `'static`.
     #[track_caller]
     pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
-        let site = Site::caller();
+        let site = Location::caller();
         async move {
             let hold = self
                 .raw
-                .acquire(self.max_reads, ReadKind::Exclusive, site)
+                .acquire::<WRITE>(self.max_reads, site)
                 .await;
             // SAFETY: the guard keeps `self` alive, and drops its hold first.
             let hold = unsafe { hold.detach() };
@@ -211,7 +208,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         let hold = self
             .raw
-            .try_acquire(self.max_reads, ReadKind::Exclusive, Site::caller())
+            .try_acquire::<WRITE>(self.max_reads, Location::caller())
             .ok_or(TryLockError(()))?;
         // SAFETY: as in `write_owned`.
         let hold = unsafe { hold.detach() };
