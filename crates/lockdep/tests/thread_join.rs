@@ -118,6 +118,8 @@ fn a_thread_joining_threads_of_its_own_spawn_site_is_not_reported() {
     let m = mutex("join.tree");
     tree(3, m.clone());
     assert_eq!(*m.lock(), 8);
-    let found = c.matching(|r| r.involves(&m.class_name()) || r.chain_names().iter().any(|n| n.contains("thread_join.rs")));
+    let found = c.matching(|r| {
+        r.involves(&m.class_name()) || r.chain_names().iter().any(|n| n.contains("thread_join.rs"))
+    });
     assert!(found.is_empty(), "{found:#?}");
 }

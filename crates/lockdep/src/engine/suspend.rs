@@ -14,8 +14,8 @@
 //! suspension and reports the first blocking hold not reported before, once per class and
 //! acquisition site (the same lock taken in another place is another report).
 
-use crate::engine::Engine;
 use crate::engine::held::Task;
+use crate::engine::Engine;
 use crate::report::{Report, ReportKind};
 
 impl Engine {
@@ -89,7 +89,9 @@ mod tests {
         let r = engine.suspend(&task).expect("a at another site");
         assert_eq!(r.kind, ReportKind::HeldAcrossAwait);
         assert_eq!(r.lock.as_ref().map(|l| l.site), Some(there));
-        assert!(r.render().contains("WARNING: lock held across an await point!"));
+        assert!(r
+            .render()
+            .contains("WARNING: lock held across an await point!"));
     }
 
     #[test]

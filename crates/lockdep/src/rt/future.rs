@@ -40,11 +40,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use super::{
-    acquire_fast, acquire_slow, current_slot, deliver, dispatch, release, retire, with_task,
-    Busy, Slot, CURRENT, FAST, SLOT,
+    acquire_fast, acquire_slow, current_slot, deliver, dispatch, release, retire, with_task, Busy,
+    Slot, CURRENT, FAST, SLOT,
 };
-use crate::engine::Engine;
 use crate::engine::held::Task;
+use crate::engine::Engine;
 use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
 use crate::report::Report;
 
@@ -358,7 +358,9 @@ pub(crate) fn join_may_wait_for_held(work: &LockMap) -> bool {
     with_task(|e, t| {
         let class = e.class_of(t, work, 0);
         !t.held.iter().any(|h| h.class == class)
-            && t.held.iter().any(|h| h.map_flags & crate::lock::map::WORK == 0)
+            && t.held
+                .iter()
+                .any(|h| h.map_flags & crate::lock::map::WORK == 0)
     })
     .unwrap_or(false)
 }

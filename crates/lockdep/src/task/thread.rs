@@ -201,7 +201,9 @@ static SCOPE_SITES: parking_lot::Mutex<Vec<(usize, &'static Location<'static>)>>
 impl<'scope, 'env> Scope<'scope, 'env> {
     fn wrap(inner: &'scope std::thread::Scope<'scope, 'env>) -> &'scope Scope<'scope, 'env> {
         // SAFETY: `Scope` is a `repr(transparent)` wrapper of std's.
-        unsafe { &*(inner as *const std::thread::Scope<'scope, 'env> as *const Scope<'scope, 'env>) }
+        unsafe {
+            &*(inner as *const std::thread::Scope<'scope, 'env> as *const Scope<'scope, 'env>)
+        }
     }
 
     /// Spawns a scoped thread; its work class is this call site.
@@ -226,14 +228,21 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     fn note(&self, site: &'static Location<'static>) {
         let mut sites = SCOPE_SITES.lock();
         let entry = (self.id(), site);
-        if !sites.iter().any(|e| e.0 == entry.0 && std::ptr::eq(e.1, site)) {
+        if !sites
+            .iter()
+            .any(|e| e.0 == entry.0 && std::ptr::eq(e.1, site))
+        {
             sites.push(entry);
         }
     }
 
     fn take_sites(&self) -> Vec<&'static Location<'static>> {
         let mut sites = SCOPE_SITES.lock();
-        let mine = sites.iter().filter(|e| e.0 == self.id()).map(|e| e.1).collect();
+        let mine = sites
+            .iter()
+            .filter(|e| e.0 == self.id())
+            .map(|e| e.1)
+            .collect();
         sites.retain(|e| e.0 != self.id());
         mine
     }

@@ -16,8 +16,8 @@ use std::task::{Context, Poll};
 use ::tokio::task::{AbortHandle, JoinError};
 
 use super::{join, work_map};
-use crate::lock::map::{Acquire, LockMap, Site};
 use crate::lock::map::ReadKind;
+use crate::lock::map::{Acquire, LockMap, Site};
 use crate::rt::future::{acquire_lock, tracked_at};
 
 /// A future run as the work of its spawn site: holding the site's work map from its first poll

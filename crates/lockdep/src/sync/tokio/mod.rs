@@ -88,7 +88,11 @@ impl Raw {
     /// Takes `permits` (validating the acquisition first if it has to wait) and records it.
     /// `R` is the kind ([`WRITE`] or [`READ`]): a constant, so that the hooks fold it.
     #[inline]
-    fn acquire<const R: u8>(&self, permits: u32, site: &'static Location<'static>) -> RawAcquire<'_, R> {
+    fn acquire<const R: u8>(
+        &self,
+        permits: u32,
+        site: &'static Location<'static>,
+    ) -> RawAcquire<'_, R> {
         RawAcquire {
             raw: self,
             permits,
@@ -161,7 +165,8 @@ const fn how(kind: u8, trylock: bool) -> Acquire<'static> {
 }
 
 /// The semaphore's own acquisition future, boxed: made only when the lock has to be waited for.
-type Waiting<'a> = Pin<Box<dyn Future<Output = Result<SemaphorePermit<'a>, AcquireError>> + Send + 'a>>;
+type Waiting<'a> =
+    Pin<Box<dyn Future<Output = Result<SemaphorePermit<'a>, AcquireError>> + Send + 'a>>;
 
 /// The future of [`Raw::acquire`]. Hand-written (not an `async fn`) so that the uncontended
 /// acquisition is one `poll` with nothing moved around: try the semaphore, record, done. When

@@ -72,7 +72,11 @@ impl<T> RwLock<T> {
     /// [`RwLock::with_max_readers`] in a `const` context.
     #[track_caller]
     pub const fn const_with_max_readers(value: T, max_reads: u32) -> RwLock<T> {
-        let max_reads = if max_reads > MAX_READS { MAX_READS } else { max_reads };
+        let max_reads = if max_reads > MAX_READS {
+            MAX_READS
+        } else {
+            max_reads
+        };
         RwLock {
             max_reads,
             raw: Raw::at(Location::caller(), max_reads as usize),
@@ -193,10 +197,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
         let site = Location::caller();
         async move {
-            let hold = self
-                .raw
-                .acquire::<WRITE>(self.max_reads, site)
-                .await;
+            let hold = self.raw.acquire::<WRITE>(self.max_reads, site).await;
             // SAFETY: the guard keeps `self` alive, and drops its hold first.
             let hold = unsafe { hold.detach() };
             OwnedRwLockWriteGuard::new(hold, self)
