@@ -299,9 +299,24 @@ fn full_stacks() -> bool {
 /// the runtime's start-up dropped (the user's own frames kept whole, inlined ones included).
 /// A stack with no user frame at all (the validator's own tests) keeps everything between the
 /// validator's frames and the runtime's start-up.
-fn trim(frames: Vec<Frame>) -> Vec<Frame> {
+/// The poll of a tracked async task (`lockdep::future::tracked`).
+fn is_task_poll(function: &str) -> bool {
+    function
+        .trim_start_matches('<')
+        .starts_with("lockdep::rt::future::Tracked<")
+}
+
+fn trim(mut frames: Vec<Frame>) -> Vec<Frame> {
     if full_stacks() {
         return frames;
+    }
+    // In a tracked async task, the executor's frames below the task's poll are noise: the stack
+    // ends at the poll, if the user's code is above it (a stack captured by the poll itself, at
+    // a suspension, keeps who polled it).
+    if let Some(i) = frames.iter().position(|f| is_task_poll(&f.function)) {
+        if frames[..i].iter().any(|f| f.is_user()) {
+            frames.truncate(i);
+        }
     }
     let user: Vec<Frame> = frames.iter().filter(|f| f.is_user()).cloned().collect();
     if !user.is_empty() {
