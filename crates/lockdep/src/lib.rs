@@ -128,7 +128,7 @@ pub use task::thread;
 /// ([`Mutex`](tokio::Mutex), [`RwLock`](tokio::RwLock), with `tokio::sync`'s API) and its
 /// spawns tracked ([`spawn`](tokio::spawn), [`spawn_local`](tokio::spawn_local),
 /// [`spawn_blocking`](tokio::spawn_blocking)), with joins validated. See
-/// [`sync::tokio`](crate::sync::tokio) for when an async acquisition counts, [`future`] for
+/// [`sync::tokio`] for when an async acquisition counts, [`future`] for
 /// tracked tasks and the await rule, and [`task`] for the join model.
 #[cfg(feature = "tokio")]
 pub mod tokio {

@@ -6,7 +6,7 @@
 //! acquires and releases the same map, so "L held while flushing" and "the work takes L" close
 //! a cycle in the class graph. The same holds here:
 //!
-//! - a thread started with [`thread::spawn`](crate::thread::spawn) (or a [`Builder`], or a
+//! - a thread started with [`thread::spawn`] (or a [`Builder`], or a
 //!   [`Scope`](crate::thread::Scope)) runs its closure holding a lock map whose class is its
 //!   spawn site; [`JoinHandle::join`](crate::thread::JoinHandle::join), and the end of a scope,
 //!   validate an acquisition of that class (`might_lock`) before waiting;
