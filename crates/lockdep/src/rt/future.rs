@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use super::{
-    acquire_fast, acquire_slow, current_slot, deliver, dispatch, release, retire, with_task, Busy,
-    Slot, CURRENT, FAST, SLOT,
+    acquire_fast, acquire_recorded, current_slot, deliver, dispatch, release, retire, with_task,
+    Busy, Slot, CURRENT, FAST, SLOT,
 };
 use crate::engine::held::Task;
 use crate::engine::Engine;
@@ -289,7 +289,7 @@ fn acquire_async(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
         return false;
     }
     if is_tracked() {
-        return acquire_fast(map, &how, site) || acquire_slow(map, how, site);
+        return acquire_fast(map, &how, site) || acquire_recorded(map, how, site);
     }
     if !how.trylock {
         validate(map, how, site);
@@ -343,7 +343,7 @@ fn acquire_lock_slow(
         Site::Code(site),
     );
     if record {
-        return acquire_slow(map, how, site);
+        return acquire_recorded(map, how, site);
     }
     if !trylock {
         validate(map, how, site);
