@@ -7,6 +7,7 @@
 //! blocked. This crate is that validator, rebuilt for userspace.
 //!
 //! ```
+//! # #[cfg(not(feature = "disabled"))] {
 //! use lockdep::{Mutex, ReportCollector, ReportKind};
 //!
 //! let reports = ReportCollector::new();
@@ -22,6 +23,7 @@
 //! }
 //! let found = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&a.class_name()));
 //! assert_eq!(found.len(), 1);
+//! # }
 //! ```
 //!
 //! ## The model

@@ -1,6 +1,8 @@
 //! The annotations: the fs_reclaim truth table under both rule sets (through the engine, as the
 //! replay and the process-wide API use it), the scopes and guards, priming, might_sleep.
 
+#![cfg(not(feature = "disabled"))]
+
 use lockdep::annotate::{self, reclaim_effect, PrimeStep, Priming, ReclaimEffect, ReclaimMaps};
 use lockdep::gfp::*;
 use lockdep::{

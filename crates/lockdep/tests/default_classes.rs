@@ -1,6 +1,8 @@
 //! Classes of locks made by `Default`: the fields of a `#[derive(Default)]` struct (all made at
 //! the derive's own location) are distinct classes, while one field of many instances is one.
 
+#![cfg(not(feature = "disabled"))]
+
 use lockdep::{Mutex, ReportCollector, ReportKind, RwLock};
 
 #[derive(Default)]

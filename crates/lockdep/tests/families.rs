@@ -5,6 +5,8 @@
 //!
 //! Every case makes its own classes, so the parallel tests never see each other's reports.
 
+#![cfg(not(feature = "disabled"))]
+
 use lockdep::{
     irq, Acquire, LockClassKey, LockMap, Mutex, ReportCollector, RwLock, RwLockReadGuard,
     RwLockWriteGuard, WaitType,

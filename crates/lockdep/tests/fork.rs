@@ -2,6 +2,7 @@
 //! is inside the validator (making new dependencies: the engine's lock, stack capture) must not
 //! hang on a lock that thread held, and validates on its own.
 
+#![cfg(not(feature = "disabled"))]
 #![cfg(target_os = "linux")]
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,6 +10,8 @@
 //! (a cfg of its own: `--cfg loom` would switch boxcar to its own loom build). This file is the stress test of the real thing: threads racing to
 //! register the same classes through the same maps and to validate the same chains.
 
+#![cfg(not(feature = "disabled"))]
+
 #[cfg(not(lockdep_loom))]
 mod stress {
     use std::sync::{Arc, Barrier};

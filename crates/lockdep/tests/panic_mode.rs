@@ -2,6 +2,8 @@
 //! taken, and leaves the validator and the program's data consistent. (Its own test binary: the
 //! action is process-wide.)
 
+#![cfg(not(feature = "disabled"))]
+
 use lockdep::Mutex;
 
 #[test]

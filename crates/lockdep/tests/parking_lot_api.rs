@@ -1,6 +1,8 @@
 //! The rest of parking_lot's API at the crate root: FairMutex, ReentrantMutex, Once, the
 //! `const_*` constructors, the guard types, and the Condvar additions.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};

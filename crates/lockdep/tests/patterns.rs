@@ -3,6 +3,8 @@
 //! The validator is process-wide and these tests run in parallel, so every test gives its locks
 //! classes of its own (dynamic keys named after the test) and only looks at reports about them.
 
+#![cfg(not(feature = "disabled"))]
+
 use lockdep::{LockClassKey, LockMap, Mutex, Report, ReportCollector, ReportKind};
 
 /// Four mutexes in four classes named `{test}.A` .. `{test}.D`.

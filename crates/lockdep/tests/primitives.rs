@@ -1,5 +1,7 @@
 //! The instrumented primitives: parking_lot's API works, and the validator sees what happens.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,6 +5,8 @@
 //! binary again as a child (`--exact NAME --ignored`, output captured as `cargo test` does) with
 //! the environment the case needs, and checks what the child printed.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -1,5 +1,7 @@
 //! Holds released on another thread than the one that took them (`Send` guards).
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::mpsc;
 use std::thread;
 

@@ -4,6 +4,8 @@
 //! The statistics are process-wide and the switch is too, so the tests here run one at a time
 //! (`SERIAL`), each on locks of its own classes.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! `lockdep::std::sync`: std's API and behaviour (poisoning included), and what the validator
 //! sees of it.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 use std::time::Duration;

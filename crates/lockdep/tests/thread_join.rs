@@ -1,6 +1,8 @@
 //! Joining threads that need a held lock: `lockdep::thread::{spawn, scope, Builder}` (the
 //! kernel's `flush_work` model).
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::Arc;
 use std::time::Duration;
 

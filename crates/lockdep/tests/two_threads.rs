@@ -2,6 +2,8 @@
 //! thread ever blocks, and the circular report appears with the stack of the A -> B edge from
 //! thread 1 and the current stack of thread 2, both naming the user's functions.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::Arc;
 use std::thread;
 

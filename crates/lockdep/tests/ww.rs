@@ -5,6 +5,8 @@
 //! The stress runs here are sized for a debug build in CI; `LOCKDEP_WW_STRESS=heavy` (the
 //! `--release` step of `.ci/run`) makes them longer.
 
+#![cfg(not(feature = "disabled"))]
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};

@@ -2,6 +2,8 @@
 //! leaves the mutexes, the context and the held-lock stack consistent. (Its own test binary: the
 //! action is process-wide.)
 
+#![cfg(not(feature = "disabled"))]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lockdep::ww::{AcquireCtx, WwMutex};

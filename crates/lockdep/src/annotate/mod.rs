@@ -41,6 +41,7 @@
 //! the case's predeclared maps.
 //!
 //! ```
+//! # #[cfg(not(feature = "disabled"))] {
 //! use lockdep::annotate::{self, FS_RECLAIM};
 //! use lockdep::gfp::{GFP_KERNEL, GFP_NOFS};
 //! use lockdep::{Acquire, Mutex, ReportCollector, ReportKind};
@@ -67,6 +68,7 @@
 //! }
 //! let found = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&cache.class_name()));
 //! assert_eq!(found.len(), 1);
+//! # }
 //! ```
 
 pub mod irq;

@@ -50,6 +50,7 @@ impl<R> AsLockMap for Lockdep<R> {
 /// takes two of them the other way round is reported at once.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{annotate, Mutex, RwLock, ReportCollector, ReportKind};
 ///
 /// let reports = ReportCollector::new();
@@ -60,6 +61,7 @@ impl<R> AsLockMap for Lockdep<R> {
 ///     let _a = a.lock(); // c -> a against the primed a -> b -> c
 /// }
 /// assert_eq!(reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&a.class_name())).len(), 1);
+/// # }
 /// ```
 #[track_caller]
 pub fn prime(locks: &[&dyn AsLockMap]) {
@@ -76,6 +78,7 @@ pub fn prime(locks: &[&dyn AsLockMap]) {
 /// `dma_resv_lockdep()`), run by [`Priming::run`]. Every step but a touch is held until the end.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::annotate::{Priming, FS_RECLAIM};
 /// use lockdep::{gfp, LockMap, Mutex, RwLock};
 ///
@@ -90,6 +93,7 @@ pub fn prime(locks: &[&dyn AsLockMap]) {
 ///     .fs_reclaim(gfp::GFP_KERNEL)
 ///     .touch(&i_mmap)
 ///     .run();
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Priming<'a> {

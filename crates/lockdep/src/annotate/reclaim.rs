@@ -150,9 +150,11 @@ impl fmt::Debug for MemallocGuard {
 /// `fs_reclaim`).
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{annotate, gfp};
 /// let _nofs = annotate::memalloc_nofs();
 /// assert_eq!(annotate::current_gfp_context(gfp::GFP_KERNEL), gfp::GFP_NOFS);
+/// # }
 /// ```
 pub fn memalloc_nofs() -> MemallocGuard {
     memalloc_scope(PF_MEMALLOC_NOFS)
@@ -162,9 +164,11 @@ pub fn memalloc_nofs() -> MemallocGuard {
 /// `__GFP_FS` were cleared.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{annotate, gfp};
 /// let _noio = annotate::memalloc_noio();
 /// assert_eq!(annotate::current_gfp_context(gfp::GFP_KERNEL), gfp::GFP_NOIO);
+/// # }
 /// ```
 pub fn memalloc_noio() -> MemallocGuard {
     memalloc_scope(PF_MEMALLOC_NOIO)
@@ -174,9 +178,11 @@ pub fn memalloc_noio() -> MemallocGuard {
 /// recurse into reclaim, so its allocations get no reclaim annotation at all.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::annotate;
 /// let _noreclaim = annotate::memalloc_noreclaim();
 /// assert_ne!(annotate::memalloc_flags() & lockdep::gfp::PF_MEMALLOC, 0);
+/// # }
 /// ```
 pub fn memalloc_noreclaim() -> MemallocGuard {
     memalloc_scope(PF_MEMALLOC)

@@ -40,6 +40,7 @@ pub fn non_block_end() {
 /// the kernel wraps an mmu-notifier callback called in non-blocking mode (the oom reaper).
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{annotate, Mutex, ReportCollector, ReportKind};
 ///
 /// let reports = ReportCollector::new();
@@ -51,6 +52,7 @@ pub fn non_block_end() {
 /// let found = reports.matching(|r| r.kind == ReportKind::SleepInvalidContext);
 /// assert_eq!(found.len(), 1);
 /// assert!(found[0].render().contains("non_block: 1"));
+/// # }
 /// ```
 pub fn non_block() -> NonBlockGuard {
     non_block_start();

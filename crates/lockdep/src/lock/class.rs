@@ -37,6 +37,7 @@ pub const MAX_SUBCLASSES: u8 = 8;
 /// prints `name#2` for the second, as the kernel does).
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{LockClassKey, Mutex};
 ///
 /// static INODE_LOCK: LockClassKey = LockClassKey::new("&inode->i_lock");
@@ -44,6 +45,7 @@ pub const MAX_SUBCLASSES: u8 = 8;
 /// let a = Mutex::with_key(1, &INODE_LOCK);
 /// let b = Mutex::with_key(2, &INODE_LOCK); // same class as `a`
 /// # drop((a, b));
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct LockClassKey {
@@ -120,8 +122,10 @@ impl LockClassKey {
 /// to it: one class per macro invocation.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// let m = lockdep::Mutex::with_key((), lockdep::lock_class!("&mm->mmap_lock"));
 /// # drop(m);
+/// # }
 /// ```
 #[macro_export]
 macro_rules! lock_class {
@@ -386,6 +390,7 @@ impl ClassInfo {
     /// (`accounts` for `accounts@src/bank.rs:14:23`); the name itself otherwise.
     ///
     /// ```
+    /// # #[cfg(not(feature = "disabled"))] {
     /// let m = lockdep::Mutex::new(0);
     /// let name = m.class_name();
     /// let all = lockdep::rt::global().classes();
@@ -394,6 +399,7 @@ impl ClassInfo {
     /// // here it is the plain site).
     /// assert!(info.name.starts_with(info.short_name()));
     /// assert!(info.name.ends_with(info.site.as_deref().unwrap()));
+    /// # }
     /// ```
     pub fn short_name(&self) -> &str {
         if let Some(site) = self.site.as_deref() {

@@ -130,6 +130,7 @@ pub(super) static COLLECTORS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
 /// the reports about its own locks, e.g. by class name:
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{Mutex, ReportCollector, ReportKind};
 ///
 /// let reports = ReportCollector::new();
@@ -138,6 +139,7 @@ pub(super) static COLLECTORS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
 /// { let _b = b.lock(); let _a = a.lock(); }
 /// let mine = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(a.class_name().as_str()));
 /// assert_eq!(mine.len(), 1);
+/// # }
 /// ```
 pub struct ReportCollector {
     sink: Arc<Sink>,

@@ -22,6 +22,7 @@
 //! processes.
 //!
 //! ```
+//! # #[cfg(not(feature = "disabled"))] {
 //! use lockdep::Mutex;
 //!
 //! lockdep::stat::enable();
@@ -34,6 +35,7 @@
 //! assert_eq!(mine.write.acquisitions, 3);
 //! assert_eq!(mine.contentions(), 0);
 //! println!("{stats}"); // lock_stat version 0.4 ...
+//! # }
 //! ```
 //!
 //! ## Where it is measured

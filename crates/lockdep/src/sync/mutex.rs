@@ -113,12 +113,14 @@ impl<R: RawMutex, T: ?Sized> GenericMutex<R, T> {
     /// hold two mutexes of one class on purpose, e.g. parent then child.
     ///
     /// ```
+    /// # #[cfg(not(feature = "disabled"))] {
     /// use lockdep::{LockClassKey, Mutex};
     /// static NODE: LockClassKey = LockClassKey::new("&node->lock");
     ///
     /// let (parent, child) = (Mutex::with_key((), &NODE), Mutex::with_key((), &NODE));
     /// let _p = parent.lock();
     /// let _c = child.lock_nested(1); // `lock()` here would be reported as recursive locking
+    /// # }
     /// ```
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> GenericMutexGuard<'_, R, T> {
