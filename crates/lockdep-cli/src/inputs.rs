@@ -19,6 +19,11 @@ use lockdep::{scenario, Engine, Options, ReportKind};
 /// input is reported on stderr as `FILE: byte N: message` (or `FILE:LINE: message`), and makes
 /// the result `Err` once every input has been tried.
 pub fn load(paths: &[PathBuf]) -> Result<Merged, ()> {
+    load_recordings(paths).map(|r| Merged::new(&r))
+}
+
+/// [`load`], unmerged: every recording (and every replayed scenario case) in order.
+pub fn load_recordings(paths: &[PathBuf]) -> Result<Vec<Recording>, ()> {
     let mut files = Vec::new();
     let mut bad = false;
     for p in paths {
@@ -45,7 +50,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, ()> {
     if bad {
         return Err(());
     }
-    Ok(Merged::new(&recordings))
+    Ok(recordings)
 }
 
 fn load_file(path: &Path) -> Result<Vec<Recording>, String> {
