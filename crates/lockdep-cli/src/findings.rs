@@ -10,9 +10,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lockdep::graph::dep_names;
+use lockdep::dep::dep_names;
 use lockdep::record::{Checked, Merged, Recording};
-use lockdep::stack::Frame;
+use lockdep::report::stack::Frame;
 use lockdep::{ClassInfo, Report, ReportKind};
 
 /// A process (and test) that recorded an edge.
