@@ -241,7 +241,7 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
         .status()
         .map_err(|e| format!("cannot run `{}`: {e}", inv.runner.display()))?;
 
-    let Ok(recordings) = inputs::load_recordings(&[dir.clone()]) else {
+    let Ok(recordings) = inputs::load_recordings(std::slice::from_ref(&dir)) else {
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     };
     let analysis = Analysis::of(&recordings);
@@ -303,6 +303,13 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
     };
     let mut out = io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if recordings.is_empty() && tests_failed.is_none() {
+        eprintln!(
+            "warning: no test process recorded anything in {}: do the tests take lockdep's \
+             locks (lockdep::Mutex, ...), and is LOCKDEP=off set?",
+            dir.display()
+        );
+    }
     if let Some(msg) = &tests_failed {
         eprintln!("error: {msg}");
     }
@@ -326,18 +333,33 @@ mod tests {
 
     #[test]
     fn the_subcommand_and_everything_after_it_pass_through() {
-        let Ok(Parsed::Run(inv)) = p(&["lockdep", "--format", "json", "test", "-p", "x", "--", "--nocapture"])
-        else {
+        let Ok(Parsed::Run(inv)) = p(&[
+            "lockdep",
+            "--format",
+            "json",
+            "test",
+            "-p",
+            "x",
+            "--",
+            "--nocapture",
+        ]) else {
             panic!()
         };
         assert_eq!(inv.runner, Runner::Test);
         assert_eq!(inv.format, Format::Json);
-        assert_eq!(inv.args, ["-p", "x", "--", "--nocapture"].map(OsString::from));
+        assert_eq!(
+            inv.args,
+            ["-p", "x", "--", "--nocapture"].map(OsString::from)
+        );
         let Ok(Parsed::Run(inv)) = p(&["nextest", "run", "--format", "json"]) else {
             panic!()
         };
         assert_eq!(inv.runner, Runner::Nextest);
-        assert_eq!(inv.format, Format::Text, "after the subcommand it is nextest's");
+        assert_eq!(
+            inv.format,
+            Format::Text,
+            "after the subcommand it is nextest's"
+        );
         assert_eq!(inv.args, ["--format", "json"].map(OsString::from));
         assert_eq!(p(&["lockdep", "--help"]), Ok(Parsed::Help));
         assert_eq!(p(&["-V"]), Ok(Parsed::Version));
@@ -349,9 +371,18 @@ mod tests {
 
     #[test]
     fn cargo_options_are_found_before_the_separator_only() {
-        let args = ["--manifest-path=a/Cargo.toml", "--target-dir", "t", "--", "--target-dir=u"]
-            .map(OsString::from);
-        assert_eq!(cargo_option(&args, "manifest-path"), Some("a/Cargo.toml".into()));
+        let args = [
+            "--manifest-path=a/Cargo.toml",
+            "--target-dir",
+            "t",
+            "--",
+            "--target-dir=u",
+        ]
+        .map(OsString::from);
+        assert_eq!(
+            cargo_option(&args, "manifest-path"),
+            Some("a/Cargo.toml".into())
+        );
         assert_eq!(cargo_option(&args, "target-dir"), Some("t".into()));
         let args = ["--", "--target-dir=u"].map(OsString::from);
         assert_eq!(cargo_option(&args, "target-dir"), None);

@@ -316,6 +316,9 @@ mod tests {
         );
         assert_eq!(binary_name("/usr/bin/my-tool", 7), "my-tool");
         assert_eq!(binary_name("-0123456789abcdef", 7), "-0123456789abcdef");
-        assert_eq!(binary_name("scenario a.lockdep case x", 0), "scenario a.lockdep case x");
+        assert_eq!(
+            binary_name("scenario a.lockdep case x", 0),
+            "scenario a.lockdep case x"
+        );
     }
 }

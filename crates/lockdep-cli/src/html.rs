@@ -71,7 +71,15 @@ fn data(model: &Model) -> Value {
                     })
                 })
                 .collect();
-            json!([e.from, e.to, e.types, u8::from(e.cycle), e.origin, e.task, stack])
+            json!([
+                e.from,
+                e.to,
+                e.types,
+                u8::from(e.cycle),
+                e.origin,
+                e.task,
+                stack
+            ])
         })
         .collect();
     json!({

@@ -93,14 +93,23 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     let cycle = workspace(
         "cycle",
         &[
-            ("ab", "#[test]\nfn takes_a_then_b() {\n    fixture_cycle::a_then_b();\n}\n"),
-            ("ba", "#[test]\nfn takes_b_then_a() {\n    fixture_cycle::b_then_a();\n}\n"),
+            (
+                "ab",
+                "#[test]\nfn takes_a_then_b() {\n    fixture_cycle::a_then_b();\n}\n",
+            ),
+            (
+                "ba",
+                "#[test]\nfn takes_b_then_a() {\n    fixture_cycle::b_then_a();\n}\n",
+            ),
         ],
     );
     let clean = workspace(
         "clean",
         &[
-            ("ab", "#[test]\nfn takes_a_then_b() {\n    fixture_clean::a_then_b();\n}\n"),
+            (
+                "ab",
+                "#[test]\nfn takes_a_then_b() {\n    fixture_clean::a_then_b();\n}\n",
+            ),
             (
                 "ab_again",
                 "#[test]\nfn takes_a_then_b_again() {\n    fixture_clean::a_then_b();\n}\n\n\
@@ -169,9 +178,10 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     for e in edges {
         let frames = e["stack"].as_array().unwrap();
         assert!(
-            frames
-                .iter()
-                .any(|f| f["function"].as_str().unwrap().starts_with("fixture_cycle::")),
+            frames.iter().any(|f| f["function"]
+                .as_str()
+                .unwrap()
+                .starts_with("fixture_cycle::")),
             "{e:#}"
         );
         assert_eq!(e["seen_by"].as_array().unwrap().len(), 1);
@@ -183,7 +193,12 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     // must have been cleared) passes.
     let out = cargo_lockdep(&clean, &["test", "--offline"], &[]);
     let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
     assert!(!stdout.contains("WARNING"), "{stdout}");
     assert!(
         stdout
@@ -213,7 +228,12 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     if nextest_installed() {
         let out = cargo_lockdep(&cycle, &["nextest", "--offline"], &[]);
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{stdout}\n{}",
+            text(&out.stderr)
+        );
         assert!(stdout.contains("takes_a_then_b (ab)") && stdout.contains("takes_b_then_a (ba)"));
         let out = cargo_lockdep(&clean, &["nextest", "run", "--offline"], &[]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

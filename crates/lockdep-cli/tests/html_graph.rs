@@ -24,7 +24,12 @@ fn chromium() -> Option<PathBuf> {
     }
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+        for name in [
+            "chromium",
+            "chromium-browser",
+            "google-chrome",
+            "google-chrome-stable",
+        ] {
             let p = dir.join(name);
             if p.is_file() {
                 return Some(p);
@@ -39,7 +44,8 @@ fn in_ci() -> bool {
 }
 
 fn scratch() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("html-graph-{}", std::process::id()));
+    let d =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("html-graph-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -193,7 +199,11 @@ fn the_html_graph_loads_searches_and_shows_edges_in_headless_chromium() {
         .arg(&scenario_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     for external in ["http://", "https://", "src=\"", "<link"] {
         assert!(!html.contains(external), "the page refers to {external}");
@@ -206,16 +216,22 @@ fn the_html_graph_loads_searches_and_shows_edges_in_headless_chromium() {
     let driven_path = dir.join("driven.html");
     std::fs::write(&driven_path, driven).unwrap();
     let dom = dump_dom(&browser, &driven_path, &dir);
-    let start = dom
-        .find("<pre id=\"test-result\">")
-        .unwrap_or_else(|| panic!("the page script left no result: {}", &dom[dom.len().saturating_sub(3000)..]))
-        + "<pre id=\"test-result\">".len();
+    let start = dom.find("<pre id=\"test-result\">").unwrap_or_else(|| {
+        panic!(
+            "the page script left no result: {}",
+            &dom[dom.len().saturating_sub(3000)..]
+        )
+    }) + "<pre id=\"test-result\">".len();
     let end = start + dom[start..].find("</pre>").unwrap();
     let r: Value = serde_json::from_str(&unescape(&dom[start..end])).unwrap();
     eprintln!("{r:#}");
 
     assert!(r.get("exception").is_none(), "{r:#}");
-    assert_eq!(r["loadErrors"], serde_json::json!([]), "errors while loading");
+    assert_eq!(
+        r["loadErrors"],
+        serde_json::json!([]),
+        "errors while loading"
+    );
     assert_eq!(r["errors"], serde_json::json!([]), "errors while driving");
 
     // The cycle listed first, and shown first.

@@ -193,9 +193,10 @@ fn an_inversion_split_over_two_processes_is_found() {
     assert_eq!(edges[0]["from"], r["classes"][0]["id"]);
     assert_eq!(edges[0]["to"], edges[1]["from"]);
     assert_eq!(edges[1]["to"], edges[0]["from"]);
-    assert!(edges
-        .iter()
-        .all(|e| e["stack"][0]["function"].as_str().unwrap().contains("child_")));
+    assert!(edges.iter().all(|e| e["stack"][0]["function"]
+        .as_str()
+        .unwrap()
+        .contains("child_")));
     assert_eq!(doc["summary"]["processes"], 2);
     let out = lockdep(&["check", "--format", "json", recs[0].to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
