@@ -50,11 +50,10 @@ fn workspace(name: &str, tests: &[(&str, &str)]) -> PathBuf {
             lockdep.display().to_string()
         ),
     );
-    // The workspace's own lock file: the same versions, all in the registry cache.
-    if !dir.join("Cargo.lock").exists() {
-        let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
-        std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
-    }
+    // The workspace's own lock file: the same versions, all in the registry cache (copied on
+    // every run: cargo trims it to the fixture's dependencies).
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
+    std::fs::copy(lock, dir.join("Cargo.lock")).unwrap();
     put(&dir.join("src/lib.rs"), LIB);
     for (stem, body) in tests {
         put(&dir.join(format!("tests/{stem}.rs")), body);
