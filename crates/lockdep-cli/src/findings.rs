@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use lockdep::dep::dep_names;
 use lockdep::record::{Checked, Merged, Recording};
-use lockdep::report::stack::Frame;
+use lockdep::Frame;
 use lockdep::{ClassInfo, Report, ReportKind};
 
 /// A process (and test) that recorded an edge.
