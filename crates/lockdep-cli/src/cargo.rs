@@ -8,6 +8,11 @@
 //! `lockdep check TARGET/lockdep` would, and each distinct report is printed once with the tests
 //! that found its edges, then a one-line summary.
 //!
+//! The suppression file (`--suppress FILE`, else `LOCKDEP_SUPPRESS`, else `lockdep.toml` at the
+//! workspace root) is handed to the test processes (`LOCKDEP_SUPPRESS`) and applied to the
+//! merged reports: a suppressed report is counted in the summary and not printed, and an entry
+//! that matched nothing is listed as stale.
+//!
 //! Exit status: 0 when the tests passed and nothing was reported; 1 when a report was found;
 //! 2 when the run could not be set up or a recording could not be read; otherwise, when the
 //! tests failed to build or run, cargo's own status (101).
@@ -18,8 +23,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::check::{self, Format, EXIT_BAD_INPUT, EXIT_CYCLE};
-use crate::findings::{Analysis, Finding};
-use crate::{inputs, json};
+use lockdep::suppress::ENV_VAR;
+
+use crate::findings::Analysis;
+use crate::{inputs, json, suppressions};
 
 /// Which test runner to drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +60,8 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     /// How to print the reports.
     pub format: Format,
+    /// The suppression file named on the command line.
+    pub suppress: Option<PathBuf>,
 }
 
 /// The usage text.
@@ -69,6 +78,8 @@ report is printed once with the tests that found it, and a one-line summary foll
 Options (before the subcommand):
       --format <text|json>  text: the kernel's reports; json: one document on stdout, the
                             tests' own output going to stderr (docs/json-schema.md)
+      --suppress <FILE>     the suppression file (default: $LOCKDEP_SUPPRESS, else
+                            lockdep.toml at the workspace root, if there is one)
   -h, --help                Print help
   -V, --version             Print version
 
@@ -97,6 +108,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
         args.next();
     }
     let mut format = Format::Text;
+    let mut suppress = None;
     while let Some(a) = args.next() {
         let s = a.to_string_lossy().into_owned();
         let value = |v: Option<OsString>, name: &str| {
@@ -118,12 +130,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String>
                     runner,
                     args: rest,
                     format,
+                    suppress,
                 }));
             }
             "-h" | "--help" | "help" => return Ok(Parsed::Help),
             "-V" | "--version" => return Ok(Parsed::Version),
             "--format" => format = parse_format(&value(args.next(), "--format")?)?,
             _ if s.starts_with("--format=") => format = parse_format(&s["--format=".len()..])?,
+            "--suppress" => suppress = Some(PathBuf::from(value(args.next(), "--suppress")?)),
+            _ if s.starts_with("--suppress=") => {
+                suppress = Some(PathBuf::from(&s["--suppress=".len()..]))
+            }
             _ => {
                 return Err(format!(
                     "unexpected argument `{s}`: expected `test` or `nextest` (options go before it)"
@@ -167,11 +184,8 @@ fn cargo_option(args: &[OsString], name: &str) -> Option<OsString> {
     None
 }
 
-/// The workspace's target directory, as `cargo metadata` says (absolute).
-pub fn target_dir(args: &[OsString]) -> Result<PathBuf, String> {
-    if let Some(t) = cargo_option(args, "target-dir") {
-        return std::path::absolute(PathBuf::from(t)).map_err(|e| format!("--target-dir: {e}"));
-    }
+/// The workspace's root and target directories, as `cargo metadata` says (absolute).
+pub fn workspace_dirs(args: &[OsString]) -> Result<(PathBuf, PathBuf), String> {
     let mut cmd = Command::new(cargo());
     cmd.args(["metadata", "--format-version", "1", "--no-deps"]);
     if let Some(m) = cargo_option(args, "manifest-path") {
@@ -191,11 +205,19 @@ pub fn target_dir(args: &[OsString]) -> Result<PathBuf, String> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("`cargo metadata` printed something that is not JSON: {e}"))?;
-    let dir = v
-        .get("target_directory")
-        .and_then(|d| d.as_str())
-        .ok_or("`cargo metadata` names no target_directory")?;
-    Ok(PathBuf::from(dir))
+    let dir = |key: &str| {
+        v.get(key)
+            .and_then(|d| d.as_str())
+            .map(PathBuf::from)
+            .ok_or(format!("`cargo metadata` names no {key}"))
+    };
+    let target = match cargo_option(args, "target-dir") {
+        Some(t) => {
+            std::path::absolute(PathBuf::from(t)).map_err(|e| format!("--target-dir: {e}"))?
+        }
+        None => dir("target_directory")?,
+    };
+    Ok((dir("workspace_root")?, target))
 }
 
 /// Removes and re-creates the recording directory.
@@ -221,13 +243,23 @@ pub fn run(inv: &Invocation) -> ExitCode {
 }
 
 fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
-    let dir = target_dir(&inv.args)?.join("lockdep");
+    let (root, target) = workspace_dirs(&inv.args)?;
+    let dir = target.join("lockdep");
+    let explicit = match &inv.suppress {
+        Some(p) => Some(std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let sup = suppressions::load(explicit.as_deref(), &root).map_err(|e| e.to_string())?;
     clear(&dir)?;
 
     let mut cmd = Command::new(cargo());
     cmd.args(inv.runner.words())
         .args(&inv.args)
         .env("LOCKDEP_RECORD", &dir);
+    if let Some(file) = sup.as_ref().and_then(|s| s.file()) {
+        // The test processes silence the same reports at run time.
+        cmd.env(ENV_VAR, file);
+    }
     if inv.format == Format::Json {
         // stdout is for the document: the tests' own output goes to stderr.
         use std::os::fd::AsFd;
@@ -245,8 +277,8 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     };
     let analysis = Analysis::of(&recordings);
-    let shown: Vec<&Finding> = analysis.findings.iter().collect();
-    let n = shown.len();
+    let sorted = suppressions::apply(&analysis.findings, sup.as_ref());
+    let n = sorted.shown.len();
 
     let tests_failed = (!status.success()).then(|| {
         let how = match status.code() {
@@ -270,10 +302,19 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
 
     let text = match inv.format {
         Format::Text => {
-            let mut s = check::reports_text(&shown);
+            let mut s = check::reports_text(&sorted.shown);
+            for e in &sorted.stale {
+                s.push_str(&suppressions::stale_line(sup.as_ref(), e));
+                s.push('\n');
+            }
             s.push_str(&format!(
-                "cargo lockdep: {n} report{} {} ({} recording{} in {}); tests {}\n",
+                "cargo lockdep: {n} report{} ({} suppressed{}) {} ({} recording{} in {}); tests {}\n",
                 if n == 1 { "" } else { "s" },
+                sorted.suppressed.len(),
+                match sorted.stale.len() {
+                    0 => String::new(),
+                    k => format!(", {k} stale suppression{}", if k == 1 { "" } else { "s" }),
+                },
                 analysis.scope(),
                 recordings.len(),
                 if recordings.len() == 1 { "" } else { "s" },
@@ -298,7 +339,14 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
                 ),
                 ("recordings", serde_json::json!(dir.display().to_string())),
             ];
-            check::document_text(&json::document(&analysis, &shown, vec![], vec![], &extra))
+            let (suppressed, stale) = suppressions::json_lists(&sorted, sup.as_ref());
+            check::document_text(&json::document(
+                &analysis,
+                &sorted.shown,
+                suppressed,
+                stale,
+                &extra,
+            ))
         }
     };
     let mut out = io::stdout().lock();
@@ -361,6 +409,10 @@ mod tests {
             "after the subcommand it is nextest's"
         );
         assert_eq!(inv.args, ["--format", "json"].map(OsString::from));
+        let Ok(Parsed::Run(inv)) = p(&["--suppress", "s.toml", "test"]) else {
+            panic!()
+        };
+        assert_eq!(inv.suppress, Some(PathBuf::from("s.toml")));
         assert_eq!(p(&["lockdep", "--help"]), Ok(Parsed::Help));
         assert_eq!(p(&["-V"]), Ok(Parsed::Version));
         assert!(p(&["lockdep"]).unwrap_err().contains("missing subcommand"));

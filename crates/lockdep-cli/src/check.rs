@@ -1,11 +1,11 @@
 //! `lockdep check`: merge recordings (and scenario files) and report every cycle.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::findings::{Analysis, Finding};
-use crate::{inputs, json};
+use crate::{inputs, json, suppressions};
 
 /// Exit status when no cycle was found.
 pub const EXIT_OK: u8 = 0;
@@ -26,24 +26,48 @@ pub enum Format {
 
 /// Merges every input, runs the merged graph through the engine's cycle rules and prints one
 /// report per distinct cycle, then a summary line (or one JSON document).
-pub fn run(paths: &[PathBuf], format: Format) -> ExitCode {
+///
+/// Reports matched by the suppression file (`suppress`, else the one the run time would use:
+/// `LOCKDEP_SUPPRESS` or `lockdep.toml` at the workspace root) are counted, not printed.
+pub fn run(paths: &[PathBuf], format: Format, suppress: Option<&Path>) -> ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let sup = match suppressions::load(suppress, &cwd) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let Ok(recordings) = inputs::load_recordings(paths) else {
         return ExitCode::from(EXIT_BAD_INPUT);
     };
     let analysis = Analysis::of(&recordings);
-    let shown: Vec<&Finding> = analysis.findings.iter().collect();
-    let n = shown.len();
+    let sorted = suppressions::apply(&analysis.findings, sup.as_ref());
+    let n = sorted.shown.len();
     let text = match format {
         Format::Text => {
-            let mut s = reports_text(&shown);
+            let mut s = reports_text(&sorted.shown);
+            let suppressed = match &sup {
+                Some(_) => format!(" ({} suppressed)", sorted.suppressed.len()),
+                None => String::new(),
+            };
             s.push_str(&format!(
-                "{n} cycle{} {}\n",
+                "{n} cycle{}{suppressed} {}\n",
                 if n == 1 { "" } else { "s" },
                 analysis.scope()
             ));
             s
         }
-        Format::Json => document_text(&json::document(&analysis, &shown, vec![], vec![], &[])),
+        Format::Json => {
+            let (suppressed, stale) = suppressions::json_lists(&sorted, sup.as_ref());
+            document_text(&json::document(
+                &analysis,
+                &sorted.shown,
+                suppressed,
+                stale,
+                &[],
+            ))
+        }
     };
     let mut out = io::stdout().lock();
     if out

@@ -17,5 +17,6 @@ pub mod replay;
 pub mod run;
 pub mod selftest;
 pub mod stat;
+pub mod suppressions;
 pub mod svg;
 pub mod views;

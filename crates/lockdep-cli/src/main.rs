@@ -51,6 +51,10 @@ enum Command {
         /// Output format: the kernel's reports, or one JSON document (docs/json-schema.md).
         #[arg(long, value_enum, default_value = "text")]
         format: check::Format,
+        /// The suppression file (default: `$LOCKDEP_SUPPRESS`, else `lockdep.toml` at the
+        /// workspace root, if there is one).
+        #[arg(long, value_name = "FILE")]
+        suppress: Option<PathBuf>,
     },
     /// Write the merged class graph, with the edges of cycles highlighted.
     Graph {
@@ -138,7 +142,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { paths, dump } => replay::run(&paths, dump),
-        Command::Check { paths, format } => check::run(&paths, format),
+        Command::Check {
+            paths,
+            format,
+            suppress,
+        } => check::run(&paths, format, suppress.as_deref()),
         Command::Graph {
             paths,
             format,

@@ -137,7 +137,8 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     assert!(found_by.contains("takes_b_then_a (ba)"), "{found_by}");
     let summary = stdout.lines().last().unwrap();
     assert!(
-        summary.starts_with("cargo lockdep: 1 report in 2 classes and 2 dependencies")
+        summary
+            .starts_with("cargo lockdep: 1 report (0 suppressed) in 2 classes and 2 dependencies")
             && summary.ends_with("; tests passed"),
         "{summary}"
     );
@@ -188,6 +189,71 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
     assert_eq!(r["processes"].as_array().unwrap().len(), 2);
     assert_eq!(doc["summary"]["reports"], 1);
 
+    // Suppressed: counted, never printed; the entry that matched nothing is listed as stale.
+    put(
+        &cycle.join("accepted.toml"),
+        "[[suppress]]\nkind = \"circular\"\nclasses = [\"src/lib.rs:2:*\", \"src/lib.rs:3:*\"]\n\
+         reason = \"the fixture's inversion, accepted\"\n\n\
+         [[suppress]]\nkind = \"circular\"\nclasses = [\"src/lib.rs:2:*\", \"elsewhere\"]\n\
+         reason = \"matches nothing\"\n",
+    );
+    let out = cargo_lockdep(
+        &cycle,
+        &["--suppress", "accepted.toml", "test", "--offline"],
+        &[],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("WARNING"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "accepted.toml:6: stale suppression (matched nothing): circular \
+             [src/lib.rs:2:*, elsewhere] — matches nothing\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().last().unwrap().starts_with(
+            "cargo lockdep: 0 reports (1 suppressed, 1 stale suppression) in 2 classes"
+        ),
+        "{stdout}"
+    );
+    let out = cargo_lockdep(
+        &cycle,
+        &[
+            "--format=json",
+            "--suppress=accepted.toml",
+            "test",
+            "--offline",
+        ],
+        &[],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["reports"], serde_json::json!([]));
+    assert_eq!(doc["summary"]["suppressed"], 1);
+    assert_eq!(doc["suppressed"][0]["entry"]["line"], 1);
+    assert_eq!(doc["stale_suppressions"][0]["line"], 6);
+    // An entry without a reason: an error naming the file and line, and nothing is run.
+    put(
+        &cycle.join("no-reason.toml"),
+        "[[suppress]]\nkind = \"circular\"\nclasses = [\"*\"]\n",
+    );
+    let out = cargo_lockdep(
+        &cycle,
+        &["--suppress", "no-reason.toml", "test", "--offline"],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no-reason.toml:1: ") && stderr.contains("reason"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Running"),
+        "the tests were not run: {stderr}"
+    );
+
     // The clean suite (run after the other, in the same target directory: the old recordings
     // must have been cleared) passes.
     let out = cargo_lockdep(&clean, &["test", "--offline"], &[]);
@@ -204,7 +270,7 @@ fn an_inversion_between_two_test_binaries_fails_the_run_and_a_clean_suite_passes
             .lines()
             .last()
             .unwrap()
-            .starts_with("cargo lockdep: 0 reports in 2 classes and 1 dependencies"),
+            .starts_with("cargo lockdep: 0 reports (0 suppressed) in 2 classes and 1 dependencies"),
         "{stdout}"
     );
 

@@ -198,6 +198,59 @@ fn an_inversion_split_over_two_processes_is_found() {
         .unwrap()
         .contains("child_")));
     assert_eq!(doc["summary"]["processes"], 2);
+
+    // A suppression of exactly this cycle (its two classes, by site) silences it; one naming a
+    // third class too does not.
+    let sites: Vec<String> = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["site"].as_str().unwrap().to_string())
+        .collect();
+    let entry = |classes: &[&str]| {
+        format!("[[suppress]]\nkind = \"circular\"\nclasses = {classes:?}\nreason = \"test\"\n")
+    };
+    let sup = dir.join("lockdep-suppress.toml");
+    std::fs::write(&sup, entry(&[&sites[0], &sites[1]])).unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    let silenced = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{silenced}");
+    assert!(!silenced.contains("WARNING"), "{silenced}");
+    assert!(
+        silenced.starts_with("0 cycles (1 suppressed) in "),
+        "{silenced}"
+    );
+    std::fs::write(&sup, entry(&[&sites[0], &sites[1], "third"])).unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("1 cycle (0 suppressed) in "));
+    std::fs::write(
+        &sup,
+        "[[suppress]]\nkind = \"circular\"\nclasses = [\"*\"]\n",
+    )
+    .unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with(&format!("{}:1: ", sup.display())),
+        "{}",
+        text(&out.stderr)
+    );
     let out = lockdep(&["check", "--format", "json", recs[0].to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
