@@ -1,46 +1,99 @@
 //! `lockdep check`: merge recordings (and scenario files) and report every cycle.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::inputs;
+use crate::findings::{Analysis, Finding};
+use crate::{inputs, json, suppressions};
 
 /// Exit status when no cycle was found.
-const EXIT_OK: u8 = 0;
+pub const EXIT_OK: u8 = 0;
 /// Exit status when a cycle was found.
-const EXIT_CYCLE: u8 = 1;
+pub const EXIT_CYCLE: u8 = 1;
 /// Exit status on bad input.
-const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// How reports are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The kernel's report format, each followed by the tests that found it, then a summary.
+    #[default]
+    Text,
+    /// One JSON document (see docs/json-schema.md).
+    Json,
+}
 
 /// Merges every input, runs the merged graph through the engine's cycle rules and prints one
-/// kernel-format circular report per distinct cycle, then a summary line.
-pub fn run(paths: &[PathBuf]) -> ExitCode {
-    let Ok(merged) = inputs::load(paths) else {
+/// report per distinct cycle, then a summary line (or one JSON document).
+///
+/// Reports matched by the suppression file (`suppress`, else the one the run time would use:
+/// `LOCKDEP_SUPPRESS` or `lockdep.toml` at the workspace root) are counted, not printed.
+pub fn run(paths: &[PathBuf], format: Format, suppress: Option<&Path>) -> ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let sup = match suppressions::load(suppress, &cwd) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let Ok(recordings) = inputs::load_recordings(paths) else {
         return ExitCode::from(EXIT_BAD_INPUT);
     };
-    let checked = merged.check();
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    for r in &checked.reports {
-        if out.write_all(r.render().as_bytes()).is_err() {
-            return ExitCode::from(EXIT_CYCLE);
+    let analysis = Analysis::of(&recordings);
+    let sorted = suppressions::apply(&analysis.findings, sup.as_ref());
+    let n = sorted.shown.len();
+    let text = match format {
+        Format::Text => {
+            let mut s = reports_text(&sorted.shown);
+            let suppressed = match &sup {
+                Some(_) => format!(" ({} suppressed)", sorted.suppressed.len()),
+                None => String::new(),
+            };
+            s.push_str(&format!(
+                "{n} cycle{}{suppressed} {}\n",
+                if n == 1 { "" } else { "s" },
+                analysis.scope()
+            ));
+            s
         }
+        Format::Json => {
+            let (suppressed, stale) = suppressions::json_lists(&sorted, sup.as_ref());
+            document_text(&json::document(
+                &analysis,
+                &sorted.shown,
+                suppressed,
+                stale,
+                &[],
+            ))
+        }
+    };
+    let mut out = io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return ExitCode::from(EXIT_CYCLE);
     }
-    let n = checked.reports.len();
-    let _ = writeln!(
-        out,
-        "{n} cycle{} in {} classes and {} dependencies from {} process{}",
-        if n == 1 { "" } else { "s" },
-        merged.classes.len(),
-        merged.dependencies.len(),
-        merged.processes.len(),
-        if merged.processes.len() == 1 {
-            ""
-        } else {
-            "es"
-        },
-    );
-    let _ = out.flush();
     ExitCode::from(if n > 0 { EXIT_CYCLE } else { EXIT_OK })
+}
+
+/// Every report in the kernel's format, each followed by the line naming who found it.
+pub fn reports_text(shown: &[&Finding]) -> String {
+    let mut s = String::new();
+    for f in shown {
+        s.push_str(&f.report.render());
+        s.push_str(&f.found_by());
+        s.push('\n');
+    }
+    s
+}
+
+/// A JSON document, pretty-printed, with a final newline.
+pub fn document_text(doc: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(doc).unwrap_or_default();
+    s.push('\n');
+    s
 }

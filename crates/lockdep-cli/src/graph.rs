@@ -1,5 +1,5 @@
-//! `lockdep graph`: the merged class graph as DOT, SVG or JSON, with the edges of every cycle
-//! highlighted.
+//! `lockdep graph`: the merged class graph as DOT, SVG, JSON or an interactive HTML page, with
+//! the edges of every cycle highlighted.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use lockdep::dep::dep_names;
 use lockdep::record::Merged;
 
-use crate::inputs;
-use crate::svg;
+use crate::{html, inputs, svg};
 
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +20,9 @@ pub enum Format {
     Svg,
     /// JSON: classes, dependencies with their first-seen origin, cycles.
     Json,
+    /// One self-contained HTML page: search the classes, browse each one's dependencies in both
+    /// directions with their first-seen stacks, the cycles listed first.
+    Html,
 }
 
 /// A class of the graph.
@@ -62,6 +64,9 @@ pub struct Model {
     pub edges: Vec<Edge>,
     /// Number of cycles reported.
     pub cycles: usize,
+    /// The classes of each reported cycle (indices into `nodes`), in the order the cycle runs:
+    /// the lock held, then the lock taken while holding it, and so on back to the first.
+    pub cycle_paths: Vec<Vec<usize>>,
 }
 
 impl Model {
@@ -99,10 +104,27 @@ impl Model {
                 })
             })
             .collect();
+        let cycle_paths = checked
+            .reports
+            .iter()
+            .filter_map(|r| {
+                // chain = [held, ..., acquired]: held -> acquired -> ... -> held.
+                let mut ids: Vec<usize> = r
+                    .chain
+                    .iter()
+                    .map(|l| index.get(&l.class.stable_id).copied())
+                    .collect::<Option<_>>()?;
+                if ids.len() > 1 {
+                    ids[1..].reverse();
+                }
+                Some(ids)
+            })
+            .collect();
         Model {
             nodes,
             edges,
             cycles: checked.reports.len(),
+            cycle_paths,
         }
     }
 
@@ -208,6 +230,7 @@ pub fn run(paths: &[PathBuf], format: Format, output: Option<&Path>) -> ExitCode
         Format::Dot => model.dot(),
         Format::Json => model.json(),
         Format::Svg => svg::render(&model),
+        Format::Html => html::render(&model),
     };
     let written = match output {
         Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display())),

@@ -18,7 +18,12 @@ use lockdep::{scenario, Engine, Options, ReportKind};
 /// order, for `*.ldrec` and `*.lockdep` files). Warnings (torn last records) go to stderr; a bad
 /// input is reported on stderr as `FILE: byte N: message` (or `FILE:LINE: message`), and makes
 /// the result `Err` once every input has been tried.
-pub fn load(paths: &[PathBuf]) -> Result<Merged, ()> {
+pub fn load(paths: &[PathBuf]) -> Result<Merged, BadInput> {
+    load_recordings(paths).map(|r| Merged::new(&r))
+}
+
+/// [`load`], unmerged: every recording (and every replayed scenario case) in order.
+pub fn load_recordings(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
     let mut files = Vec::new();
     let mut bad = false;
     for p in paths {
@@ -43,10 +48,22 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, ()> {
         }
     }
     if bad {
-        return Err(());
+        return Err(BadInput);
     }
-    Ok(Merged::new(&recordings))
+    Ok(recordings)
 }
+
+/// An input could not be read: what was wrong with it has been printed on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadInput;
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an input could not be read (see the messages above)")
+    }
+}
+
+impl std::error::Error for BadInput {}
 
 fn load_file(path: &Path) -> Result<Vec<Recording>, String> {
     let name = path.display().to_string();

@@ -12,17 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod check;
-mod files;
-mod graph;
-mod inputs;
-mod replay;
-mod run;
-mod selftest;
-mod stat;
-mod svg;
-mod views;
+use lockdep_cli::{check, graph, replay, run, selftest, stat, views};
 
 /// The lock dependency validator of the Linux kernel, for scenario files and Rust programs.
 #[derive(Debug, Parser)]
@@ -58,13 +48,21 @@ enum Command {
         /// Recordings (`*.ldrec`), scenario files (`*.lockdep`), or directories of them.
         #[arg(required = true, value_name = "DIR|FILE")]
         paths: Vec<PathBuf>,
+        /// Output format: the kernel's reports, or one JSON document (docs/json-schema.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: check::Format,
+        /// The suppression file (default: `$LOCKDEP_SUPPRESS`, else `lockdep.toml` at the
+        /// workspace root, if there is one).
+        #[arg(long, value_name = "FILE")]
+        suppress: Option<PathBuf>,
     },
     /// Write the merged class graph, with the edges of cycles highlighted.
     Graph {
         /// Recordings, scenario files, or directories of them.
         #[arg(required = true, value_name = "DIR|FILE")]
         paths: Vec<PathBuf>,
-        /// Output format (`svg` is laid out by lockdep itself: open it in a browser).
+        /// Output format (`svg` is laid out by lockdep itself, `html` is an interactive page:
+        /// open either in a browser).
         #[arg(long, value_enum, default_value = "dot")]
         format: graph::Format,
         /// Write to this file instead of stdout.
@@ -144,7 +142,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay { paths, dump } => replay::run(&paths, dump),
-        Command::Check { paths } => check::run(&paths),
+        Command::Check {
+            paths,
+            format,
+            suppress,
+        } => check::run(&paths, format, suppress.as_deref()),
         Command::Graph {
             paths,
             format,

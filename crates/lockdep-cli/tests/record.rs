@@ -158,6 +158,103 @@ fn an_inversion_split_over_two_processes_is_found() {
         "{stdout}"
     );
     assert!(stdout.contains("1 cycle in "), "{stdout}");
+    assert!(
+        stdout.contains("found by: child_") && stdout.contains(" (record)"),
+        "{stdout}"
+    );
+
+    // The same as JSON (docs/json-schema.md).
+    let out = lockdep(&["check", "--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &doc["reports"][0];
+    assert_eq!(doc["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(r["kind"], "circular");
+    let mut tests: Vec<&str> = r["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    tests.sort_unstable();
+    assert_eq!(tests, ["child_ab", "child_ba"]);
+    let mut pids: Vec<u64> = r["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    pids.sort_unstable();
+    let mut want = vec![u64::from(pid_ab), u64::from(pid_ba)];
+    want.sort_unstable();
+    assert_eq!(pids, want);
+    let edges = r["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    assert_eq!(edges[0]["from"], r["classes"][0]["id"]);
+    assert_eq!(edges[0]["to"], edges[1]["from"]);
+    assert_eq!(edges[1]["to"], edges[0]["from"]);
+    assert!(edges.iter().all(|e| e["stack"][0]["function"]
+        .as_str()
+        .unwrap()
+        .contains("child_")));
+    assert_eq!(doc["summary"]["processes"], 2);
+
+    // A suppression of exactly this cycle (its two classes, by site) silences it; one naming a
+    // third class too does not.
+    let sites: Vec<String> = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["site"].as_str().unwrap().to_string())
+        .collect();
+    let entry = |classes: &[&str]| {
+        format!("[[suppress]]\nkind = \"circular\"\nclasses = {classes:?}\nreason = \"test\"\n")
+    };
+    let sup = dir.join("lockdep-suppress.toml");
+    std::fs::write(&sup, entry(&[&sites[0], &sites[1]])).unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    let silenced = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{silenced}");
+    assert!(!silenced.contains("WARNING"), "{silenced}");
+    assert!(
+        silenced.starts_with("0 cycles (1 suppressed) in "),
+        "{silenced}"
+    );
+    std::fs::write(&sup, entry(&[&sites[0], &sites[1], "third"])).unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("1 cycle (0 suppressed) in "));
+    std::fs::write(
+        &sup,
+        "[[suppress]]\nkind = \"circular\"\nclasses = [\"*\"]\n",
+    )
+    .unwrap();
+    let out = lockdep(&[
+        "check",
+        "--suppress",
+        sup.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with(&format!("{}:1: ", sup.display())),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lockdep(&["check", "--format", "json", recs[0].to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["reports"], serde_json::json!([]));
     // The stacks of both edges were symbolized in the children.
     assert!(stdout.matches("record::child_").count() >= 2, "{stdout}");
 
