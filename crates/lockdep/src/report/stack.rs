@@ -384,8 +384,25 @@ pub(crate) static INTERNED: Mutex<Option<std::collections::HashSet<&'static str>
 /// validator is inside the unwinder when the child is made, so the child's unwinder lock is free.
 pub(crate) static UNWIND: Mutex<()> = Mutex::new(());
 
-fn unwinding() -> std::sync::MutexGuard<'static, ()> {
-    UNWIND.lock().unwrap_or_else(|e| e.into_inner())
+/// Takes [`UNWIND`], waiting at most a few seconds. The lock only keeps a `fork` from
+/// happening while a thread of the validator is inside the unwinder; the unwinder itself is
+/// thread-safe. So if it cannot be had (a forked child that inherited it held — a case the
+/// fork handlers are meant to prevent, and that was seen once in a stress run), walking without
+/// it is safe, and hanging the program is not.
+fn unwinding() -> Option<std::sync::MutexGuard<'static, ()>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match UNWIND.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
