@@ -69,6 +69,7 @@ static NEXT_TASK_ID: AtomicU32 = AtomicU32::new(1);
 /// wrapped, and a serial number.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::future::tracked;
 ///
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -78,6 +79,7 @@ static NEXT_TASK_ID: AtomicU32 = AtomicU32::new(1);
 ///     tokio::task::yield_now().await;
 ///     assert!(lockdep::future::is_tracked());
 /// }));
+/// # }
 /// ```
 #[track_caller]
 pub fn tracked<F: Future>(fut: F) -> Tracked<F> {
@@ -235,6 +237,7 @@ fn deliver_quietly(reports: Vec<Report>) {
 /// [`LockMap::release`] when a guard for which that returned `true` is dropped.
 ///
 /// ```
+/// # #[cfg(not(feature = "disabled"))] {
 /// use lockdep::{Acquire, LockMap};
 ///
 /// let map = LockMap::new().async_lock().movable();
@@ -248,6 +251,7 @@ fn deliver_quietly(reports: Vec<Report>) {
 /// }));
 /// // Outside a tracked task nothing is held (only the order is validated).
 /// assert!(!map.acquire_async(Acquire::exclusive()));
+/// # }
 /// ```
 impl LockMap {
     /// An async lock's guard now exists. Inside a tracked task the acquisition is recorded and

@@ -7,6 +7,7 @@
 //! thread that takes it is reported as a circular dependency, even if the thread had finished.
 //!
 //! ```
+//! # #[cfg(not(feature = "disabled"))] {
 //! use lockdep::{Mutex, ReportCollector, ReportKind};
 //! use std::sync::Arc;
 //!
@@ -20,6 +21,7 @@
 //! drop(guard);
 //! let found = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&config.class_name()));
 //! assert_eq!(found.len(), 1);
+//! # }
 //! ```
 
 use std::io;
