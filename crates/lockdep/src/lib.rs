@@ -153,8 +153,8 @@ pub use report::stack::{Frame, StackTrace};
 pub use report::suppress;
 pub use report::{ChainLink, IrqDetail, LockInfo, Report, ReportKind, TaskRef};
 pub use rt::{
-    action, check_no_locks_held, clear_report_handler, set_action, set_report_handler, Action,
-    ReportCollector,
+    action, check_no_locks_held, clear_report_handler, interrupted_hooks, set_action,
+    set_report_handler, Action, ReportCollector,
 };
 pub use sync::ww;
 pub use sync::{

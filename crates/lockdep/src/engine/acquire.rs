@@ -1,6 +1,9 @@
 //! Acquire: the kernel's `__lock_acquire` — the fast path for seen chains, and the slow path's recursive-locking and dependency checks.
 
 use super::*;
+use crate::engine::chain::{ChainElem, ChainId};
+use crate::engine::held::MAX_FAST_DEPTH;
+use crate::lock::map::SiteWords;
 
 impl Engine {
     /// Records an acquisition of `map` by `task` (the kernel's `lock_acquire`) and validates it.
@@ -70,10 +73,11 @@ impl Engine {
     /// fail: no interrupt context, interrupts on, no spinning lock held, no non-blocking
     /// section) of a chain the task's `recent` table lists. A chain is listed there only after
     /// the slow path took it in that same state and found nothing, which also set every usage
-    /// bit such an acquisition sets (usage bits are never cleared). `class` is the map's class
-    /// of subclass 0, and the task's caches must belong to the engine that gave it (the
-    /// process-wide driver's tasks only ever see one engine). It reads the task and the map and
-    /// writes only the task.
+    /// bit such an acquisition sets (usage bits are never cleared); and never a chain that ends
+    /// in a spinning lock, so that the push leaves the task in the fast state. `class` is the
+    /// map's class of subclass 0, and the task's caches must belong to the engine that gave it
+    /// (the process-wide driver's tasks only ever see one engine). It reads the task and the
+    /// map and writes only the task.
     #[inline(always)]
     pub(crate) fn acquire_seen(
         task: &mut Task,
@@ -82,34 +86,96 @@ impl Engine {
         how: &Acquire<'_>,
         site: Site,
     ) -> bool {
-        if !Self::plain(task, how) {
+        task.fast_ready() && Self::acquire_open(task, map, class, how, site)
+    }
+
+    /// [`acquire_seen`](Self::acquire_seen) for a task its caller knows to be in the fast state
+    /// ([`Task::fast_ready`]), as the process-wide driver knows of an open slot: the same push,
+    /// without asking again.
+    #[inline(always)]
+    pub(crate) fn acquire_open(
+        task: &mut Task,
+        map: &LockMap,
+        class: ClassId,
+        how: &Acquire<'_>,
+        site: Site,
+    ) -> bool {
+        if !(how.check && how.subclass == 0 && how.nest_lock.is_none()) {
             return false;
         }
+        debug_assert!(task.fast_ready());
         let e = chain::elem(class, how.read, how.trylock);
         // In this state every held lock is of the current (process) context, so the chain
         // starts at the bottom of the stack, and with nothing held the task's chain is the root.
         debug_assert!(!task.held.is_empty() || task.chain == ROOT);
         let parent = task.chain;
-        let Some((child, wait_inner)) = task
-            .chains
-            .recent(parent, e)
-            .or_else(|| task.chains.refill(parent, e))
-        else {
-            return false;
-        };
+        let (read, trylock) = (how.read, how.trylock);
+        match task.chains.recent(parent, e) {
+            Some((child, wait_inner)) => Self::push_seen(
+                task, map, class, read, trylock, site, parent, child, wait_inner,
+            ),
+            None => {
+                Self::acquire_refilled(task, map, class, read, trylock, site.words(), parent, e)
+            }
+        }
+    }
+
+    /// [`acquire_open`](Self::acquire_open) after a miss in the task's `recent` table: the same
+    /// answer from the full set of the task's fast chains, out of line (its arguments are
+    /// values, so that the inlined caller keeps the acquisition's constants in registers).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn acquire_refilled(
+        task: &mut Task,
+        map: &LockMap,
+        class: ClassId,
+        read: ReadKind,
+        trylock: bool,
+        site: SiteWords,
+        parent: ChainId,
+        e: ChainElem,
+    ) -> bool {
+        match task.chains.refill(parent, e) {
+            Some((child, wait_inner)) => Self::push_seen(
+                task,
+                map,
+                class,
+                read,
+                trylock,
+                Site::from_words(site),
+                parent,
+                child,
+                wait_inner,
+            ),
+            None => false,
+        }
+    }
+
+    /// The push of a seen chain's lock: `parent + map` is the task's chain `child`, whose lock's
+    /// inner wait type is `wait_inner`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn push_seen(
+        task: &mut Task,
+        map: &LockMap,
+        class: ClassId,
+        read: ReadKind,
+        trylock: bool,
+        site: Site,
+        parent: ChainId,
+        child: ChainId,
+        wait_inner: WaitType,
+    ) -> bool {
         let Some(site) = task.site_ref(site) else {
             return false;
         };
-        if !task.held.has_room() {
-            return false;
-        }
-        task.held.push(HeldLock {
+        task.held.push_open(HeldLock {
             instance: map.instance(),
             map_flags: map.flags(),
             wait_inner,
             class,
-            read: how.read,
-            trylock: how.trylock,
+            read,
+            trylock,
             check: true,
             nest: 0,
             references: 0,
@@ -252,6 +318,8 @@ impl Engine {
             && found.is_empty()
             && h.check
             && h.nest == 0
+            && !h.wait_inner.spins()
+            && task.held.len() <= MAX_FAST_DEPTH
             && (h.trylock || task.chains.is_validated(child))
         {
             task.chains.allow_fast(parent, e, child, h.wait_inner);

@@ -101,7 +101,7 @@ const RECENT_SLOTS: usize = 64;
 /// chain numbers are small dense integers, so the low bits spread well.
 #[inline]
 fn recent_slot(parent: ChainId, e: ChainElem) -> usize {
-    ((parent.rotate_left(3) ^ e) as usize) & (RECENT_SLOTS - 1)
+    ((parent << 3 ^ e) as usize) & (RECENT_SLOTS - 1)
 }
 
 /// A task's private trie of chains.

@@ -50,14 +50,14 @@ pub struct HeldLock {
     pub(crate) check: bool,
     pub(crate) irq_context: u8,
     pub(crate) hardirqs_off: bool,
+    /// Set by [`HeldStack::push`]: this entry keeps its task off the fast path.
+    pub(crate) blocks_fast: bool,
     /// The map's flags: [`MOVABLE`] (the hold may be released by another thread, see
     /// [`crate::rt`]) and [`ASYNC`] (an async lock).
     pub(crate) map_flags: u8,
     /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
     /// read it for every held lock).
     pub(crate) wait_inner: crate::lock::wait::WaitType,
-    /// Set by [`HeldStack::push`]: this entry keeps its task off the fast path.
-    pub(crate) blocks_fast: bool,
 }
 
 // `HeldStack::discard_top` relies on it.
@@ -113,7 +113,7 @@ impl HeldLock {
 /// spinning locks (with one held, neither the wait-context nor the sleep check is vacuous), and
 /// one more while the task's context is not plain (see [`Task::update_context`]). The count is
 /// kept on every change, so the fast path reads one word instead of scanning anything.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct HeldStack {
     locks: Vec<HeldLock>,
     blockers: u32,
@@ -135,6 +135,24 @@ impl<'a> IntoIterator for &'a HeldStack {
 
     fn into_iter(self) -> Self::IntoIter {
         self.locks.iter()
+    }
+}
+
+/// The depth up to which the fast path pushes (a chain any deeper is never listed for it), and
+/// the held stack's capacity from the start: so the fast path's push never needs room it has
+/// to ask for.
+pub(crate) const MAX_FAST_DEPTH: usize = 48;
+
+// A clone keeps the capacity the fast path relies on.
+impl Clone for HeldStack {
+    fn clone(&self) -> HeldStack {
+        let mut locks = Vec::with_capacity(self.locks.capacity().max(MAX_FAST_DEPTH));
+        locks.extend_from_slice(&self.locks);
+        HeldStack {
+            locks,
+            blockers: self.blockers,
+            context_blocks: self.context_blocks,
+        }
     }
 }
 
@@ -176,11 +194,40 @@ impl HeldStack {
         self.locks.push(h);
     }
 
+    /// The fast path's push: of an entry that keeps nothing off the fast path (its caller
+    /// vouches: no irq context, not a spinning lock), so the count stays as it is.
+    #[inline(always)]
+    pub(crate) fn push_open(&mut self, h: HeldLock) {
+        debug_assert!(h.irq_context == 0 && !h.wait_inner.spins() && !h.blocks_fast);
+        // The chain being pushed is at most `MAX_FAST_DEPTH` deep, and so is the stack after
+        // the push; its capacity is at least that from the start and never shrinks.
+        debug_assert!(self.has_room());
+        let len = self.locks.len();
+        if len < self.locks.capacity() {
+            // SAFETY: there is room for one more element (just checked), which is written
+            // before the length covers it.
+            unsafe {
+                self.locks.as_mut_ptr().add(len).write(h);
+                self.locks.set_len(len + 1);
+            }
+        }
+    }
+
     /// Whether a push needs no allocation (the fast path calls out to nothing, the allocator
     /// included, so that nothing can re-enter the validator while it runs).
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.locks.len() < self.locks.capacity()
+    }
+
+    /// Drops the top entry, known not to keep anything off the fast path (the open slot's
+    /// release: see [`Task::fast_open`]).
+    #[inline(always)]
+    pub(crate) fn discard_open_top(&mut self) {
+        debug_assert!(self.locks.last().is_some_and(|h| !h.blocks_fast));
+        // SAFETY: the caller found a top entry, and `HeldLock` has no drop glue (all its fields
+        // are plain data), so shortening the vector is the whole of dropping the entry.
+        unsafe { self.locks.set_len(self.locks.len() - 1) };
     }
 
     /// Drops the top entry (the fast path's release).
@@ -338,7 +385,7 @@ impl Task {
         Task {
             name: name.into(),
             pid,
-            held: HeldStack::with_capacity(8),
+            held: HeldStack::with_capacity(MAX_FAST_DEPTH),
             chain: ROOT,
             irq: IrqState::default(),
             context_bits: 0,
@@ -474,6 +521,13 @@ impl Task {
             "the context changed behind update_context's back"
         );
         self.held.blockers() == 0
+    }
+
+    /// Whether the process-wide driver may open this task to its fast path (see `rt`'s `FAST`):
+    /// its caches are `engine`'s, it is in the fast state ([`Task::fast_ready`]), and every
+    /// held lock is plain, so that the release of the top one needs no other question.
+    pub(crate) fn fast_open(&self, engine: u64) -> bool {
+        self.engine == engine && self.fast_ready() && self.held.iter().all(HeldLock::plain)
     }
 
     /// Changes the interrupt-like state or the non-blocking depth: everything

@@ -31,6 +31,22 @@ impl Engine {
         }
     }
 
+    /// [`release_fast`](Self::release_fast) for a task its caller knows to be open
+    /// ([`Task::fast_open`]): every held lock is plain and of the current context, so the top
+    /// one being `map` is the whole question.
+    #[inline(always)]
+    pub(crate) fn release_top(task: &mut Task, map: &LockMap) -> bool {
+        match task.held.last() {
+            Some(top) if top.instance == map.instance() => {
+                debug_assert!(top.plain() && top.irq_context == task.context_bits);
+                task.chain = top.prev_chain;
+                task.held.discard_open_top();
+                true
+            }
+            _ => false,
+        }
+    }
+
     #[inline(never)]
     pub(super) fn release_slow(
         &self,

@@ -475,6 +475,38 @@ pub enum Site {
     Unknown,
 }
 
+/// A [`Site`] as two words, which a call passes in registers: a `Site` is three words, and
+/// passing one to a hook's slow path made every lock call's fast path store it to the stack
+/// first. Made only by [`Site::words`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SiteWords(usize, usize);
+
+impl Site {
+    /// The site as two words (see [`SiteWords`]).
+    #[inline(always)]
+    pub(crate) fn words(self) -> SiteWords {
+        match self {
+            Site::Code(l) => SiteWords(0, l as *const Location<'static> as usize),
+            Site::Unknown => SiteWords(1, 0),
+            Site::Text(t) => SiteWords(2 + t.len(), t.as_ptr() as usize),
+        }
+    }
+
+    /// The site [`Site::words`] made `w` of.
+    #[inline]
+    pub(crate) fn from_words(w: SiteWords) -> Site {
+        match w.0 {
+            // SAFETY: made by `words` from a `&'static Location`.
+            0 => Site::Code(unsafe { &*(w.1 as *const Location<'static>) }),
+            1 => Site::Unknown,
+            // SAFETY: made by `words` from a `&'static str` of `n - 2` bytes at `w.1`.
+            n => Site::Text(unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(w.1 as *const u8, n - 2))
+            }),
+        }
+    }
+}
+
 impl Site {
     /// The caller's location.
     #[track_caller]

@@ -1,9 +1,8 @@
 //! What a report does: the action (`LOCKDEP=off|warn|panic`), the report handler, the
 //! collectors tests use, and delivery.
 //!
-//! The action shares one global word, [`GATE`], with the count of queued remote releases
-//! (`remote.rs`): every hook reads it first, and the fast path runs only when it reads exactly
-//! "on, nothing queued".
+//! The action shares one global word, [`GATE`], with the statistics switch: every hook reads it
+//! first, and the fast path runs only when it says "on, no statistics".
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -22,23 +21,57 @@ pub enum Action {
     Panic,
 }
 
+// The action's codes, as `action_code` returns them.
 pub(super) const UNSET: usize = 0;
 pub(super) const OFF: usize = 1;
 pub(super) const WARN: usize = 2;
 pub(super) const PANIC: usize = 3;
-pub(super) const ACTION_MASK: usize = 3;
-/// Lock statistics are on (`rt/stat.rs`).
-pub(super) const STAT: usize = 4;
-/// One queued remote release, in [`GATE`]'s count.
-pub(super) const ONE_PENDING: usize = 8;
 
-/// The one global word every hook reads: the action in the low two bits, the [`STAT`] bit, the
-/// number of queued remote releases (see *Movable holds* above) above them. The fast path runs
-/// only when it reads exactly `WARN` or `PANIC`: the action is known and on, statistics are off,
-/// and nothing is queued (so statistics cost the fast path nothing when they are off: with them
-/// on, hooks take the slow path's entry, which has a fast path of its own). It is written only
-/// when the action or the statistics switch changes or a release is queued or claimed.
-pub(super) static GATE: AtomicUsize = AtomicUsize::new(UNSET);
+// [`GATE`]'s bits. The two the fast paths test come first, so that each test is one `test` of
+// the word in memory: an acquisition's fast path needs both clear, a release's only `STAT`.
+/// The fast path may not acquire: the action is off, or not yet read from the environment.
+pub(super) const CLOSED: usize = 1;
+/// Lock statistics are on (`rt/stat.rs`): acquisitions and releases take the slow path's entry,
+/// which records them.
+pub(super) const STAT: usize = 2;
+/// The action is `panic` (with `KNOWN`).
+const PANIC_BIT: usize = 4;
+/// The action has been read from the environment or set.
+const KNOWN: usize = 8;
+
+/// The one global word every hook reads: the action ([`CLOSED`], `PANIC_BIT`, `KNOWN`) and the
+/// [`STAT`] switch. An acquisition's fast path runs only when neither `CLOSED` nor `STAT` is set
+/// (so statistics cost the fast path nothing when they are off: with them on, hooks take the
+/// slow path's entry, which has a fast path of its own); a release's fast path only when `STAT`
+/// is clear (a lock released with the action off is popped as it was pushed). It is written
+/// only when the action or the statistics switch changes.
+pub(super) static GATE: AtomicUsize = AtomicUsize::new(CLOSED);
+
+/// The gate's bits of an action code.
+const fn gate_bits(code: usize) -> usize {
+    match code {
+        OFF => KNOWN | CLOSED,
+        WARN => KNOWN,
+        PANIC => KNOWN | PANIC_BIT,
+        _ => CLOSED,
+    }
+}
+
+/// The action code of a gate word.
+#[inline]
+const fn code_of(g: usize) -> usize {
+    if g & KNOWN == 0 {
+        UNSET
+    } else if g & CLOSED != 0 {
+        OFF
+    } else if g & PANIC_BIT != 0 {
+        PANIC
+    } else {
+        WARN
+    }
+}
+
+const ACTION_BITS: usize = CLOSED | PANIC_BIT | KNOWN;
 
 pub(super) fn action_from_env() -> usize {
     match std::env::var("LOCKDEP") {
@@ -57,20 +90,28 @@ pub(super) fn action_from_env() -> usize {
 
 #[inline]
 pub(super) fn action_code() -> usize {
-    match GATE.load(Ordering::Relaxed) & ACTION_MASK {
+    match code_of(GATE.load(Ordering::Relaxed)) {
         UNSET => {
-            let a = action_from_env() | super::stat::from_env(STAT);
+            let a = gate_bits(action_from_env()) | super::stat::from_env(STAT);
             let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
-                (g & ACTION_MASK == UNSET).then_some(g | a)
+                (code_of(g) == UNSET).then_some(g & !ACTION_BITS | a)
             });
-            GATE.load(Ordering::Relaxed) & ACTION_MASK
+            code_of(GATE.load(Ordering::Relaxed))
         }
         a => a,
     }
 }
 
+/// The number of queued remote releases (see *Movable holds* in `rt`). Only the slow path
+/// looks: a holder claims its releases at its next slow-path hook. Until then a fast-path push
+/// on top of a hold that another thread has released changes nothing the validator knows (the
+/// chain was validated when that hold was real), and every acquisition that could teach a
+/// dependency takes the slow path, which claims first.
+pub(super) static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
 pub(super) fn pending() -> usize {
-    GATE.load(Ordering::Relaxed) / ONE_PENDING
+    PENDING.load(Ordering::Relaxed)
 }
 
 /// The current action.
@@ -95,7 +136,7 @@ pub fn set_action(a: Action) {
         Action::Panic => PANIC,
     };
     let _ = GATE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| {
-        Some(g & !ACTION_MASK | code)
+        Some(g & !ACTION_BITS | gate_bits(code))
     });
 }
 

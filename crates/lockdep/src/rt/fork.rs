@@ -23,7 +23,7 @@
 use std::cell::RefCell;
 use std::sync::MutexGuard;
 
-use super::{lock_remote, Remote, COLLECTORS, ENGINE, GATE, ONE_PENDING, SLOT};
+use super::{lock_remote, Remote, COLLECTORS, ENGINE, PENDING, SLOT};
 use crate::engine::State;
 
 /// The locks taken by `prepare`, held until `parent` or `child`. All three handlers run on the
@@ -115,7 +115,7 @@ extern "C" fn child() {
         remote.pending.retain(|i| mine.contains(i));
         let dropped = before - remote.pending.len();
         if dropped > 0 {
-            GATE.fetch_sub(dropped * ONE_PENDING, std::sync::atomic::Ordering::Relaxed);
+            PENDING.fetch_sub(dropped, std::sync::atomic::Ordering::Relaxed);
         }
         // The engine's lock. Threads that waited for it in the parent are still queued in the
         // parking lot's table, and an unlock could hand the lock to one of them (a fair

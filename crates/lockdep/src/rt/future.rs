@@ -41,7 +41,7 @@ use std::task::{Context, Poll};
 
 use super::{
     acquire_fast, acquire_recorded, current_slot, deliver, dispatch, release, retire, with_task,
-    Busy, Slot, CURRENT, FAST, SLOT,
+    Claim, Slot, CUR, CURRENT, FAST, SLOT,
 };
 use crate::engine::held::Task;
 use crate::engine::Engine;
@@ -150,6 +150,7 @@ impl<F> std::fmt::Debug for Tracked<F> {
 /// (unwinding included).
 struct Entered {
     prev_current: *const Slot,
+    prev_cur: *const Slot,
     prev_fast: *const Slot,
 }
 
@@ -160,27 +161,34 @@ fn enter(slot: &Slot) -> Option<Entered> {
     if cfg!(feature = "disabled") {
         return None;
     }
-    let mut prev_fast = FAST.with(Cell::get);
-    if prev_fast.is_null() {
+    let mut prev_cur = CUR.with(Cell::get);
+    if prev_cur.is_null() {
         // No hook has run on this thread yet (or the thread is exiting): find its own slot.
-        prev_fast = SLOT
+        prev_cur = SLOT
             .try_with(|ts| {
                 let own = current_slot(ts) as *const Slot;
-                FAST.with(|f| f.set(own));
+                CUR.with(|f| f.set(own));
                 own
             })
             .ok()?;
     }
-    // SAFETY: `FAST` is non-null, so it is the thread's current slot, alive while this poll
+    // SAFETY: `CUR` is non-null, so it is the thread's current slot, alive while this poll
     // lasts (see `fast_slot`).
-    let outer_busy = unsafe { &*prev_fast }.busy.get();
+    let outer_busy = unsafe { &*prev_cur }.busy.get();
     // A poll inside a hook or a report handler stays outside the validator, as everything the
     // handler does.
     slot.busy.set(outer_busy);
     let prev_current = CURRENT.with(|c| c.replace(slot));
-    FAST.with(|f| f.set(slot));
+    CUR.with(|f| f.set(slot));
+    let fast = if outer_busy {
+        std::ptr::null()
+    } else {
+        slot.fast_value()
+    };
+    let prev_fast = FAST.with(|f| f.replace(fast));
     Some(Entered {
         prev_current,
+        prev_cur,
         prev_fast,
     })
 }
@@ -189,6 +197,7 @@ impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev_current));
+        CUR.with(|f| f.set(self.prev_cur));
         FAST.with(|f| f.set(self.prev_fast));
     }
 }
@@ -219,7 +228,7 @@ fn deliver_quietly(reports: Vec<Report>) {
     for r in reports {
         let delivered = SLOT.try_with(|ts| {
             let slot = current_slot(ts);
-            let _busy = Busy(&slot.busy, slot.busy.replace(true));
+            let _claim = Claim::new(slot);
             deliver(&r);
         });
         if delivered.is_err() {

@@ -221,8 +221,8 @@ impl Drop for LockMap {
 // cost of the already-seen path. A `None` box is one word.
 
 /// The way into the already-seen path of a hook: this thread's task, if the hook may take its
-/// fast path at all (the validator is on, no remote release is queued, a slow-path hook has run
-/// on this thread before, and the thread is not inside a hook or a report already). `None`
+/// fast path at all: the validator is on and the thread's current slot is open (see [`FAST`]:
+/// not busy, a slow-path hook has run on it before, and its task in the fast state). `None`
 /// sends the hook to its slow path, which decides everything again.
 ///
 /// # Safety
@@ -232,7 +232,18 @@ impl Drop for LockMap {
 #[inline(always)]
 pub(super) unsafe fn fast_task() -> Option<&'static mut Task> {
     // SAFETY: passed on to the caller.
-    unsafe { fast_task_if(matches!(GATE.load(Ordering::Relaxed), WARN | PANIC)) }
+    unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0) }
+}
+
+/// [`fast_task`] for a release, which may pop what the fast path pushed whatever the action
+/// is now: only statistics send it to the slow path (which ends the hold's timing).
+///
+/// # Safety
+/// As for [`fast_task`].
+#[inline(always)]
+unsafe fn fast_task_release() -> Option<&'static mut Task> {
+    // SAFETY: passed on to the caller.
+    unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & STAT == 0) }
 }
 
 /// [`fast_task`] for a hook that has read the gate itself: `open` says whether it may take its
@@ -245,27 +256,13 @@ unsafe fn fast_task_if(open: bool) -> Option<&'static mut Task> {
     if cfg!(feature = "disabled") || !open {
         return None;
     }
-    // SAFETY: the slot is used by this hook only.
-    let slot = unsafe { fast_slot() }?;
-    if slot.busy.get() {
-        return None;
-    }
-    // SAFETY: `busy` is clear, so no other reference to the task exists, and the caller
-    // promises to run only code that calls out to nothing while it holds this one, so none can
-    // be made (see `Slot`).
-    Some(unsafe { &mut *slot.task.get() })
-}
-
-/// [`fast_task`], for a hook that uses the task's caches: only if they are the process-wide
-/// engine's (not another engine's that a driver handed the task to through
-/// [`with_current_task`]).
-///
-/// # Safety
-/// As for [`fast_task`].
-#[inline(always)]
-pub(super) unsafe fn fast_task_with_caches() -> Option<&'static mut Task> {
-    // SAFETY: passed on to the caller.
-    unsafe { fast_task() }.filter(|t| t.engine == PROCESS_WIDE_ID)
+    let slot = FAST.with(Cell::get);
+    // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive, not busy
+    // (every `busy` setter closes it first: `Claim`, `future::enter`, `SLOT`'s destructor), so
+    // no other reference to the task exists; and the caller promises to run only code that
+    // calls out to nothing while it holds this one, so none can be made (see `Slot`).
+    // (`'static` stands for "until this hook returns".)
+    unsafe { slot.as_ref().map(|s| &mut *s.task.get()) }
 }
 
 /// The gate word, with the action (and the statistics switch) read from the environment if this
@@ -279,7 +276,7 @@ pub(super) fn gate() -> usize {
 /// Whether the gate, with the statistics bit taken out, would let a hook take its fast path.
 #[inline(always)]
 fn open_but_for_stat(gate: usize) -> bool {
-    matches!(gate & !STAT, WARN | PANIC)
+    gate & CLOSED == 0
 }
 
 /// This thread's slot, if a hook has run on this thread and the slot is not being destroyed.
@@ -289,8 +286,8 @@ fn open_but_for_stat(gate: usize) -> bool {
 /// thread's `SLOT` is destroyed", which no hook outlives).
 #[inline(always)]
 pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
-    let slot = FAST.with(Cell::get);
-    // SAFETY: `FAST` holds the address of this thread's `SLOT` only while `SLOT` is alive: it is
+    let slot = CUR.with(Cell::get);
+    // SAFETY: `CUR` holds the address of this thread's `SLOT` only while `SLOT` is alive: it is
     // set from inside `SLOT.try_with` (so after `SLOT` was initialised) and cleared first thing
     // in `SLOT`'s destructor, and both thread-locals belong to this thread. (`'static` stands
     // for "until this thread's `SLOT` is destroyed"; the reference never leaves this thread's
@@ -311,26 +308,40 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     // The thread's task is only ever used with the process-wide engine, and the map's class
     // cache is only filled by it, so the fast path needs neither the engine nor the check that
     // the task's caches belong to it.
-    // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_with_caches() } {
+    let slot = FAST.with(Cell::get);
+    if GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0 && !slot.is_null() {
+        // The push is several stores: a signal handler that interrupts it must not see (or
+        // use) the task half-way. Closing `FAST` sends the handler's hooks to the slow path,
+        // which sees the slot open, not busy and yet closed, and refuses them
+        // (`with_task`). A release's fast path is one decisive store and needs no such care.
+        FAST.with(|f| f.set(std::ptr::null()));
+        // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
+        // reference to its task exists (see `FAST`), and only the engine's fast path runs with
+        // this one, which calls out to nothing.
+        let task = unsafe { &mut *(*slot).task.get() };
         let class = match map.cached_class() {
             Some(c) => Some(c),
             None => Engine::memoised_class(task, map, true),
         };
-        if let Some(class) = class {
-            if Engine::acquire_seen(task, map, class, &how, site) {
-                return false;
-            }
+        let done = match class {
+            Some(class) => Engine::acquire_open(task, map, class, &how, site),
+            None => false,
+        };
+        FAST.with(|f| f.set(slot));
+        if done {
+            return false;
         }
     }
-    acquire_slow(map, how, site)
+    acquire_slow(map, how, site.words())
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
 /// first (which looks the class up for a map whose cache is empty: a lock just made).
+#[cold]
 #[inline(never)]
 #[track_caller]
-pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
+    let site = Site::from_words(site);
     let gate = gate();
     if gate & STAT != 0 {
         return acquire_stat(map, how, site, gate);
@@ -347,15 +358,13 @@ pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: Site) -> bool 
 #[track_caller]
 fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) =
-        unsafe { fast_task_if(open_but_for_stat(gate)) }.filter(|t| t.engine == PROCESS_WIDE_ID)
-    {
+    if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) } {
         let class = match map.cached_class() {
             Some(c) => Some(c),
             None => Engine::memoised_class(task, map, true),
         };
         if let Some(class) = class {
-            if Engine::acquire_seen(task, map, class, &how, site) {
+            if Engine::acquire_open(task, map, class, &how, site) {
                 return stat::hold_begins(map.instance(), class, how.read, site);
             }
         }
@@ -413,22 +422,24 @@ pub(crate) fn release(map: &LockMap, site: Site) {
         return;
     }
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task() } {
-        if Engine::release_fast(task, map) {
+    if let Some(task) = unsafe { fast_task_release() } {
+        if Engine::release_top(task, map) {
             return;
         }
     }
-    release_slow(map, site);
+    release_slow(map, site.words());
 }
 
+#[cold]
 #[inline(never)]
-pub(super) fn release_slow(map: &LockMap, site: Site) {
+pub(super) fn release_slow(map: &LockMap, site: SiteWords) {
+    let site = Site::from_words(site);
     let gate = gate();
     if gate & STAT != 0 {
         stat::hold_ends(map.instance());
         // SAFETY: only the engine's fast path runs with the task.
         if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) } {
-            if Engine::release_fast(task, map) {
+            if Engine::release_top(task, map) {
                 return;
             }
         }
@@ -549,13 +560,13 @@ pub fn depth() -> usize {
 #[inline(always)]
 pub(super) fn acquire_fast(map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_with_caches() } {
+    if let Some(task) = unsafe { fast_task() } {
         let class = match map.cached_class() {
             Some(c) => Some(c),
             None => Engine::memoised_class(task, map, true),
         };
         if let Some(class) = class {
-            return Engine::acquire_seen(task, map, class, how, site);
+            return Engine::acquire_open(task, map, class, how, site);
         }
     }
     false

@@ -52,7 +52,7 @@ use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
 use crate::engine::held::Task;
 use crate::engine::{Engine, PROCESS_WIDE_ID};
-use crate::lock::map::{Acquire, LockMap, ReadKind, Site};
+use crate::lock::map::{Acquire, LockMap, ReadKind, Site, SiteWords};
 use crate::report::Report;
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
@@ -76,6 +76,10 @@ pub fn global() -> &'static Engine {
 /// the thread's *current* slot while the future is polled.
 pub(crate) struct Slot {
     busy: Cell<bool>,
+    /// Whether the task was, when the last slow-path hook on it ended, in the state in which the
+    /// fast path may take it ([`Task::fast_open`]): then the slot is [`FAST`] while it is the
+    /// thread's current one and not busy.
+    open: Cell<bool>,
     task: UnsafeCell<Task>,
 }
 
@@ -83,8 +87,54 @@ impl Slot {
     pub(crate) fn new(task: Task) -> Slot {
         Slot {
             busy: Cell::new(false),
+            open: Cell::new(false),
             task: UnsafeCell::new(task),
         }
+    }
+
+    /// What [`FAST`] should be while this slot is current and not busy.
+    #[inline]
+    fn fast_value(&self) -> *const Slot {
+        if self.open.get() {
+            self
+        } else {
+            std::ptr::null()
+        }
+    }
+}
+
+/// Marks a slot busy for a hook's slow path or a report's delivery, closing the fast path
+/// ([`FAST`] is null meanwhile); when dropped (unwinding included), restores `busy` and `FAST`
+/// as they were before, or as the slot's task now allows if the slot was not busy before.
+struct Claim<'a> {
+    slot: &'a Slot,
+    was_busy: bool,
+    fast: *const Slot,
+}
+
+impl<'a> Claim<'a> {
+    #[inline]
+    fn new(slot: &'a Slot) -> Claim<'a> {
+        let was_busy = slot.busy.replace(true);
+        let fast = FAST.with(|f| f.replace(std::ptr::null()));
+        Claim {
+            slot,
+            was_busy,
+            fast,
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.slot.busy.set(self.was_busy);
+        let fast = if self.was_busy {
+            self.fast
+        } else {
+            self.slot.fast_value()
+        };
+        FAST.with(|f| f.set(fast));
     }
 }
 
@@ -93,19 +143,11 @@ struct ThreadSlot {
     own: Slot,
 }
 
-/// Clears (or restores) `busy` when dropped, unwinding included.
-struct Busy<'a>(&'a Cell<bool>, bool);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.set(self.1);
-    }
-}
-
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
-        // From here on `SLOT` is being destroyed: the fast path must not reach it.
+        // From here on `SLOT` is being destroyed: no hook may reach it.
         FAST.with(|f| f.set(std::ptr::null()));
+        CUR.with(|f| f.set(std::ptr::null()));
         if action_code() == OFF {
             return;
         }
@@ -156,11 +198,30 @@ thread_local! {
     static SLOT: ThreadSlot = new_slot();
     /// The current slot's address (the thread's own, or the tracked future being polled), from
     /// the first slow-path hook on this thread until `SLOT`'s destructor starts; null otherwise.
-    /// A constant-initialised thread-local without a destructor is one `%fs`-relative load with
+    static CUR: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+    /// The current slot's address while the fast path may take it: the slot is not busy and
+    /// its task is [open](Task::fast_open); null otherwise. The fast path's only test of the
+    /// thread's state is this one load: everything that keeps a task off it (a hook or a report
+    /// in progress, a held lock in an irq context or a spinning one, a pinned or merged hold, an
+    /// irq or non-blocking context, caches of another engine) closes it here. A
+    /// constant-initialised thread-local without a destructor is one `%fs`-relative load with
     /// no lazy-initialisation check, so the fast path inlines into every lock call.
     static FAST: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
     /// The slot of the tracked future being polled on this thread; null when none is.
     static CURRENT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many hooks on this thread have entered the slow path (`with_task`), for tests that
+    /// check which path a hook took.
+    static SLOW_ENTRIES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// See `SLOW_ENTRIES`.
+#[cfg(test)]
+fn slow_entries() -> usize {
+    SLOW_ENTRIES.with(Cell::get)
 }
 
 /// The thread's current slot: the tracked future being polled, or the thread's own.
@@ -186,22 +247,63 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
     }
     SLOT.try_with(|ts| {
         let slot = current_slot(ts);
-        FAST.with(|f| f.set(slot));
+        CUR.with(|f| f.set(slot));
         // Busy (a hook inside a hook, or inside a report's delivery): ignored.
-        if slot.busy.replace(true) {
+        if slot.busy.get() {
             return None;
         }
-        let _busy = Busy(&slot.busy, false);
-        // SAFETY: `busy` was clear and is now held until `_busy` drops, after the last use of
+        // Open and not busy, yet closed: a signal handler interrupted this thread inside an
+        // acquisition's fast path (which closes `FAST` while it pushes). The task is half-way
+        // through a change: refused, as every hook of the handler until it returns.
+        if slot.open.get() && !std::ptr::eq(FAST.with(Cell::get), slot) {
+            interrupted();
+            return None;
+        }
+        #[cfg(test)]
+        SLOW_ENTRIES.with(|n| n.set(n.get() + 1));
+        // Closed until the task says again whether it is open (unwinding leaves it closed).
+        slot.open.set(false);
+        let _claim = Claim::new(slot);
+        // SAFETY: `busy` was clear and is now held until `_claim` drops, after the last use of
         // `task`: no other reference to the task exists or can be made meanwhile (see `Slot`).
         let task = unsafe { &mut *slot.task.get() };
         if pending() != 0 {
             claim_and_deliver(task);
         }
-        Some(f(&ENGINE, task))
+        let r = f(&ENGINE, task);
+        slot.open.set(task.fast_open(PROCESS_WIDE_ID));
+        Some(r)
     })
     .ok()
     .flatten()
+}
+
+/// Hooks refused because a signal handler interrupted the thread inside the validator.
+static INTERRUPTED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many hooks were refused because they ran in a signal handler that had interrupted the
+/// same thread inside the validator (see `docs/SEMANTICS.md`, "Signal handlers").
+pub fn interrupted_hooks() -> usize {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Counts a refused hook, and says so once, with nothing a signal handler may not call: no
+/// allocation, no lock, one `write(2)`.
+#[cold]
+#[inline(never)]
+fn interrupted() {
+    if INTERRUPTED.fetch_add(1, Ordering::Relaxed) == 0 {
+        let msg: &[u8] =
+            b"lockdep: a signal handler interrupted this thread inside the validator; \
+its lock hooks are not validated (see lockdep's docs/SEMANTICS.md, \"Signal handlers\")\n";
+        #[cfg(target_os = "linux")]
+        // SAFETY: writing a static buffer to stderr; `write` is async-signal-safe.
+        unsafe {
+            libc::write(2, msg.as_ptr().cast(), msg.len());
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = msg;
+    }
 }
 
 /// Applies the queued releases of this thread's movable holds and delivers what they report.
@@ -223,7 +325,7 @@ fn dispatch(r: Report, undo: impl FnOnce()) {
         let slot = current_slot(ts);
         // Busy makes this thread's hooks no-ops while the handler runs (it may well lock
         // instrumented mutexes).
-        let _busy = Busy(&slot.busy, slot.busy.replace(true));
+        let _claim = Claim::new(slot);
         deliver(&r)
     }) {
         Ok(d) => d,

@@ -27,7 +27,7 @@ pub(super) fn forward_release(instance: usize) {
         return;
     }
     remote.pending.push(instance);
-    GATE.fetch_add(ONE_PENDING, Ordering::Relaxed);
+    PENDING.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Applies the queued releases of locks this task holds.
@@ -47,7 +47,7 @@ pub(super) fn claim_remote(engine: &Engine, task: &mut Task) -> Vec<Report> {
         {
             Some(pos) => {
                 remote.pending.swap_remove(i);
-                GATE.fetch_sub(ONE_PENDING, Ordering::Relaxed);
+                PENDING.fetch_sub(1, Ordering::Relaxed);
                 let class = task.held[pos].class;
                 if let Some(r) = engine.release_instance(task, instance, class, Site::Unknown) {
                     reports.push(r);
@@ -76,4 +76,45 @@ pub(super) fn retire(task: &mut Task) -> Vec<Report> {
     }
     reports.extend(ENGINE.exit(task));
     reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11, defect 5: a release queued for a holder that is idle (here: for nobody) used to
+    /// close every thread's fast path until it was claimed, so that each lock call of every
+    /// thread took the slow path and the queue's mutex.
+    #[test]
+    fn a_queued_release_keeps_other_threads_on_the_fast_path() {
+        std::thread::spawn(|| {
+            let m = crate::Mutex::new(0u32);
+            for _ in 0..3 {
+                *m.lock() += 1;
+            }
+            // A release queued for a holder that is not this thread.
+            let ghost = Box::into_raw(Box::new(0u64)) as usize;
+            forward_release(ghost);
+            // The first hook after it claims (nothing of this thread's) on the slow path.
+            *m.lock() += 1;
+            let before = slow_entries();
+            for _ in 0..1000 {
+                *m.lock() += 1;
+            }
+            let slow = slow_entries() - before;
+            {
+                let mut remote = lock_remote();
+                remote.pending.retain(|&i| i != ghost);
+                PENDING.fetch_sub(1, Ordering::Relaxed);
+            }
+            // SAFETY: made by `Box::into_raw` above, used only as a number since.
+            drop(unsafe { Box::from_raw(ghost as *mut u64) });
+            assert_eq!(
+                slow, 0,
+                "lock calls took the slow path while a release was queued"
+            );
+        })
+        .join()
+        .unwrap();
+    }
 }
