@@ -107,13 +107,12 @@ impl Engine {
         let e = chain::elem(class, how.read, how.trylock);
         // In this state every held lock is of the current (process) context, so the chain
         // starts at the bottom of the stack, and with nothing held the task's chain is the root.
-        debug_assert!(!task.held.is_empty() || task.chain == ROOT);
-        let parent = task.chain;
+        let parent = task.chain();
         let (read, trylock) = (how.read, how.trylock);
         match task.chains.recent(parent, e) {
-            Some((child, wait_inner)) => Self::push_seen(
-                task, map, class, read, trylock, site, parent, child, wait_inner,
-            ),
+            Some((child, wait_inner)) => {
+                Self::push_seen(task, map, class, read, trylock, site, child, wait_inner)
+            }
             None => {
                 Self::acquire_refilled(task, map, class, read, trylock, site.words(), parent, e)
             }
@@ -143,7 +142,6 @@ impl Engine {
                 read,
                 trylock,
                 Site::from_words(site),
-                parent,
                 child,
                 wait_inner,
             ),
@@ -151,8 +149,8 @@ impl Engine {
         }
     }
 
-    /// The push of a seen chain's lock: `parent + map` is the task's chain `child`, whose lock's
-    /// inner wait type is `wait_inner`.
+    /// The push of a seen chain's lock: the task's chain with `map` on top is `child`, whose
+    /// lock's inner wait type is `wait_inner`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn push_seen(
@@ -162,7 +160,6 @@ impl Engine {
         read: ReadKind,
         trylock: bool,
         site: Site,
-        parent: ChainId,
         child: ChainId,
         wait_inner: WaitType,
     ) -> bool {
@@ -180,13 +177,12 @@ impl Engine {
             nest: 0,
             references: 0,
             pin_count: 0,
-            prev_chain: parent,
+            chain: child,
             site,
             irq_context: 0,
             hardirqs_off: false,
             blocks_fast: false,
         });
-        task.chain = child;
         true
     }
 
@@ -258,7 +254,7 @@ impl Engine {
             nest,
             references: 0,
             pin_count: 0,
-            prev_chain: ROOT,
+            chain: ROOT,
             site: task.intern_site(site),
             irq_context: task.context_bits,
             hardirqs_off: !task.irq.hardirqs_enabled,
@@ -297,9 +293,9 @@ impl Engine {
         let first = task.first_in_context();
         let chain_head = first == task.held.len();
         let e = chain::elem_of(&h);
-        let parent = if chain_head { ROOT } else { task.chain };
+        let parent = if chain_head { ROOT } else { task.chain() };
         let child = task.chains.child(parent, e);
-        h.prev_chain = task.chain;
+        h.chain = child;
 
         if h.nest != 0 && !task.held.iter().any(|x| x.instance == h.nest) {
             found.push(self.nested_not_taken(task, &h, nest_class));
@@ -319,13 +315,12 @@ impl Engine {
             && h.check
             && h.nest == 0
             && !h.wait_inner.spins()
-            && task.held.len() <= MAX_FAST_DEPTH
+            && task.held.len() < MAX_FAST_DEPTH
             && (h.trylock || task.chains.is_validated(child))
         {
             task.chains.allow_fast(parent, e, child, h.wait_inner);
         }
         task.held.push(h);
-        task.chain = child;
         found
     }
 

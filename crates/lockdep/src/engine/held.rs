@@ -38,8 +38,9 @@ pub struct HeldLock {
     pub(crate) instance: usize,
     pub(crate) site: SiteRef,
     pub(crate) class: ClassId,
-    /// The task's chain before this lock was pushed (restored when it is popped).
-    pub(crate) prev_chain: ChainId,
+    /// The task's chain with this lock on top: the task's chain while this is its top entry
+    /// ([`Task::chain`]; the stack's bottom sentinel holds [`ROOT`]).
+    pub(crate) chain: ChainId,
     /// Instance of the nest lock, 0 if none.
     pub(crate) nest: usize,
     /// How many nest-lock acquisitions of this class were merged into this entry (0: none).
@@ -113,8 +114,13 @@ impl HeldLock {
 /// spinning locks (with one held, neither the wait-context nor the sleep check is vacuous), and
 /// one more while the task's context is not plain (see [`Task::update_context`]). The count is
 /// kept on every change, so the fast path reads one word instead of scanning anything.
-#[derive(Debug, Default)]
+///
+/// Below the first held lock lies a sentinel entry, which no release matches (its instance is
+/// no lock's) and whose chain is [`ROOT`]: so the top entry always exists, the task's chain is
+/// the top entry's, and the fast path's push and pop need no test for an empty stack.
+#[derive(Debug)]
 pub(crate) struct HeldStack {
+    /// The sentinel, then the held locks, oldest first.
     locks: Vec<HeldLock>,
     blockers: u32,
     context_blocks: bool,
@@ -125,7 +131,7 @@ impl std::ops::Deref for HeldStack {
 
     #[inline]
     fn deref(&self) -> &[HeldLock] {
-        &self.locks
+        &self.locks[1..]
     }
 }
 
@@ -134,7 +140,7 @@ impl<'a> IntoIterator for &'a HeldStack {
     type IntoIter = std::slice::Iter<'a, HeldLock>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.locks.iter()
+        self.locks[1..].iter()
     }
 }
 
@@ -156,13 +162,48 @@ impl Clone for HeldStack {
     }
 }
 
+impl Default for HeldStack {
+    fn default() -> HeldStack {
+        HeldStack::with_capacity(MAX_FAST_DEPTH)
+    }
+}
+
+/// The instance of the stack's sentinel: no lock map's address, and no replay's instance id.
+const SENTINEL_INSTANCE: usize = usize::MAX;
+
 impl HeldStack {
+    /// A stack with room for `n` locks above its sentinel.
     fn with_capacity(n: usize) -> HeldStack {
+        let mut locks = Vec::with_capacity(n + 1);
+        locks.push(HeldLock {
+            instance: SENTINEL_INSTANCE,
+            site: SiteRef::direct(Site::Unknown).expect("not a text"),
+            class: ClassId(0),
+            chain: ROOT,
+            nest: 0,
+            references: 0,
+            pin_count: 0,
+            read: ReadKind::Exclusive,
+            trylock: false,
+            check: false,
+            irq_context: 0,
+            hardirqs_off: false,
+            blocks_fast: false,
+            map_flags: 0,
+            wait_inner: crate::lock::wait::WaitType::Inv,
+        });
         HeldStack {
-            locks: Vec::with_capacity(n),
+            locks,
             blockers: 0,
             context_blocks: false,
         }
+    }
+
+    /// The top entry: the most recent held lock, or the sentinel if none is held.
+    #[inline(always)]
+    pub(crate) fn top(&self) -> &HeldLock {
+        // SAFETY: the sentinel is never removed, so the vector is never empty.
+        unsafe { self.locks.get_unchecked(self.locks.len() - 1) }
     }
 
     /// How many things keep the task off the fast path (0: none).
@@ -177,8 +218,7 @@ impl HeldStack {
     }
 
     fn recount(&mut self) {
-        self.blockers = self
-            .locks
+        self.blockers = self.locks[1..]
             .iter()
             .map(|h| u32::from(h.blocks_fast))
             .sum::<u32>()
@@ -224,17 +264,18 @@ impl HeldStack {
     /// release: see [`Task::fast_open`]).
     #[inline(always)]
     pub(crate) fn discard_open_top(&mut self) {
-        debug_assert!(self.locks.last().is_some_and(|h| !h.blocks_fast));
-        // SAFETY: the caller found a top entry, and `HeldLock` has no drop glue (all its fields
-        // are plain data), so shortening the vector is the whole of dropping the entry.
+        debug_assert!(self.locks.len() > 1 && !self.top().blocks_fast);
+        // SAFETY: the caller found its lock on top, so the top is not the sentinel; and
+        // `HeldLock` has no drop glue (all its fields are plain data), so shortening the vector
+        // is the whole of dropping the entry.
         unsafe { self.locks.set_len(self.locks.len() - 1) };
     }
 
     /// Drops the top entry (the fast path's release).
     #[inline(always)]
     pub(crate) fn discard_top(&mut self) {
-        if let Some(h) = self.locks.last() {
-            if h.blocks_fast {
+        if self.locks.len() > 1 {
+            if self.top().blocks_fast {
                 self.blockers -= 1;
             }
             // SAFETY: the stack is not empty, and `HeldLock` has no drop glue (all its fields
@@ -245,6 +286,9 @@ impl HeldStack {
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<HeldLock> {
+        if self.locks.len() == 1 {
+            return None;
+        }
         let h = self.locks.pop()?;
         if h.blocks_fast {
             self.blockers -= 1;
@@ -254,28 +298,33 @@ impl HeldStack {
 
     /// Removes and returns the entries from `i` up, oldest first.
     pub(crate) fn split_off(&mut self, i: usize) -> Vec<HeldLock> {
-        let upper = self.locks.split_off(i);
+        let upper = self.locks.split_off(i + 1);
         self.blockers -= upper.iter().map(|h| u32::from(h.blocks_fast)).sum::<u32>();
         upper
     }
 
     pub(crate) fn clear(&mut self) {
-        self.locks.clear();
+        self.locks.truncate(1);
         self.recount();
     }
 
-    pub(crate) fn retain(&mut self, f: impl FnMut(&HeldLock) -> bool) {
-        self.locks.retain(f);
+    pub(crate) fn retain(&mut self, mut f: impl FnMut(&HeldLock) -> bool) {
+        let mut sentinel = true;
+        self.locks
+            .retain(|h| std::mem::replace(&mut sentinel, false) || f(h));
         self.recount();
     }
 
     /// An entry, to change its reference or pin count. (What decides `blocks_fast` — the irq
     /// context, the wait type — is fixed once pushed.)
     pub(crate) fn get_mut(&mut self, i: usize) -> &mut HeldLock {
-        &mut self.locks[i]
+        &mut self.locks[i + 1]
     }
 
     pub(crate) fn last_mut(&mut self) -> Option<&mut HeldLock> {
+        if self.locks.len() == 1 {
+            return None;
+        }
         self.locks.last_mut()
     }
 }
@@ -348,8 +397,6 @@ pub struct Task {
     pub(crate) name: Arc<str>,
     pub(crate) pid: u32,
     pub(crate) held: HeldStack,
-    /// The chain of the held locks of the current irq context ([`ROOT`] if none).
-    pub(crate) chain: ChainId,
     /// Changed only through [`Task::update_context`].
     pub(crate) irq: IrqState,
     /// `irq.context_bits()`, kept by [`Task::update_context`].
@@ -386,7 +433,6 @@ impl Task {
             name: name.into(),
             pid,
             held: HeldStack::with_capacity(MAX_FAST_DEPTH),
-            chain: ROOT,
             irq: IrqState::default(),
             context_bits: 0,
             stack: StackSource::Native,
@@ -530,6 +576,13 @@ impl Task {
         self.engine == engine && self.fast_ready() && self.held.iter().all(HeldLock::plain)
     }
 
+    /// The task's chain: that of its top entry (the chain the next acquisition extends, unless
+    /// it starts a new irq context's chain), [`ROOT`] when nothing is held.
+    #[inline(always)]
+    pub(crate) fn chain(&self) -> ChainId {
+        self.held.top().chain
+    }
+
     /// Changes the interrupt-like state or the non-blocking depth: everything
     /// [`Task::fast_ready`] reads besides the held stack, which is why it goes through here.
     pub(crate) fn update_context(&mut self, f: impl FnOnce(&mut IrqState, &mut u32)) {
@@ -630,7 +683,7 @@ mod tests {
             instance: 1,
             site: SiteRef::direct(Site::Unknown).unwrap(),
             class: ClassId(0),
-            prev_chain: ROOT,
+            chain: ROOT,
             nest: 0,
             references: 0,
             pin_count: 0,

@@ -14,7 +14,7 @@ impl Engine {
     }
 
     /// The common case: the most recent lock, neither pinned nor merged. Nothing above it to
-    /// acquire again, and the task's chain goes back to what it was.
+    /// acquire again, and the task's chain goes back to what it was (the next entry's).
     #[inline(always)]
     pub(crate) fn release_fast(task: &mut Task, map: &LockMap) -> bool {
         match task.held.last() {
@@ -23,7 +23,6 @@ impl Engine {
                     && top.plain()
                     && top.irq_context == task.context_bits =>
             {
-                task.chain = top.prev_chain;
                 task.held.discard_top();
                 true
             }
@@ -36,15 +35,14 @@ impl Engine {
     /// one being `map` is the whole question.
     #[inline(always)]
     pub(crate) fn release_top(task: &mut Task, map: &LockMap) -> bool {
-        match task.held.last() {
-            Some(top) if top.instance == map.instance() => {
-                debug_assert!(top.plain() && top.irq_context == task.context_bits);
-                task.chain = top.prev_chain;
-                task.held.discard_open_top();
-                true
-            }
-            _ => false,
+        // The stack's sentinel is never any map.
+        let top = task.held.top();
+        if top.instance != map.instance() {
+            return false;
         }
+        debug_assert!(top.plain() && top.irq_context == task.context_bits);
+        task.held.discard_open_top();
+        true
     }
 
     #[inline(never)]
@@ -81,8 +79,7 @@ impl Engine {
             }
         }
         let upper = task.held.split_off(i + 1);
-        let me = task.held.pop().expect("index found above");
-        task.chain = me.prev_chain;
+        task.held.pop().expect("index found above");
         for h in upper {
             let mut found = self.acquire_held(task, h, None);
             if report.is_none() {
@@ -101,8 +98,7 @@ impl Engine {
         if top.references > 1 {
             top.references -= 1;
         } else if top.instance == instance {
-            let h = task.held.pop().expect("non-empty");
-            task.chain = h.prev_chain;
+            task.held.pop().expect("non-empty");
         }
     }
 
@@ -115,7 +111,6 @@ impl Engine {
         change: impl FnOnce(&mut HeldLock),
     ) -> Option<Report> {
         let mut upper = task.held.split_off(i);
-        task.chain = upper[0].prev_chain;
         change(&mut upper[0]);
         let mut report = None;
         for h in upper {
@@ -205,7 +200,6 @@ impl Engine {
         }
         let r = self.make_report(task, ReportKind::LocksHeldAtExit, None, None);
         task.held.clear();
-        task.chain = ROOT;
         self.once_unlocked(r)
     }
 
