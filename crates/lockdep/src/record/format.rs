@@ -11,8 +11,18 @@ pub const VERSION: u16 = 2;
 pub const OLDEST_VERSION: u16 = 1;
 /// The conventional extension of a recording (`lockdep check DIR` reads files with it).
 pub const EXTENSION: &str = "ldrec";
-/// The largest payload a frame may have.
+/// The largest payload a frame may have: the one limit of the writer and the reader. The writer
+/// makes every record fit (see [`MAX_TEXT`], [`MAX_FRAMES`]); the reader skips a longer frame
+/// as damaged.
 pub const MAX_PAYLOAD: u32 = 4 << 20;
+/// The longest text field (a class or task name, a site, a stack frame) the writer stores, in
+/// bytes; a longer one is cut at a character boundary and ends with [`TRUNCATED`].
+pub const MAX_TEXT: usize = 64 << 10;
+/// The most stack frames a dependency record keeps (the innermost ones); the rest are counted
+/// in one last frame saying how many were left out.
+pub const MAX_FRAMES: usize = 1024;
+/// What ends a text the writer cut to [`MAX_TEXT`].
+pub const TRUNCATED: &str = "...[truncated by lockdep]";
 
 pub(super) const HEADER_LEN: usize = 16;
 pub(super) const FRAME_HEAD: usize = 8;
@@ -34,7 +44,7 @@ pub(super) fn encode_stats(stats: &LockStats) -> Vec<u8> {
     put_u32(&mut p, stats.classes.len() as u32);
     for c in &stats.classes {
         put_u64(&mut p, c.stable_id);
-        put_str(&mut p, &c.name);
+        put_text(&mut p, &c.name);
         for k in [&c.write, &c.read] {
             put_u64(&mut p, k.con_bounces);
             put_time(&mut p, &k.wait);
@@ -45,7 +55,7 @@ pub(super) fn encode_stats(stats: &LockStats) -> Vec<u8> {
         for points in [&c.contention_points, &c.contending_points] {
             put_u32(&mut p, points.len() as u32);
             for pt in points {
-                put_str(&mut p, &pt.site);
+                put_text(&mut p, &pt.site);
                 put_u64(&mut p, pt.count);
             }
         }
@@ -145,11 +155,28 @@ pub(super) fn put_str(p: &mut Vec<u8>, s: &str) {
     put_u32(p, s.len() as u32);
     p.extend_from_slice(s.as_bytes());
 }
+/// `s`, or its first [`MAX_TEXT`] bytes (cut at a character boundary) ending in [`TRUNCATED`].
+pub(super) fn capped(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_TEXT {
+        return s.into();
+    }
+    let mut end = MAX_TEXT - TRUNCATED.len();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATED}", &s[..end]).into()
+}
+
+/// A text field, cut to [`MAX_TEXT`] (what every writer of a text field calls).
+pub(super) fn put_text(p: &mut Vec<u8>, s: &str) {
+    put_str(p, &capped(s));
+}
+
 pub(super) fn put_opt_str(p: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             put_u8(p, 1);
-            put_str(p, s);
+            put_text(p, s);
         }
         None => put_u8(p, 0),
     }
