@@ -20,6 +20,11 @@ use lockdep_cli::{check, graph, replay, run, selftest, stat, views};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Follow symbolic links found inside the directories searched (by default they are
+    /// skipped with a warning: they may lead out of the directory, or loop). Links named on the
+    /// command line are always followed.
+    #[arg(long, global = true)]
+    follow_links: bool,
 }
 
 /// The subcommands.
@@ -140,6 +145,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    lockdep_cli::files::set_follow_links(cli.follow_links);
     match cli.command {
         Command::Replay { paths, dump } => replay::run(&paths, dump),
         Command::Check {
