@@ -175,6 +175,22 @@ impl Walk<'_> {
     }
 }
 
+/// Whether `file`, found in a directory among `named` (the paths of the command line), is gone
+/// since: deleted during the walk. Then a warning says so, and the caller skips it, as the walk
+/// skips an entry deleted under it.
+pub fn vanished(file: &Path, named: &[PathBuf]) -> bool {
+    let gone =
+        matches!(std::fs::symlink_metadata(file), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if gone && !named.iter().any(|n| n == file) {
+        eprintln!(
+            "warning: {}: deleted before it could be read, skipped",
+            file.display()
+        );
+        return true;
+    }
+    false
+}
+
 /// What a path that is not a regular file is, as an error.
 fn not_regular(meta: &Metadata) -> io::Error {
     let t = meta.file_type();
@@ -295,6 +311,23 @@ mod tests {
         assert_eq!(read(&f, 10).unwrap().len(), 10);
         let e = read(&f, 9).unwrap_err().to_string();
         assert!(e.contains("limit of 9 bytes"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_file_deleted_after_the_walk_is_skipped_unless_named() {
+        let d = scratch("vanished");
+        let f = d.join("gone.lockdep");
+        std::fs::write(&f, "").unwrap();
+        let (mut files, mut warnings) = (Vec::new(), Vec::new());
+        collect_quiet(&d, true, &lockdep_files, &mut files, &mut warnings).unwrap();
+        assert_eq!(files, [f.clone()]);
+        std::fs::remove_file(&f).unwrap();
+        assert!(vanished(&f, &[d.clone()]));
+        assert!(
+            !vanished(&f, &[f.clone()]),
+            "a named file is an error, not a warning"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -27,16 +27,29 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, BadInput> {
 /// [`load`], unmerged: every recording (and every replayed scenario case) in order. Finding no
 /// input file at all is bad input too (a directory without any is warned about).
 pub fn load_recordings(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
+    match load_inner(paths, true) {
+        (r, false) => Ok(r),
+        (_, true) => Err(BadInput),
+    }
+}
+
+/// [`load_recordings`], keeping what could be read when an input could not: every recording
+/// read (the good records of a damaged one included), and whether any input was bad (what was
+/// wrong has been printed on stderr).
+pub fn load_readable(paths: &[PathBuf]) -> (Vec<Recording>, bool) {
     load_inner(paths, true)
 }
 
 /// [`load_recordings`] of the directory a test suite recorded into: finding nothing there is
 /// no error (the tests may have taken no lock, or not run).
 pub fn load_recorded(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
-    load_inner(paths, false)
+    match load_inner(paths, false) {
+        (r, false) => Ok(r),
+        (_, true) => Err(BadInput),
+    }
 }
 
-fn load_inner(paths: &[PathBuf], require: bool) -> Result<Vec<Recording>, BadInput> {
+fn load_inner(paths: &[PathBuf], require: bool) -> (Vec<Recording>, bool) {
     let mut files = Vec::new();
     let mut bad = false;
     for p in paths {
@@ -61,6 +74,9 @@ fn load_inner(paths: &[PathBuf], require: bool) -> Result<Vec<Recording>, BadInp
     }
     let mut recordings = Vec::new();
     for f in &files {
+        if files::vanished(f, paths) {
+            continue;
+        }
         match load_file(f) {
             Ok(mut v) => {
                 // Damaged records were skipped, the others read: each is named, and the input
@@ -82,10 +98,7 @@ fn load_inner(paths: &[PathBuf], require: bool) -> Result<Vec<Recording>, BadInp
             eprintln!("warning: {w}");
         }
     }
-    if bad {
-        return Err(BadInput);
-    }
-    Ok(recordings)
+    (recordings, bad)
 }
 
 /// An input could not be read: what was wrong with it has been printed on stderr.

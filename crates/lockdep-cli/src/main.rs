@@ -48,7 +48,8 @@ enum Command {
     ///
     /// Prints one kernel-format circular report per distinct cycle, naming for every edge the
     /// process, test and stack where it was first seen. Exit status: 0 if no cycle, 1 if any,
-    /// 2 on bad input.
+    /// 2 on bad input (what could be read is still checked: the other files, and the good
+    /// records of a damaged recording) or when nothing at all was found to read.
     Check {
         /// Recordings (`*.ldrec`), scenario files (`*.lockdep`), or directories of them.
         #[arg(required = true, value_name = "DIR|FILE")]

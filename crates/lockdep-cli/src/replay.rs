@@ -43,6 +43,9 @@ pub fn run(paths: &[PathBuf], dump: bool) -> ExitCode {
         closed: false,
     };
     for file in &files {
+        if files::vanished(file, paths) {
+            continue;
+        }
         let name = file.display().to_string();
         // Two passes over the file, each streamed: the first checks all of it (nothing of a
         // malformed file is replayed), the second replays it statement by statement.

@@ -260,3 +260,42 @@ fn links_in_a_directory_are_not_followed_and_foreign_content_is_not_echoed() {
     let _ = std::fs::remove_dir_all(&d);
     let _ = std::fs::remove_dir_all(&outside);
 }
+
+#[test]
+fn a_damaged_recording_is_named_and_what_can_be_read_is_still_checked() {
+    let d = scratch("damaged");
+    let abba = d.join("abba.lockdep");
+    std::fs::write(&abba, ABBA).unwrap();
+    // A recording of A -> B, whose last record (a chain) is then damaged.
+    let rec = d.join("one.ldrec");
+    let r = lockdep::record::Recorder::create(&rec).unwrap();
+    let engine = lockdep::Engine::with_observer(Default::default(), Box::new(r.clone()));
+    let (a, b) = (lockdep::LockMap::new(), lockdep::LockMap::new());
+    let mut t = lockdep::Task::new("t", 1);
+    engine.acquire(
+        &mut t,
+        &a,
+        lockdep::Acquire::exclusive(),
+        lockdep::Site::Unknown,
+    );
+    engine.acquire(
+        &mut t,
+        &b,
+        lockdep::Acquire::exclusive(),
+        lockdep::Site::Unknown,
+    );
+    drop(engine);
+    let mut bytes = std::fs::read(&rec).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0x20; // inside the last record
+    std::fs::write(&rec, &bytes).unwrap();
+    let out = lockdep(&["check", s(&d)]);
+    let (o, err) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}: byte ", rec.display())), "{err}");
+    assert!(err.contains("record skipped"), "{err}");
+    // The scenario's cycle is still found, and the recording's good records still count.
+    assert!(o.contains("1 cycle"), "{o}");
+    assert!(o.contains("2 processes"), "{o}");
+    let _ = std::fs::remove_dir_all(&d);
+}
