@@ -321,11 +321,11 @@ mod tests {
         std::fs::write(&f, "").unwrap();
         let (mut files, mut warnings) = (Vec::new(), Vec::new());
         collect_quiet(&d, true, &lockdep_files, &mut files, &mut warnings).unwrap();
-        assert_eq!(files, [f.clone()]);
+        assert_eq!(files, std::slice::from_ref(&f));
         std::fs::remove_file(&f).unwrap();
-        assert!(vanished(&f, &[d.clone()]));
+        assert!(vanished(&f, std::slice::from_ref(&d)));
         assert!(
-            !vanished(&f, &[f.clone()]),
+            !vanished(&f, std::slice::from_ref(&f)),
             "a named file is an error, not a warning"
         );
         let _ = std::fs::remove_dir_all(&d);
