@@ -33,34 +33,62 @@ pub(super) const KIND_CLASS: u8 = 2;
 pub(super) const KIND_DEP: u8 = 3;
 pub(super) const KIND_CHAIN: u8 = 4;
 pub(super) const KIND_STAT: u8 = 5;
+/// A part of the lock statistics record that follows it (statistics too large for one frame).
+pub(super) const KIND_STAT_PART: u8 = 6;
 
-/// The payload of a lock statistics record: `count u32`, then per class `stable_id u64,
-/// name str`, the write then the read [`KindStats`](crate::proc::lock_stat::KindStats) as
-/// `con_bounces u64, wait (nr min max total: u64 each), acq_bounces u64, acquisitions u64,
-/// hold (nr min max total)`, then the contention and the contending points, each `count u32,
-/// (site str, count u64)*`.
-pub(super) fn encode_stats(stats: &LockStats) -> Vec<u8> {
+/// The most contention (or contending) points a class keeps in a statistics record (the
+/// kernel keeps 4).
+pub(super) const MAX_POINTS: usize = 16;
+
+/// The payloads of a lock statistics record, each at most [`MAX_PAYLOAD`]: all but the last are
+/// written as [`KIND_STAT_PART`] records, the last as the [`KIND_STAT`] record they belong to.
+/// Each payload is `count u32`, then per class `stable_id u64, name str`, the write then the read
+/// [`KindStats`](crate::proc::lock_stat::KindStats) as `con_bounces u64, wait (nr min max total:
+/// u64 each), acq_bounces u64, acquisitions u64, hold (nr min max total)`, then the contention and
+/// the contending points (at most [`MAX_POINTS`] each), each `count u32, (site str, count u64)*`.
+pub(super) fn encode_stats(stats: &LockStats) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
     let mut p = Vec::new();
-    put_u32(&mut p, stats.classes.len() as u32);
-    for c in &stats.classes {
-        put_u64(&mut p, c.stable_id);
-        put_text(&mut p, &c.name);
-        for k in [&c.write, &c.read] {
-            put_u64(&mut p, k.con_bounces);
-            put_time(&mut p, &k.wait);
-            put_u64(&mut p, k.acq_bounces);
-            put_u64(&mut p, k.acquisitions);
-            put_time(&mut p, &k.hold);
+    let mut n = 0u32;
+    put_u32(&mut p, 0);
+    let mut c = Vec::new();
+    for class in &stats.classes {
+        c.clear();
+        encode_class_stats(&mut c, class);
+        if p.len() + c.len() > MAX_PAYLOAD as usize && n > 0 {
+            p[..4].copy_from_slice(&n.to_le_bytes());
+            parts.push(std::mem::take(&mut p));
+            put_u32(&mut p, 0);
+            n = 0;
         }
-        for points in [&c.contention_points, &c.contending_points] {
-            put_u32(&mut p, points.len() as u32);
-            for pt in points {
-                put_text(&mut p, &pt.site);
-                put_u64(&mut p, pt.count);
-            }
+        p.extend_from_slice(&c);
+        n += 1;
+    }
+    p[..4].copy_from_slice(&n.to_le_bytes());
+    parts.push(p);
+    parts
+}
+
+/// One class of a statistics record (at most about 2 MiB: its texts are cut to [`MAX_TEXT`]
+/// and its points to [`MAX_POINTS`]).
+fn encode_class_stats(p: &mut Vec<u8>, c: &ClassStats) {
+    put_u64(p, c.stable_id);
+    put_text(p, &c.name);
+    for k in [&c.write, &c.read] {
+        put_u64(p, k.con_bounces);
+        put_time(p, &k.wait);
+        put_u64(p, k.acq_bounces);
+        put_u64(p, k.acquisitions);
+        put_time(p, &k.hold);
+    }
+    for points in [&c.contention_points, &c.contending_points] {
+        let points = &points[..points.len().min(MAX_POINTS)];
+        put_u32(p, points.len() as u32);
+        for pt in points {
+            put_text(p, &pt.site);
+            put_u64(p, pt.count);
         }
     }
-    p
 }
 
 fn put_time(p: &mut Vec<u8>, t: &LockTime) {

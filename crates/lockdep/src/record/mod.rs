@@ -57,7 +57,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 1 | sync byte `0xA5` |
-//! | 1 | kind: 1 process, 2 class, 3 dependency, 4 chain, 5 lock statistics |
+//! | 1 | kind: 1 process, 2 class, 3 dependency, 4 chain, 5 lock statistics, 6 a part of the lock statistics record that follows |
 //! | 4 | payload length (at most [`MAX_PAYLOAD`], 4 MiB) |
 //! | 2 | header check: the low 16 bits of the CRC-32 of the 6 bytes above |
 //! | n | payload |
@@ -74,7 +74,10 @@
 //! [`LockStats`] so far (`count u32`, per class `stable_id
 //! u64, name str`, write then read `con_bounces, wait nr/min/max/total, acq_bounces,
 //! acquisitions, hold nr/min/max/total` as `u64`s, then the contention and contending points as
-//! `count u32, (site str, count u64)*`). The first frame is always the process. A reader that
+//! `count u32, (site str, count u64)*`); statistics larger than a frame are split by classes into
+//! *parts* (kind 6, the same payload) followed by the record (kind 5) they complete: a reader keeps
+//! the classes of all of them, and a snapshot whose last record is torn away is not kept. The
+//! first frame is always the process. A reader that
 //! meets a kind it does not know skips it with a warning.
 //!
 //! ## Lock statistics
@@ -466,6 +469,40 @@ mod tests {
             at += total;
         }
         v
+    }
+
+    #[test]
+    fn lock_statistics_larger_than_a_frame_are_split_and_read_whole() {
+        let rec = Recorder::in_memory();
+        let class = |i: u64| ClassStats {
+            name: format!("class-{i}"),
+            stable_id: i,
+            contention_points: vec![Point {
+                site: format!("src/lib.rs:{i}:1"),
+                count: i,
+            }],
+            ..Default::default()
+        };
+        // About 240 bytes a class: 6 MiB in all, over MAX_PAYLOAD.
+        let big = LockStats {
+            classes: (0..26_000).map(class).collect(),
+        };
+        rec.record_lock_stats(&big);
+        let bytes = rec.bytes();
+        let kinds: Vec<u8> = frames_of(&bytes).iter().map(|f| f.1).collect();
+        assert_eq!(kinds, [KIND_PROCESS, KIND_STAT_PART, KIND_STAT]);
+        let r = read_bytes("x", &bytes).unwrap();
+        assert!(
+            r.errors.is_empty() && r.warnings.is_empty(),
+            "{:?}",
+            r.errors
+        );
+        assert_eq!(r.stats.as_ref(), Some(&big));
+        // The next snapshot torn: the whole one before it is kept.
+        rec.record_lock_stats(&big);
+        let more = rec.bytes();
+        let r = read_bytes("x", &more[..more.len() - 100]).unwrap();
+        assert_eq!(r.stats.as_ref(), Some(&big));
     }
 
     #[test]

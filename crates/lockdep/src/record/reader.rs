@@ -193,6 +193,9 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
     // Each class's index in `rec.classes`, by stable id: a class is written again whenever it
     // gains usage bits, and a linear search for it made reading quadratic in the classes.
     let mut known: HashMap<u64, usize> = HashMap::new();
+    // The classes of the statistics parts read since the last statistics record: a snapshot
+    // too large for one frame is written as parts, then the record that completes it.
+    let mut stat_parts: Vec<ClassStats> = Vec::new();
     while at < bytes.len() {
         let rest = bytes.len() - at;
         if rest < FRAME_HEAD {
@@ -312,7 +315,14 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                 rec.chains.push(c);
                 Ok(())
             }),
-            KIND_STAT => decode_stats(&mut d).map(|s| rec.stats = Some(s)),
+            KIND_STAT_PART => decode_stats(&mut d).map(|s| stat_parts.extend(s.classes)),
+            KIND_STAT => decode_stats(&mut d).map(|mut s| {
+                if !stat_parts.is_empty() {
+                    stat_parts.append(&mut s.classes);
+                    s.classes = std::mem::take(&mut stat_parts);
+                }
+                rec.stats = Some(s)
+            }),
             other => {
                 rec.warnings.push(format!(
                     "{file}: byte {at}: unknown record kind {other}, skipped"

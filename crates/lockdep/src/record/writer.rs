@@ -131,13 +131,16 @@ impl Recorder {
 
     /// Appends a lock statistics record (see the module docs). The process-wide validator
     /// writes its own every few seconds and at exit while [statistics](crate::stat) are on.
+    ///
+    /// Statistics too large for one frame are written as several records, one after the other:
+    /// parts, then the record they complete (a reader keeps a snapshot only once it is whole).
     pub fn record_lock_stats(&self, stats: &LockStats) {
-        let p = encode_stats(stats);
-        if p.len() > MAX_PAYLOAD as usize {
-            eprintln!("lockdep: lock statistics too large for one record; not recorded");
-            return;
+        let parts = encode_stats(stats);
+        let mut st = self.lock();
+        let last = parts.len() - 1;
+        for (i, p) in parts.iter().enumerate() {
+            st.emit(if i == last { KIND_STAT } else { KIND_STAT_PART }, p);
         }
-        self.lock().emit(KIND_STAT, &p);
     }
 
     /// The file written, if any.
