@@ -34,7 +34,8 @@ enum Command {
     ///
     /// Prints every report in the kernel's format and `case NAME: ok` or `case NAME: FAILED
     /// (...)` per case, then `N passed, M failed`. Exit status: 0 when every case passed, 1 when
-    /// any failed, 2 on malformed input.
+    /// any failed, 2 on malformed input or when no scenario file was found. Files are read and
+    /// replayed statement by statement, in bounded memory.
     Replay {
         /// Scenario files, or directories to search (recursively) for `*.lockdep` files.
         #[arg(required = true, value_name = "FILE")]
