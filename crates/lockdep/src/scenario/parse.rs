@@ -1502,4 +1502,43 @@ mod tests {
         let e = parse("x.lockdep", "mutex A\nPassword=hunter2\n").unwrap_err();
         assert!(!e.message.contains("hunter2"), "{e}");
     }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces: [&[u8]; 8] = [
+            b"mutex A\n",
+            b"lock A",
+            b"\n",
+            b"\r\n",
+            b"\xff",
+            b"\xc3",
+            b" ",
+            b"#",
+        ];
+        for _ in 0..2000 {
+            let mut b = Vec::new();
+            for _ in 0..next() % 40 {
+                if next() % 3 == 0 {
+                    b.push(next() as u8);
+                } else {
+                    b.extend_from_slice(pieces[(next() % 8) as usize]);
+                }
+            }
+            let whole = parse_reader("f.lockdep", &b[..]);
+            let checked = validate("f.lockdep", &b[..]);
+            // The two agree: on the error, or on the number of cases.
+            match (&whole, &checked) {
+                (Ok(s), Ok(n)) => assert_eq!(s.cases.len(), *n),
+                (Err(a), Err(b)) => assert_eq!(a, b),
+                _ => panic!("parse {whole:?} but validate {checked:?}"),
+            }
+        }
+    }
 }
