@@ -273,7 +273,7 @@ fn run_inner(inv: &Invocation) -> Result<ExitCode, String> {
         .status()
         .map_err(|e| format!("cannot run `{}`: {e}", inv.runner.display()))?;
 
-    let Ok(recordings) = inputs::load_recordings(std::slice::from_ref(&dir)) else {
+    let Ok(recordings) = inputs::load_recorded(std::slice::from_ref(&dir)) else {
         return Ok(ExitCode::from(EXIT_BAD_INPUT));
     };
     let analysis = Analysis::of(&recordings);

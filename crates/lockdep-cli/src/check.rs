@@ -27,6 +27,9 @@ pub enum Format {
 /// Merges every input, runs the merged graph through the engine's cycle rules and prints one
 /// report per distinct cycle, then a summary line (or one JSON document).
 ///
+/// With an input that could not be read (reported on stderr), what could be read is still
+/// checked and printed, and the exit status is [`EXIT_BAD_INPUT`].
+///
 /// Reports matched by the suppression file (`suppress`, else the one the run time would use:
 /// `LOCKDEP_SUPPRESS` or `lockdep.toml` at the workspace root) are counted, not printed.
 pub fn run(paths: &[PathBuf], format: Format, suppress: Option<&Path>) -> ExitCode {
@@ -38,9 +41,12 @@ pub fn run(paths: &[PathBuf], format: Format, suppress: Option<&Path>) -> ExitCo
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let Ok(recordings) = inputs::load_recordings(paths) else {
+    // What could be read is checked even when an input could not be (a damaged recording's
+    // other records, the other files): the exit status is still that of bad input.
+    let (recordings, bad) = inputs::load_readable(paths);
+    if bad && recordings.is_empty() {
         return ExitCode::from(EXIT_BAD_INPUT);
-    };
+    }
     let analysis = Analysis::of(&recordings);
     let sorted = suppressions::apply(&analysis.findings, sup.as_ref());
     let n = sorted.shown.len();
@@ -77,7 +83,13 @@ pub fn run(paths: &[PathBuf], format: Format, suppress: Option<&Path>) -> ExitCo
     {
         return ExitCode::from(EXIT_CYCLE);
     }
-    ExitCode::from(if n > 0 { EXIT_CYCLE } else { EXIT_OK })
+    ExitCode::from(if bad {
+        EXIT_BAD_INPUT
+    } else if n > 0 {
+        EXIT_CYCLE
+    } else {
+        EXIT_OK
+    })
 }
 
 /// Every report in the kernel's format, each followed by the line naming who found it.

@@ -7,8 +7,10 @@
 //! dependency that closed one is added back from its report, so the merged check finds it again.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+
+use crate::files;
 
 use lockdep::dep::dep_type;
 use lockdep::record::{self, Merged, ProcessInfo, RecordedDependency, Recorder, Recording};
@@ -22,20 +24,69 @@ pub fn load(paths: &[PathBuf]) -> Result<Merged, BadInput> {
     load_recordings(paths).map(|r| Merged::new(&r))
 }
 
-/// [`load`], unmerged: every recording (and every replayed scenario case) in order.
+/// [`load`], unmerged: every recording (and every replayed scenario case) in order. Finding no
+/// input file at all is bad input too (a directory without any is warned about).
 pub fn load_recordings(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
+    match load_inner(paths, true) {
+        (r, false) => Ok(r),
+        (_, true) => Err(BadInput),
+    }
+}
+
+/// [`load_recordings`], keeping what could be read when an input could not: every recording
+/// read (the good records of a damaged one included), and whether any input was bad (what was
+/// wrong has been printed on stderr).
+pub fn load_readable(paths: &[PathBuf]) -> (Vec<Recording>, bool) {
+    load_inner(paths, true)
+}
+
+/// [`load_recordings`] of the directory a test suite recorded into: finding nothing there is
+/// no error (the tests may have taken no lock, or not run).
+pub fn load_recorded(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
+    match load_inner(paths, false) {
+        (r, false) => Ok(r),
+        (_, true) => Err(BadInput),
+    }
+}
+
+fn load_inner(paths: &[PathBuf], require: bool) -> (Vec<Recording>, bool) {
     let mut files = Vec::new();
     let mut bad = false;
     for p in paths {
-        if let Err(e) = collect(p, true, &mut files) {
-            eprintln!("{}: {e}", p.display());
-            bad = true;
+        let before = files.len();
+        match collect(p, true, &mut files) {
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                bad = true;
+            }
+            Ok(()) if require && files.len() == before => eprintln!(
+                "warning: {}: no recordings (*.{}) or scenario files (*.lockdep) in it",
+                p.display(),
+                record::EXTENSION
+            ),
+            Ok(()) => {}
         }
+    }
+    if require && files.is_empty() && !bad {
+        // A mistyped `LOCKDEP_RECORD`, or tests that never ran: passing would hide it.
+        eprintln!("error: nothing to read: no recording or scenario file was found");
+        bad = true;
     }
     let mut recordings = Vec::new();
     for f in &files {
+        if files::vanished(f, paths) {
+            continue;
+        }
         match load_file(f) {
-            Ok(mut v) => recordings.append(&mut v),
+            Ok(mut v) => {
+                // Damaged records were skipped, the others read: each is named, and the input
+                // is bad all the same.
+                for e in v.iter().flat_map(|r| &r.errors) {
+                    eprintln!("{e}");
+                    bad = true;
+                }
+                recordings.append(&mut v)
+            }
             Err(e) => {
                 eprintln!("{e}");
                 bad = true;
@@ -47,10 +98,7 @@ pub fn load_recordings(paths: &[PathBuf]) -> Result<Vec<Recording>, BadInput> {
             eprintln!("warning: {w}");
         }
     }
-    if bad {
-        return Err(BadInput);
-    }
-    Ok(recordings)
+    (recordings, bad)
 }
 
 /// An input could not be read: what was wrong with it has been printed on stderr.
@@ -67,30 +115,86 @@ impl std::error::Error for BadInput {}
 
 fn load_file(path: &Path) -> Result<Vec<Recording>, String> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
     let is_scenario = path.extension().is_some_and(|e| e == "lockdep");
-    if !is_scenario || record::looks_like_recording(&bytes) {
+    let mut f = files::open(path, files::MAX_INPUT_BYTES).map_err(|e| format!("{name}: {e}"))?;
+    let mut head = [0u8; 8];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+    if !is_scenario || record::looks_like_recording(&head[..n]) {
+        let mut bytes = head[..n].to_vec();
+        f.read_to_end(&mut bytes)
+            .map_err(|e| format!("{name}: {e}"))?;
         return record::read_bytes(&name, &bytes)
             .map(|r| vec![r])
             .map_err(|e| e.to_string());
     }
-    let text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{name}: byte {}: not UTF-8 text",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    let s = scenario::parse(&name, &text).map_err(|e| e.to_string())?;
-    s.cases.iter().map(|c| record_case(&name, c)).collect()
+    // A scenario: checked whole first (nothing of a malformed file is used), then replayed
+    // statement by statement as it is read again.
+    let first = io::BufReader::with_capacity(1 << 16, (&head[..n]).chain(f));
+    scenario::validate(&name, first).map_err(|e| e.to_string())?;
+    let f = files::open(path, files::MAX_INPUT_BYTES).map_err(|e| format!("{name}: {e}"))?;
+    let mut rec = RecordCases {
+        file: &name,
+        recorder: None,
+        out: Vec::new(),
+    };
+    scenario::replay_stream(&name, io::BufReader::with_capacity(1 << 16, f), &mut rec)
+        .map_err(|e| e.to_string())?;
+    rec.out.into_iter().collect()
 }
 
-/// Replays a case into an in-memory recording.
-fn record_case(file: &str, case: &scenario::Case) -> Result<Recording, String> {
-    let rec = Recorder::in_memory();
-    let engine = Engine::with_observer(Options::default(), Box::new(rec.clone()));
-    let result = scenario::replay_case_in(case, &engine);
-    rec.record_chains(&engine);
-    let mut r = record::read_bytes(file, &rec.bytes()).map_err(|e| e.to_string())?;
+/// Records each case of a scenario as it is replayed.
+struct RecordCases<'a> {
+    file: &'a str,
+    recorder: Option<Recorder>,
+    out: Vec<Result<Recording, String>>,
+}
+
+impl scenario::CaseDriver for RecordCases<'_> {
+    fn engine(&mut self, _: &scenario::Case) -> Engine {
+        let rec = Recorder::in_memory();
+        let engine = Engine::with_observer(Options::default(), Box::new(rec.clone()));
+        self.recorder = Some(rec);
+        engine
+    }
+
+    fn done(&mut self, case: &scenario::Case, result: scenario::CaseResult, engine: Engine) {
+        let Some(rec) = self.recorder.take() else {
+            return;
+        };
+        self.out
+            .push(record_case(self.file, case, &result, &rec, &engine));
+    }
+}
+
+/// The in-memory recording of a replayed case.
+fn record_case(
+    file: &str,
+    case: &scenario::Case,
+    result: &scenario::CaseResult,
+    rec: &Recorder,
+    engine: &Engine,
+) -> Result<Recording, String> {
+    rec.record_chains(engine);
+    // The recording is this process's own, in memory: a byte offset in it is not one of the
+    // scenario file, so an error says what it is.
+    let in_memory = |e: &record::RecordError| {
+        format!(
+            "{file}: case {}: its recording (in memory) cannot be read back at byte {}: {}",
+            case.name, e.offset, e.message
+        )
+    };
+    let mut r = record::read_bytes(file, &rec.bytes()).map_err(|e| in_memory(&e))?;
+    if let Some(e) = r.errors.first() {
+        return Err(in_memory(e));
+    }
     r.process = ProcessInfo {
         pid: 0,
         exe: format!("scenario {file} case {}", case.name),

@@ -20,6 +20,11 @@ use lockdep_cli::{check, graph, replay, run, selftest, stat, views};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Follow symbolic links found inside the directories searched (by default they are
+    /// skipped with a warning: they may lead out of the directory, or loop). Links named on the
+    /// command line are always followed.
+    #[arg(long, global = true)]
+    follow_links: bool,
 }
 
 /// The subcommands.
@@ -29,7 +34,8 @@ enum Command {
     ///
     /// Prints every report in the kernel's format and `case NAME: ok` or `case NAME: FAILED
     /// (...)` per case, then `N passed, M failed`. Exit status: 0 when every case passed, 1 when
-    /// any failed, 2 on malformed input.
+    /// any failed, 2 on malformed input or when no scenario file was found. Files are read and
+    /// replayed statement by statement, in bounded memory.
     Replay {
         /// Scenario files, or directories to search (recursively) for `*.lockdep` files.
         #[arg(required = true, value_name = "FILE")]
@@ -43,7 +49,8 @@ enum Command {
     ///
     /// Prints one kernel-format circular report per distinct cycle, naming for every edge the
     /// process, test and stack where it was first seen. Exit status: 0 if no cycle, 1 if any,
-    /// 2 on bad input.
+    /// 2 on bad input (what could be read is still checked: the other files, and the good
+    /// records of a damaged recording) or when nothing at all was found to read.
     Check {
         /// Recordings (`*.ldrec`), scenario files (`*.lockdep`), or directories of them.
         #[arg(required = true, value_name = "DIR|FILE")]
@@ -140,6 +147,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    lockdep_cli::files::set_follow_links(cli.follow_links);
     match cli.command {
         Command::Replay { paths, dump } => replay::run(&paths, dump),
         Command::Check {

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use lockdep::scenario;
 
+use crate::files;
+
 /// Exit status when every case passed.
 const EXIT_OK: u8 = 0;
 /// Exit status when a case failed.
@@ -28,48 +30,44 @@ pub fn run(paths: &[PathBuf], dump: bool) -> ExitCode {
             malformed = true;
         }
     }
+    if files.is_empty() && !malformed {
+        eprintln!("error: no scenario files (*.lockdep) found: nothing was replayed");
+        malformed = true;
+    }
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut out = Out {
+        w: io::BufWriter::new(stdout.lock()),
+        dump,
+        passed: 0,
+        failed: 0,
+        closed: false,
+    };
     for file in &files {
+        if files::vanished(file, paths) {
+            continue;
+        }
         let name = file.display().to_string();
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = out.flush();
-                eprintln!("{name}: {e}");
-                malformed = true;
-                continue;
-            }
-        };
-        let scenario = match scenario::parse(&name, &text) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = out.flush();
-                eprintln!("{e}");
-                malformed = true;
-                continue;
-            }
-        };
-        for case in &scenario.cases {
-            let engine = lockdep::Engine::new();
-            let result = scenario::replay_case_in(case, &engine);
-            if result.passed {
-                passed += 1;
-            } else {
-                failed += 1;
-            }
-            let mut text = scenario::render_case(&result);
-            if dump {
-                text.push_str(&proc_views(&engine));
-            }
-            if out.write_all(text.as_bytes()).is_err() {
-                // stdout is gone (a closed pipe): nobody is listening to the rest.
-                return ExitCode::from(EXIT_FAILED);
-            }
+        // Two passes over the file, each streamed: the first checks all of it (nothing of a
+        // malformed file is replayed), the second replays it statement by statement.
+        let checked =
+            open(file).and_then(|r| scenario::validate(&name, r).map_err(|e| e.to_string()));
+        let replayed = checked.and_then(|_| {
+            open(file).and_then(|r| {
+                scenario::replay_stream(&name, r, &mut out).map_err(|e| e.to_string())
+            })
+        });
+        if out.closed {
+            // stdout is gone (a closed pipe): nobody is listening to the rest.
+            return ExitCode::from(EXIT_FAILED);
+        }
+        if let Err(e) = replayed {
+            let _ = out.w.flush();
+            eprintln!("{e}");
+            malformed = true;
         }
     }
-    if writeln!(out, "{passed} passed, {failed} failed").is_err() || out.flush().is_err() {
+    let (passed, failed) = (out.passed, out.failed);
+    if writeln!(out.w, "{passed} passed, {failed} failed").is_err() || out.w.flush().is_err() {
         return ExitCode::from(EXIT_FAILED);
     }
     ExitCode::from(if malformed {
@@ -79,6 +77,48 @@ pub fn run(paths: &[PathBuf], dump: bool) -> ExitCode {
     } else {
         EXIT_OK
     })
+}
+
+/// Opens a scenario file for reading (a regular file of at most [`files::MAX_INPUT_BYTES`]);
+/// the error names it.
+fn open(file: &Path) -> Result<io::BufReader<files::Bounded>, String> {
+    files::open(file, files::MAX_INPUT_BYTES)
+        .map(|f| io::BufReader::with_capacity(1 << 16, f))
+        .map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Where replayed cases go: their text on stdout, their verdicts counted.
+struct Out<W: Write> {
+    w: W,
+    dump: bool,
+    passed: usize,
+    failed: usize,
+    /// stdout could not be written.
+    closed: bool,
+}
+
+impl<W: Write> scenario::CaseDriver for Out<W> {
+    fn engine(&mut self, _: &scenario::Case) -> lockdep::Engine {
+        lockdep::Engine::new()
+    }
+
+    fn done(&mut self, _: &scenario::Case, result: scenario::CaseResult, engine: lockdep::Engine) {
+        if result.passed {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+        if self.closed {
+            return;
+        }
+        let mut text = scenario::render_case(&result);
+        if self.dump {
+            text.push_str(&proc_views(&engine));
+        }
+        if self.w.write_all(text.as_bytes()).is_err() {
+            self.closed = true;
+        }
+    }
 }
 
 /// Adds `path` to `files`: a file as it is (when named on the command line) or if it ends in

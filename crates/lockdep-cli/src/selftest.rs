@@ -401,7 +401,16 @@ pub fn run(dir: Option<&Path>, verbose: bool) -> ExitCode {
             }
             for file in files {
                 let name = file.display().to_string();
-                match std::fs::read_to_string(&file) {
+                let text = crate::files::read(&file, crate::files::MAX_INPUT_BYTES).and_then(|b| {
+                    String::from_utf8(b).map_err(|e| {
+                        let at = e.utf8_error().valid_up_to();
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("byte {at}: not UTF-8 text"),
+                        )
+                    })
+                });
+                match text {
                     Ok(text) => sources.push((name, text)),
                     Err(e) => {
                         eprintln!("{name}: {e}");

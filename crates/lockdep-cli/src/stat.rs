@@ -86,13 +86,29 @@ fn load(paths: &[PathBuf]) -> Result<LockStats, ()> {
             bad = true;
         }
     }
+    if found.is_empty() && !bad {
+        eprintln!(
+            "error: nothing to read: no recording (*.{}) was found",
+            record::EXTENSION
+        );
+        return Err(());
+    }
     let mut merged = LockStats::default();
     let mut with_stats = 0;
     for f in &found {
-        match record::read_file(f) {
+        let read = files::read(f, files::MAX_INPUT_BYTES)
+            .map_err(|e| format!("{}: {e}", f.display()))
+            .and_then(|b| {
+                record::read_bytes(&f.display().to_string(), &b).map_err(|e| e.to_string())
+            });
+        match read {
             Ok(r) => {
                 for w in &r.warnings {
                     eprintln!("warning: {w}");
+                }
+                for e in &r.errors {
+                    eprintln!("{e}");
+                    bad = true;
                 }
                 if let Some(s) = &r.stats {
                     merged.merge(s);

@@ -11,8 +11,18 @@ pub const VERSION: u16 = 2;
 pub const OLDEST_VERSION: u16 = 1;
 /// The conventional extension of a recording (`lockdep check DIR` reads files with it).
 pub const EXTENSION: &str = "ldrec";
-/// The largest payload a frame may have.
+/// The largest payload a frame may have: the one limit of the writer and the reader. The writer
+/// makes every record fit (see [`MAX_TEXT`], [`MAX_FRAMES`]); the reader skips a longer frame
+/// as damaged.
 pub const MAX_PAYLOAD: u32 = 4 << 20;
+/// The longest text field (a class or task name, a site, a stack frame) the writer stores, in
+/// bytes; a longer one is cut at a character boundary and ends with [`TRUNCATED`].
+pub const MAX_TEXT: usize = 64 << 10;
+/// The most stack frames a dependency record keeps (the innermost ones); the rest are counted
+/// in one last frame saying how many were left out.
+pub const MAX_FRAMES: usize = 1024;
+/// What ends a text the writer cut to [`MAX_TEXT`].
+pub const TRUNCATED: &str = "...[truncated by lockdep]";
 
 pub(super) const HEADER_LEN: usize = 16;
 pub(super) const FRAME_HEAD: usize = 8;
@@ -23,34 +33,62 @@ pub(super) const KIND_CLASS: u8 = 2;
 pub(super) const KIND_DEP: u8 = 3;
 pub(super) const KIND_CHAIN: u8 = 4;
 pub(super) const KIND_STAT: u8 = 5;
+/// A part of the lock statistics record that follows it (statistics too large for one frame).
+pub(super) const KIND_STAT_PART: u8 = 6;
 
-/// The payload of a lock statistics record: `count u32`, then per class `stable_id u64,
-/// name str`, the write then the read [`KindStats`](crate::proc::lock_stat::KindStats) as
-/// `con_bounces u64, wait (nr min max total: u64 each), acq_bounces u64, acquisitions u64,
-/// hold (nr min max total)`, then the contention and the contending points, each `count u32,
-/// (site str, count u64)*`.
-pub(super) fn encode_stats(stats: &LockStats) -> Vec<u8> {
+/// The most contention (or contending) points a class keeps in a statistics record (the
+/// kernel keeps 4).
+pub(super) const MAX_POINTS: usize = 16;
+
+/// The payloads of a lock statistics record, each at most [`MAX_PAYLOAD`]: all but the last are
+/// written as [`KIND_STAT_PART`] records, the last as the [`KIND_STAT`] record they belong to.
+/// Each payload is `count u32`, then per class `stable_id u64, name str`, the write then the read
+/// [`KindStats`](crate::proc::lock_stat::KindStats) as `con_bounces u64, wait (nr min max total:
+/// u64 each), acq_bounces u64, acquisitions u64, hold (nr min max total)`, then the contention and
+/// the contending points (at most [`MAX_POINTS`] each), each `count u32, (site str, count u64)*`.
+pub(super) fn encode_stats(stats: &LockStats) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
     let mut p = Vec::new();
-    put_u32(&mut p, stats.classes.len() as u32);
-    for c in &stats.classes {
-        put_u64(&mut p, c.stable_id);
-        put_str(&mut p, &c.name);
-        for k in [&c.write, &c.read] {
-            put_u64(&mut p, k.con_bounces);
-            put_time(&mut p, &k.wait);
-            put_u64(&mut p, k.acq_bounces);
-            put_u64(&mut p, k.acquisitions);
-            put_time(&mut p, &k.hold);
+    let mut n = 0u32;
+    put_u32(&mut p, 0);
+    let mut c = Vec::new();
+    for class in &stats.classes {
+        c.clear();
+        encode_class_stats(&mut c, class);
+        if p.len() + c.len() > MAX_PAYLOAD as usize && n > 0 {
+            p[..4].copy_from_slice(&n.to_le_bytes());
+            parts.push(std::mem::take(&mut p));
+            put_u32(&mut p, 0);
+            n = 0;
         }
-        for points in [&c.contention_points, &c.contending_points] {
-            put_u32(&mut p, points.len() as u32);
-            for pt in points {
-                put_str(&mut p, &pt.site);
-                put_u64(&mut p, pt.count);
-            }
+        p.extend_from_slice(&c);
+        n += 1;
+    }
+    p[..4].copy_from_slice(&n.to_le_bytes());
+    parts.push(p);
+    parts
+}
+
+/// One class of a statistics record (at most about 2 MiB: its texts are cut to [`MAX_TEXT`]
+/// and its points to [`MAX_POINTS`]).
+fn encode_class_stats(p: &mut Vec<u8>, c: &ClassStats) {
+    put_u64(p, c.stable_id);
+    put_text(p, &c.name);
+    for k in [&c.write, &c.read] {
+        put_u64(p, k.con_bounces);
+        put_time(p, &k.wait);
+        put_u64(p, k.acq_bounces);
+        put_u64(p, k.acquisitions);
+        put_time(p, &k.hold);
+    }
+    for points in [&c.contention_points, &c.contending_points] {
+        let points = &points[..points.len().min(MAX_POINTS)];
+        put_u32(p, points.len() as u32);
+        for pt in points {
+            put_text(p, &pt.site);
+            put_u64(p, pt.count);
         }
     }
-    p
 }
 
 fn put_time(p: &mut Vec<u8>, t: &LockTime) {
@@ -145,11 +183,28 @@ pub(super) fn put_str(p: &mut Vec<u8>, s: &str) {
     put_u32(p, s.len() as u32);
     p.extend_from_slice(s.as_bytes());
 }
+/// `s`, or its first [`MAX_TEXT`] bytes (cut at a character boundary) ending in [`TRUNCATED`].
+pub(super) fn capped(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.len() <= MAX_TEXT {
+        return s.into();
+    }
+    let mut end = MAX_TEXT - TRUNCATED.len();
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{TRUNCATED}", &s[..end]).into()
+}
+
+/// A text field, cut to [`MAX_TEXT`] (what every writer of a text field calls).
+pub(super) fn put_text(p: &mut Vec<u8>, s: &str) {
+    put_str(p, &capped(s));
+}
+
 pub(super) fn put_opt_str(p: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
             put_u8(p, 1);
-            put_str(p, s);
+            put_text(p, s);
         }
         None => put_u8(p, 0),
     }

@@ -127,6 +127,11 @@ pub struct Recording {
     pub stats: Option<LockStats>,
     /// What was skipped (a torn last record), as `FILE: byte N: message`.
     pub warnings: Vec<String>,
+    /// The damaged records that were skipped, each with its real byte offset: a checksum that
+    /// does not match, a frame longer than [`MAX_PAYLOAD`], a field that does not decode, a
+    /// frame header that does not check (the reader then goes on at the next frame that starts
+    /// right). The other records were read; a recording with errors is bad input all the same.
+    pub errors: Vec<RecordError>,
 }
 
 /// Reads a recording from a file.
@@ -185,7 +190,12 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
     }
     let mut at = HEADER_LEN;
     let mut seen_process = false;
-    let mut known: HashSet<u64> = HashSet::new();
+    // Each class's index in `rec.classes`, by stable id: a class is written again whenever it
+    // gains usage bits, and a linear search for it made reading quadratic in the classes.
+    let mut known: HashMap<u64, usize> = HashMap::new();
+    // The classes of the statistics parts read since the last statistics record: a snapshot
+    // too large for one frame is written as parts, then the record that completes it.
+    let mut stat_parts: Vec<ClassStats> = Vec::new();
     while at < bytes.len() {
         let rest = bytes.len() - at;
         if rest < FRAME_HEAD {
@@ -193,28 +203,76 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
             break;
         }
         let h = &bytes[at..at + FRAME_HEAD];
-        if h[0] != SYNC {
-            return Err(err(at, format!("bad frame sync byte {:#04x}", h[0])));
-        }
-        let check = u16::from_le_bytes([h[6], h[7]]);
-        if crc32fast::hash(&h[..6]) as u16 != check {
-            return Err(err(at, "frame header checksum mismatch".into()));
+        let header_ok =
+            h[0] == SYNC && crc32fast::hash(&h[..6]) as u16 == u16::from_le_bytes([h[6], h[7]]);
+        if !header_ok {
+            let what = if h[0] != SYNC {
+                format!("bad frame sync byte {:#04x}", h[0])
+            } else {
+                "frame header checksum mismatch".to_string()
+            };
+            // The length cannot be trusted: look for the next frame that starts right.
+            match resync(bytes, at + 1) {
+                Some(next) => {
+                    rec.errors.push(err(
+                        at,
+                        format!(
+                            "{what}: {} bytes skipped, to the frame at byte {next}",
+                            next - at
+                        ),
+                    ));
+                    at = next;
+                    continue;
+                }
+                None => {
+                    rec.errors.push(err(
+                        at,
+                        format!("{what}: the {rest} bytes to the end are skipped"),
+                    ));
+                    break;
+                }
+            }
         }
         let kind = h[1];
         let len = u32::from_le_bytes([h[2], h[3], h[4], h[5]]);
-        if len > MAX_PAYLOAD {
-            return Err(err(at, format!("frame length {len} exceeds {MAX_PAYLOAD}")));
-        }
         let total = FRAME_HEAD + len as usize + 4;
         if rest < total {
-            torn(&mut rec, file, at, rest, Some(total));
+            if len > MAX_PAYLOAD {
+                // Neither whole nor possible: nothing after it can be found.
+                rec.errors.push(err(
+                    at,
+                    format!(
+                        "frame length {len} exceeds the limit of {MAX_PAYLOAD} bytes, and the \
+                         file ends inside it"
+                    ),
+                ));
+            } else {
+                torn(&mut rec, file, at, rest, Some(total));
+            }
             break;
+        }
+        if len > MAX_PAYLOAD {
+            // Whole, but larger than any writer makes: skipped, not decoded.
+            rec.errors.push(err(
+                at,
+                format!(
+                    "frame length {len} exceeds the limit of {MAX_PAYLOAD} bytes (kind {kind}): \
+                     record skipped"
+                ),
+            ));
+            at += total;
+            continue;
         }
         let body = &bytes[at..at + FRAME_HEAD + len as usize];
         let t = &bytes[at + total - 4..at + total];
         let crc = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
         if crc32fast::hash(body) != crc {
-            return Err(err(at, format!("record checksum mismatch (kind {kind})")));
+            rec.errors.push(err(
+                at,
+                format!("record checksum mismatch (kind {kind}): record skipped"),
+            ));
+            at += total;
+            continue;
         }
         let payload = &body[FRAME_HEAD..];
         let mut d = Decoder {
@@ -222,30 +280,28 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
             pos: 0,
             base: at + FRAME_HEAD,
         };
-        if !seen_process && kind != KIND_PROCESS {
+        if !seen_process && kind != KIND_PROCESS && rec.errors.is_empty() {
             return Err(err(at, "the first record is not the process record".into()));
         }
         let decoded = match kind {
             KIND_PROCESS => {
                 if seen_process {
-                    return Err(err(at, "a second process record".into()));
+                    Err((at, "a second process record".into()))
+                } else {
+                    seen_process = true;
+                    decode_process(&mut d).map(|p| rec.process = p)
                 }
-                seen_process = true;
-                decode_process(&mut d).map(|p| rec.process = p)
             }
-            KIND_CLASS => decode_class(&mut d).map(|c| {
-                // A class is written again when it gains usage bits: merge the records.
-                if known.insert(c.stable_id) {
-                    rec.classes.push(c)
-                } else if let Some(old) =
-                    rec.classes.iter_mut().find(|o| o.stable_id == c.stable_id)
-                {
-                    old.usage |= c.usage;
+            KIND_CLASS => decode_class(&mut d).map(|c| match known.get(&c.stable_id) {
+                Some(&i) => rec.classes[i].usage |= c.usage,
+                None => {
+                    known.insert(c.stable_id, rec.classes.len());
+                    rec.classes.push(c);
                 }
             }),
             KIND_DEP => decode_dep(&mut d, at, version).and_then(|dep| {
                 for id in [dep.from, dep.to] {
-                    if !known.contains(&id) {
+                    if !known.contains_key(&id) {
                         return Err((d.base, format!("dependency names unknown class {id:016x}")));
                     }
                 }
@@ -253,13 +309,20 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                 Ok(())
             }),
             KIND_CHAIN => decode_chain(&mut d).and_then(|c| {
-                if let Some(id) = c.classes.iter().find(|id| !known.contains(id)) {
+                if let Some(id) = c.classes.iter().find(|id| !known.contains_key(id)) {
                     return Err((d.base, format!("chain names unknown class {id:016x}")));
                 }
                 rec.chains.push(c);
                 Ok(())
             }),
-            KIND_STAT => decode_stats(&mut d).map(|s| rec.stats = Some(s)),
+            KIND_STAT_PART => decode_stats(&mut d).map(|s| stat_parts.extend(s.classes)),
+            KIND_STAT => decode_stats(&mut d).map(|mut s| {
+                if !stat_parts.is_empty() {
+                    stat_parts.append(&mut s.classes);
+                    s.classes = std::mem::take(&mut stat_parts);
+                }
+                rec.stats = Some(s)
+            }),
             other => {
                 rec.warnings.push(format!(
                     "{file}: byte {at}: unknown record kind {other}, skipped"
@@ -268,27 +331,42 @@ pub fn read_bytes(file: &str, bytes: &[u8]) -> Result<Recording, RecordError> {
                 Ok(())
             }
         };
-        if let Err((off, m)) = decoded {
-            return Err(err(off, m));
-        }
-        if d.pos != d.buf.len() {
-            return Err(err(
+        match decoded {
+            Err((off, m)) => rec.errors.push(err(off, format!("{m}: record skipped"))),
+            Ok(()) if d.pos != d.buf.len() => rec.errors.push(err(
                 d.base + d.pos,
                 format!(
                     "{} unread bytes at the end of a record",
                     d.buf.len() - d.pos
                 ),
-            ));
+            )),
+            Ok(()) => {}
         }
+        // The frame was whole and its checksum right: the next one starts after it, whatever
+        // was wrong inside.
         at += total;
     }
-    if !seen_process && rec.warnings.is_empty() {
+    if !seen_process && rec.warnings.is_empty() && rec.errors.is_empty() {
         // Only the header: the process record was torn away entirely.
         rec.warnings.push(format!(
             "{file}: byte {HEADER_LEN}: no process record (torn): empty recording"
         ));
     }
     Ok(rec)
+}
+
+/// The offset of the first frame from `from` on whose header is right (its sync byte and its
+/// header checksum), if any.
+fn resync(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + FRAME_HEAD <= bytes.len() {
+        let h = &bytes[i..i + FRAME_HEAD];
+        if h[0] == SYNC && crc32fast::hash(&h[..6]) as u16 == u16::from_le_bytes([h[6], h[7]]) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 pub(super) fn torn(rec: &mut Recording, file: &str, at: usize, have: usize, want: Option<usize>) {

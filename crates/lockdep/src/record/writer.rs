@@ -110,7 +110,7 @@ impl Recorder {
         first.extend_from_slice(&[0; 6]);
         let mut p = Vec::new();
         put_u32(&mut p, std::process::id());
-        put_str(
+        put_text(
             &mut p,
             &std::env::current_exe().map_or_else(|_| exe_name(), |e| e.display().to_string()),
         );
@@ -131,13 +131,16 @@ impl Recorder {
 
     /// Appends a lock statistics record (see the module docs). The process-wide validator
     /// writes its own every few seconds and at exit while [statistics](crate::stat) are on.
+    ///
+    /// Statistics too large for one frame are written as several records, one after the other:
+    /// parts, then the record they complete (a reader keeps a snapshot only once it is whole).
     pub fn record_lock_stats(&self, stats: &LockStats) {
-        let p = encode_stats(stats);
-        if p.len() > MAX_PAYLOAD as usize {
-            eprintln!("lockdep: lock statistics too large for one record; not recorded");
-            return;
+        let parts = encode_stats(stats);
+        let mut st = self.lock();
+        let last = parts.len() - 1;
+        for (i, p) in parts.iter().enumerate() {
+            st.emit(if i == last { KIND_STAT } else { KIND_STAT_PART }, p);
         }
-        self.lock().emit(KIND_STAT, &p);
     }
 
     /// The file written, if any.
@@ -208,6 +211,15 @@ impl WriterState {
         if self.failed {
             return;
         }
+        if payload.len() > MAX_PAYLOAD as usize {
+            // Every record is made to fit; one that did not would make the reader skip it.
+            eprintln!(
+                "lockdep: a record of {} bytes (kind {kind}) is larger than the limit of \
+                 {MAX_PAYLOAD}: not recorded",
+                payload.len()
+            );
+            return;
+        }
         let mut buf = Vec::with_capacity(payload.len() + FRAME_HEAD + 4);
         frame(&mut buf, kind, payload);
         if let Err(e) = self.write(&buf) {
@@ -231,6 +243,10 @@ impl WriterState {
             .map(|id| self.stable.get(id).copied())
             .collect();
         let Some(ids) = ids else { return };
+        if ids.len() > (MAX_PAYLOAD as usize - 5) / 8 {
+            // Longer than any held stack can be; a cut chain would be another chain.
+            return;
+        }
         if !self.chains.insert((c.irq_context, ids.clone())) {
             return;
         }
@@ -283,7 +299,7 @@ impl Observer for Recorder {
         st.stable.insert(class.id, class.stable_id);
         let mut p = Vec::new();
         put_u64(&mut p, class.stable_id);
-        put_str(&mut p, &class.name);
+        put_text(&mut p, &class.name);
         put_opt_str(&mut p, class.site.as_deref());
         put_str(&mut p, &class.wait_inner.to_string());
         put_str(&mut p, &class.wait_outer.to_string());
@@ -305,26 +321,14 @@ impl Observer for Recorder {
         put_u64(&mut p, to.stable_id);
         put_u8(&mut p, dep.dep);
         put_u16(&mut p, dep.distance);
-        put_str(&mut p, &dep.task.name);
+        put_text(&mut p, &dep.task.name);
         put_u32(&mut p, dep.task.pid);
         let test = st.test_name(&dep.task);
         put_opt_str(&mut p, test.as_deref());
         if old.is_none() {
             // The slow path: symbolize now, so the recording outlives the binary.
             put_u8(&mut p, 1);
-            let frames = dep.stack.frames();
-            put_u32(&mut p, frames.len() as u32);
-            for f in &frames {
-                put_str(&mut p, &f.function);
-                match f.offset {
-                    Some(o) => {
-                        put_u8(&mut p, 1);
-                        put_u64(&mut p, o as u64);
-                    }
-                    None => put_u8(&mut p, 0),
-                }
-                put_opt_str(&mut p, f.location.as_deref());
-            }
+            put_frames(&mut p, &dep.stack.frames());
         } else {
             put_u8(&mut p, 0);
         }
@@ -337,6 +341,45 @@ impl Observer for Recorder {
         }
         st.emit(KIND_DEP, &p);
     }
+}
+
+/// Room kept in a dependency record for what follows its frames (the two sites) and one last
+/// frame saying how many were left out.
+const AFTER_FRAMES: usize = 3 * (MAX_TEXT + 16);
+
+/// A stack, as much of it as fits: at most [`MAX_FRAMES`] frames and what leaves the record
+/// room for its sites, innermost first; then, if some were left out, a frame saying how many.
+fn put_frames(p: &mut Vec<u8>, frames: &[Frame]) {
+    let count_at = p.len();
+    put_u32(p, 0);
+    let budget = (MAX_PAYLOAD as usize).saturating_sub(AFTER_FRAMES);
+    let mut n = 0usize;
+    for f in frames {
+        if n == MAX_FRAMES || p.len() + 3 * (MAX_TEXT + 16) > budget {
+            break;
+        }
+        put_text(p, &f.function);
+        match f.offset {
+            Some(o) => {
+                put_u8(p, 1);
+                put_u64(p, o as u64);
+            }
+            None => put_u8(p, 0),
+        }
+        put_opt_str(p, f.location.as_deref());
+        n += 1;
+    }
+    let mut count = n;
+    if n < frames.len() {
+        put_text(
+            p,
+            &format!("[{} more frames not recorded]", frames.len() - n),
+        );
+        put_u8(p, 0);
+        put_opt_str(p, None);
+        count += 1;
+    }
+    p[count_at..count_at + 4].copy_from_slice(&(count as u32).to_le_bytes());
 }
 
 pub(super) fn exe_name() -> String {

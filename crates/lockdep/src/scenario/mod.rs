@@ -50,9 +50,10 @@ use crate::report::{Report, ReportKind};
 mod parse;
 mod replay;
 
-pub use parse::parse;
+pub use parse::{parse, parse_reader, validate, MAX_LINE};
 pub use replay::{
-    render_case, replay, replay_case, replay_case_in, FAKE_ADDRESS_BASE, FAKE_ADDRESS_STRIDE,
+    render_case, replay, replay_case, replay_case_in, replay_stream, CaseDriver, FAKE_ADDRESS_BASE,
+    FAKE_ADDRESS_STRIDE,
 };
 
 /// A malformed scenario file: where and why. Displays as `FILE:LINE: message`.

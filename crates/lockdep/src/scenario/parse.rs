@@ -5,6 +5,7 @@
 //! never pop more than was pushed (per task). A file with any error is rejected whole.
 
 use std::collections::HashMap;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl, WwOutcome};
@@ -25,6 +26,72 @@ const PREDECLARED: [&str; 2] = ["fs_reclaim", "mmu_notifier_invalidate_range_sta
 /// assert_eq!(err.to_string(), "t.lockdep:2: undeclared instance `B`");
 /// ```
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
+    parse_reader(file, text.as_bytes())
+}
+
+/// [`parse`], reading the text from `reader` line by line (the text itself is never held
+/// whole). A line that is not UTF-8 is an error naming its line and its byte offset in the file.
+pub fn parse_reader(file: &str, reader: impl BufRead) -> Result<Scenario, ParseError> {
+    let mut cases = Vec::new();
+    run(file, reader, &mut Collect(&mut cases))?;
+    Ok(Scenario {
+        file: file.to_string(),
+        cases,
+    })
+}
+
+/// Checks a scenario file as [`parse_reader`] does, without keeping any of it: memory stays
+/// bounded by its declarations, however many statements it has. Returns the number of cases.
+pub fn validate(file: &str, reader: impl BufRead) -> Result<usize, ParseError> {
+    struct Count(usize);
+    impl Sink for Count {
+        fn streams(&self) -> bool {
+            true
+        }
+        fn step(&mut self, _: &Case, _: &Step) {}
+        fn case(&mut self, _: Case) {
+            self.0 += 1;
+        }
+    }
+    let mut n = Count(0);
+    run(file, reader, &mut n)?;
+    Ok(n.0)
+}
+
+/// The longest line a scenario file may have, in bytes.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Where the parser puts what it made.
+pub(crate) trait Sink {
+    /// Whether steps are handed over one by one ([`Sink::step`]) and then dropped, rather than
+    /// kept in their case.
+    fn streams(&self) -> bool;
+    /// A statement of `case` (whose declarations are the ones made so far), when streaming.
+    fn step(&mut self, case: &Case, step: &Step);
+    /// A finished case (without its steps, when streaming).
+    fn case(&mut self, case: Case);
+}
+
+/// The batch sink: whole cases, with their steps.
+struct Collect<'a>(&'a mut Vec<Case>);
+
+impl Sink for Collect<'_> {
+    fn streams(&self) -> bool {
+        false
+    }
+    fn step(&mut self, _: &Case, _: &Step) {}
+    fn case(&mut self, case: Case) {
+        self.0.push(case);
+    }
+}
+
+/// Parses `reader` line by line into `sink`. An error stops it: what the sink was given before
+/// is a prefix of the file (callers that must not act on a malformed file [`validate`] first).
+pub(crate) fn run(
+    file: &str,
+    mut reader: impl BufRead,
+    sink: &mut dyn Sink,
+) -> Result<(), ParseError> {
     let stem = Path::new(file)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -32,11 +99,50 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
         .unwrap_or_else(|| file.to_string());
     let mut p = Parser {
         file,
-        cases: Vec::new(),
+        sink,
         cur: CaseBuilder::new(file, stem, 0, true),
     };
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
+    let error = |line: usize, message: String| ParseError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let mut buf = Vec::new();
+    let mut offset = 0u64;
+    let mut line = 0usize;
+    let mut steps = Vec::new();
+    let mut statements = 0usize;
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| error(line + 1, format!("cannot read the file: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        if buf.len() > MAX_LINE {
+            return Err(error(
+                line,
+                format!("line longer than {MAX_LINE} bytes (byte {offset})"),
+            ));
+        }
+        let start = offset;
+        offset += n as u64;
+        let mut raw: &[u8] = &buf;
+        if let Some(r) = raw.strip_suffix(b"\n") {
+            raw = r.strip_suffix(b"\r").unwrap_or(r);
+        }
+        let raw = std::str::from_utf8(raw).map_err(|e| {
+            error(
+                line,
+                format!(
+                    "not UTF-8 text (byte {} of the file)",
+                    start + e.valid_up_to() as u64
+                ),
+            )
+        })?;
         let code = match raw.find('#') {
             Some(at) => &raw[..at],
             None => raw,
@@ -45,23 +151,37 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ParseError> {
         let Some((&keyword, args)) = tokens.split_first() else {
             continue;
         };
-        p.statement(line, keyword, args)
-            .map_err(|message| ParseError {
-                file: file.to_string(),
-                line,
-                message,
-            })?;
+        let first = statements == 0;
+        statements += 1;
+        p.statement(line, keyword, args).map_err(|message| {
+            if first && message.starts_with(UNKNOWN) {
+                // Not a scenario at all (a file reached by a link, a mistyped name): say so,
+                // without echoing its content.
+                error(
+                    line,
+                    "not a scenario file: its first statement is not a statement of the format"
+                        .into(),
+                )
+            } else {
+                error(line, message)
+            }
+        })?;
+        if p.sink.streams() && !p.cur.case.steps.is_empty() {
+            // Hand the statement's steps over and keep none of them.
+            std::mem::swap(&mut steps, &mut p.cur.case.steps);
+            for s in &steps {
+                p.sink.step(&p.cur.case, s);
+            }
+            steps.clear();
+        }
     }
     p.finish_case();
-    Ok(Scenario {
-        file: file.to_string(),
-        cases: p.cases,
-    })
+    Ok(())
 }
 
 struct Parser<'a> {
     file: &'a str,
-    cases: Vec<Case>,
+    sink: &'a mut dyn Sink,
     cur: CaseBuilder,
 }
 
@@ -299,7 +419,7 @@ impl Parser<'_> {
         let next = CaseBuilder::new(self.file, String::new(), 0, false);
         let done = std::mem::replace(&mut self.cur, next);
         if keep {
-            self.cases.push(done.case);
+            self.sink.case(done.case);
         }
     }
 
@@ -501,7 +621,7 @@ impl Parser<'_> {
                     c.case.expected.push(k);
                 }
             }
-            _ => return Err(format!("unknown statement `{keyword}`")),
+            _ => return Err(unknown_statement(keyword)),
         }
         Ok(())
     }
@@ -789,7 +909,7 @@ fn ww_statement(
             }
             c.push(line, Op::WwUnlock { inst, owner });
         }
-        _ => return Err(format!("unknown statement `{keyword}`")),
+        _ => return Err(unknown_statement(keyword)),
     }
     Ok(())
 }
@@ -966,6 +1086,25 @@ fn check_name(name: &str, what: &str) -> Result<(), String> {
             "bad {what} `{}`: names are made of A-Z a-z 0-9 _ & > . : / -",
             name.escape_debug()
         ))
+    }
+}
+
+const UNKNOWN: &str = "unknown statement";
+
+/// The error of an unknown statement. The word is echoed only if it looks like a statement
+/// keyword (a mistyped one), never if it looks like the content of some other kind of file.
+fn unknown_statement(keyword: &str) -> String {
+    let keyword_like = keyword.len() <= 40
+        && keyword
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if keyword_like {
+        format!("{UNKNOWN} `{keyword}`")
+    } else {
+        format!(
+            "{UNKNOWN} (a line starting with {} bytes that are not a keyword)",
+            keyword.len()
+        )
     }
 }
 
@@ -1337,5 +1476,69 @@ mod tests {
             outcomes,
             vec![WwOutcome::Acquired { stale: false }, WwOutcome::Already]
         );
+    }
+
+    #[test]
+    fn non_utf8_lines_name_their_line_and_byte() {
+        let e = parse_reader("t.lockdep", &b"mutex A\nlock A\xff\n"[..]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.lockdep:2: not UTF-8 text (byte 14 of the file)"
+        );
+        let e = parse_reader("t.lockdep", &b"# \xc3\n"[..]).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("byte 2 "), "{e}");
+    }
+
+    #[test]
+    fn another_kind_of_file_is_not_echoed() {
+        let e = parse("x.lockdep", "root:x:0:0:secret:/root:/bin/bash\nmore\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.starts_with("not a scenario file"), "{e}");
+        assert!(
+            !e.message.contains("secret") && !e.message.contains("root"),
+            "{e}"
+        );
+        let e = parse("x.lockdep", "mutex A\nPassword=hunter2\n").unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let pieces: [&[u8]; 8] = [
+            b"mutex A\n",
+            b"lock A",
+            b"\n",
+            b"\r\n",
+            b"\xff",
+            b"\xc3",
+            b" ",
+            b"#",
+        ];
+        for _ in 0..2000 {
+            let mut b = Vec::new();
+            for _ in 0..next() % 40 {
+                if next() % 3 == 0 {
+                    b.push(next() as u8);
+                } else {
+                    b.extend_from_slice(pieces[(next() % 8) as usize]);
+                }
+            }
+            let whole = parse_reader("f.lockdep", &b[..]);
+            let checked = validate("f.lockdep", &b[..]);
+            // The two agree: on the error, or on the number of cases.
+            match (&whole, &checked) {
+                (Ok(s), Ok(n)) => assert_eq!(s.cases.len(), *n),
+                (Err(a), Err(b)) => assert_eq!(a, b),
+                _ => panic!("parse {whole:?} but validate {checked:?}"),
+            }
+        }
     }
 }

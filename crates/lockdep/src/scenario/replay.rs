@@ -39,73 +39,89 @@ pub fn replay_case(case: &Case) -> CaseResult {
 /// Replays one case through `engine`, which should be fresh (one with an observer, to record the
 /// case; or one to look at afterwards, as `lockdep replay --dump` does).
 pub fn replay_case_in(case: &Case, engine: &Engine) -> CaseResult {
-    // Each class's site is its declaration line in the scenario file (the predeclared maps have
-    // none in the file: the case's line stands for them).
-    let keys: Vec<&'static LockClassKey> = case
-        .classes
-        .iter()
-        .zip(&case.class_lines)
-        .map(|(name, &line)| {
-            let line = if line == 0 { case.line } else { line };
-            LockClassKey::new_dynamic_at(name, &format!("{}:{line}", case.file))
-        })
-        .collect();
-    // Boxed, so that each map keeps its address (the engine's instance identity) for the whole
-    // case. `parse` guarantees every class index is in range; a key is made on the spot if not.
-    let maps: Vec<Box<LockMap>> = case
-        .instances
-        .iter()
-        .map(|i| {
-            let key = match keys.get(i.class) {
-                Some(k) => *k,
-                None => LockClassKey::new_dynamic(i.name.as_str()),
-            };
-            Box::new(LockMap::named(key).with_wait(i.inner, i.outer))
-        })
-        .collect();
-    let fake: HashMap<usize, usize> = maps
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let addr = FAKE_ADDRESS_BASE.wrapping_add(FAKE_ADDRESS_STRIDE.wrapping_mul(i));
-            (m.instance(), addr)
-        })
-        .collect();
-    let mut r = Replay {
-        engine,
-        case,
-        maps: &maps,
-        tasks: case
-            .tasks
-            .iter()
-            .map(|t| Task::simulated(t.name.as_str(), t.pid))
-            .collect(),
-        scopes: vec![Default::default(); case.tasks.len()],
-        current: 0,
-        ww: HashMap::new(),
-    };
-    if r.tasks.is_empty() {
-        r.tasks.push(Task::simulated("main", 1));
-        r.scopes.push(Default::default());
-    }
-    let mut reports = Vec::new();
+    let mut live = Live::default();
     for step in &case.steps {
-        if let Some(mut report) = r.step(step.line, &step.op) {
-            rewrite_addresses(&mut report, &fake);
-            reports.push(report);
+        live.step(engine, case, step);
+    }
+    live.finish(case)
+}
+
+/// What [`replay_stream`] asks of its caller: an engine per case, and what to do with it after.
+pub trait CaseDriver {
+    /// A fresh engine for the next case (its steps are not known yet).
+    fn engine(&mut self, case: &Case) -> Engine;
+    /// `case` (without its steps) has been replayed through `engine`.
+    fn done(&mut self, case: &Case, result: CaseResult, engine: Engine);
+}
+
+/// Parses and replays a scenario file statement by statement, as it is read: no case is ever
+/// held whole, so memory stays bounded by the declarations and reports of one case, however
+/// large the file. Each case gets an engine from `driver` and is handed back to it when it ends.
+/// Returns the number of cases.
+///
+/// A malformed statement stops the replay with its error, after the cases before it were
+/// replayed: to replay nothing of a malformed file (as [`parse`](super::parse) does), call
+/// [`validate`](super::validate) on it first.
+///
+/// ```
+/// use lockdep::scenario::{self, Case, CaseDriver, CaseResult};
+/// use lockdep::Engine;
+///
+/// struct Verdicts(Vec<bool>);
+/// impl CaseDriver for Verdicts {
+///     fn engine(&mut self, _: &Case) -> Engine {
+///         Engine::new()
+///     }
+///     fn done(&mut self, _: &Case, result: CaseResult, _: Engine) {
+///         self.0.push(result.passed);
+///     }
+/// }
+/// let text = "mutex A\nlock A\nlock A\nexpect recursive\n";
+/// let mut v = Verdicts(Vec::new());
+/// assert_eq!(scenario::replay_stream("aa.lockdep", text.as_bytes(), &mut v), Ok(1));
+/// # #[cfg(not(feature = "disabled"))] {
+/// assert_eq!(v.0, [true]);
+/// # }
+/// ```
+pub fn replay_stream(
+    file: &str,
+    reader: impl std::io::BufRead,
+    driver: &mut dyn CaseDriver,
+) -> Result<usize, super::ParseError> {
+    struct Stream<'a> {
+        driver: &'a mut dyn CaseDriver,
+        cur: Option<(Engine, Live)>,
+        cases: usize,
+    }
+    impl super::parse::Sink for Stream<'_> {
+        fn streams(&self) -> bool {
+            true
+        }
+        fn step(&mut self, case: &Case, step: &super::Step) {
+            if self.cur.is_none() {
+                self.cur = Some((self.driver.engine(case), Live::default()));
+            }
+            if let Some((engine, live)) = &mut self.cur {
+                live.step(engine, case, step);
+            }
+        }
+        fn case(&mut self, case: Case) {
+            let (engine, live) = match self.cur.take() {
+                Some(c) => c,
+                None => (self.driver.engine(&case), Live::default()),
+            };
+            let result = live.finish(&case);
+            self.cases += 1;
+            self.driver.done(&case, result, engine);
         }
     }
-    let passed = reports.len() == case.expected.len()
-        && reports
-            .iter()
-            .zip(&case.expected)
-            .all(|(r, k)| r.kind == *k);
-    CaseResult {
-        name: case.name.clone(),
-        reports,
-        expected: case.expected.clone(),
-        passed,
-    }
+    let mut s = Stream {
+        driver,
+        cur: None,
+        cases: 0,
+    };
+    super::parse::run(file, reader, &mut s)?;
+    Ok(s.cases)
 }
 
 /// The text `lockdep replay` prints for a case: its reports in the kernel's format, then
@@ -133,19 +149,89 @@ pub fn render_case(result: &CaseResult) -> String {
 /// The allocation-scope saves of one task, one stack per [`Scope`].
 type Scopes = [Vec<bool>; 3];
 
-struct Replay<'a> {
-    engine: &'a Engine,
-    case: &'a Case,
-    maps: &'a [Box<LockMap>],
+/// The replay of one case, grown as the case's declarations and tasks appear: one key per class
+/// (sited at its declaration line), one boxed map per instance (so that each keeps its address,
+/// the engine's instance identity, for the whole case), one simulated task per task.
+#[derive(Default)]
+struct Live {
+    /// Boxed: the vector grows during the case, and a map must never move.
+    #[allow(clippy::vec_box)]
+    maps: Vec<Box<LockMap>>,
+    keys: Vec<&'static LockClassKey>,
+    /// The fake address of each map, by its real one.
+    fake: HashMap<usize, usize>,
     tasks: Vec<Task>,
     scopes: Vec<Scopes>,
     current: usize,
     /// The validator's state of each ww acquire context, by instance.
     ww: HashMap<usize, WwCtxState>,
+    reports: Vec<Report>,
 }
 
-impl Replay<'_> {
-    fn step(&mut self, line: usize, op: &Op) -> Option<Report> {
+impl Live {
+    /// Makes the keys, maps and tasks `case` declared since the last call.
+    fn sync(&mut self, case: &Case) {
+        // Each class's site is its declaration line in the scenario file (the predeclared maps
+        // have none in the file: the case's line stands for them).
+        while self.keys.len() < case.classes.len() {
+            let i = self.keys.len();
+            let line = match case.class_lines.get(i) {
+                Some(&l) if l != 0 => l,
+                _ => case.line,
+            };
+            self.keys.push(LockClassKey::new_dynamic_at(
+                &case.classes[i],
+                &format!("{}:{line}", case.file),
+            ));
+        }
+        while self.maps.len() < case.instances.len() {
+            let i = self.maps.len();
+            let inst = &case.instances[i];
+            // `parse` guarantees every class index is in range; a key is made on the spot if not.
+            let key = match self.keys.get(inst.class) {
+                Some(k) => *k,
+                None => LockClassKey::new_dynamic(inst.name.as_str()),
+            };
+            let map = Box::new(LockMap::named(key).with_wait(inst.inner, inst.outer));
+            let addr = FAKE_ADDRESS_BASE.wrapping_add(FAKE_ADDRESS_STRIDE.wrapping_mul(i));
+            self.fake.insert(map.instance(), addr);
+            self.maps.push(map);
+        }
+        while self.tasks.len() < case.tasks.len() {
+            let t = &case.tasks[self.tasks.len()];
+            self.tasks.push(Task::simulated(t.name.as_str(), t.pid));
+            self.scopes.push(Default::default());
+        }
+        if self.tasks.is_empty() {
+            self.tasks.push(Task::simulated("main", 1));
+            self.scopes.push(Default::default());
+        }
+    }
+
+    fn step(&mut self, engine: &Engine, case: &Case, step: &super::Step) {
+        self.sync(case);
+        if let Some(mut report) = self.statement(engine, case, step.line, &step.op) {
+            rewrite_addresses(&mut report, &self.fake);
+            self.reports.push(report);
+        }
+    }
+
+    fn finish(self, case: &Case) -> CaseResult {
+        let reports = self.reports;
+        let passed = reports.len() == case.expected.len()
+            && reports
+                .iter()
+                .zip(&case.expected)
+                .all(|(r, k)| r.kind == *k);
+        CaseResult {
+            name: case.name.clone(),
+            reports,
+            expected: case.expected.clone(),
+            passed,
+        }
+    }
+
+    fn statement(&mut self, engine: &Engine, case: &Case, line: usize, op: &Op) -> Option<Report> {
         // Statements that shape the task, not events.
         match op {
             Op::Thread(t) => {
@@ -168,13 +254,13 @@ impl Replay<'_> {
         // An event: its site is the innermost simulated frame, or `FILE:LINE` of the statement
         // when the stack is empty. In that case the statement is also the one frame of the
         // stack the engine captures, so backtraces and dependency stacks show it too.
-        let here = stack::intern(&format!("{}:{}", self.case.file, line));
+        let here = line_site(&case.file, line);
         let pushed = self.task().current_frame().is_none();
         if pushed {
             self.task().push_frame(here);
         }
         let site = Site::Text(self.task().current_frame().unwrap_or(here));
-        let report = self.event(op, site);
+        let report = self.event(engine, op, site);
         if pushed {
             self.task().pop_frame();
         }
@@ -186,9 +272,8 @@ impl Replay<'_> {
         &mut self.tasks[i]
     }
 
-    fn event(&mut self, op: &Op, site: Site) -> Option<Report> {
-        let engine = self.engine;
-        let maps = self.maps;
+    fn event(&mut self, engine: &Engine, op: &Op, site: Site) -> Option<Report> {
+        let maps = &self.maps;
         let map = |i: usize| maps.get(i).map(|m| &**m);
         let i = self.current.min(self.tasks.len().saturating_sub(1));
         let task = &mut self.tasks[i];
@@ -347,6 +432,41 @@ impl Replay<'_> {
             }
         }
     }
+}
+
+/// The text `FILE:LINE` of a statement's site, for the life of the process (the engine keeps a
+/// site as long as that: it is what the kernel's static strings are to it).
+///
+/// Every event line of a scenario is a site of its own, so a large file makes millions of them.
+/// They are written one after the other into leaked chunks, each line's once: no allocation and
+/// no interning table per site. Equal texts made twice (a file replayed twice) are two copies,
+/// which the engine treats as one site.
+fn line_site(file: &str, line: usize) -> &'static str {
+    use std::io::Write;
+    use std::sync::Mutex;
+    const CHUNK: usize = 1 << 16;
+    static FREE: Mutex<Option<&'static mut [u8]>> = Mutex::new(None);
+    const MAX: usize = 256;
+    let mut text = [0u8; MAX];
+    let len = {
+        let mut w = &mut text[..];
+        if write!(w, "{file}:{line}").is_err() {
+            // A very long file name: interned as any other text.
+            return stack::intern(&format!("{file}:{line}"));
+        }
+        MAX - w.len()
+    };
+    let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+    let chunk = match free.take() {
+        Some(c) if c.len() >= len => c,
+        _ => Box::leak(vec![0u8; CHUNK].into_boxed_slice()),
+    };
+    let (head, tail) = chunk.split_at_mut(len);
+    head.copy_from_slice(&text[..len]);
+    *free = Some(tail);
+    let head: &'static [u8] = head;
+    // `file` is a `str` and the line a number: the text is UTF-8.
+    std::str::from_utf8(head).unwrap_or("<site>")
 }
 
 /// The case's predeclared `fs_reclaim` and `mmu_notifier_invalidate_range_start` maps.
@@ -621,5 +741,111 @@ mod tests {
             }
         }
         assert!(parsed > 50, "only {parsed} inputs parsed");
+    }
+
+    /// A scenario of `cases` cases made as it is read, counting what was read.
+    struct Generated {
+        cases: usize,
+        made: usize,
+        buf: Vec<u8>,
+        pos: usize,
+        read: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    impl std::io::Read for Generated {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos == self.buf.len() {
+                if self.made == self.cases {
+                    return Ok(0);
+                }
+                self.buf.clear();
+                self.pos = 0;
+                let c = self.made;
+                self.made += 1;
+                let mut t = format!("case c{c}\nmutex A\nmutex B\n");
+                for _ in 0..500 {
+                    t.push_str("lock A\nlock B\nunlock B\nunlock A\n");
+                }
+                t.push_str("lock B\nlock A\nunlock A\nunlock B\nexpect circular\n");
+                self.buf = t.into_bytes();
+            }
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            self.read.set(self.read.get() + n);
+            Ok(n)
+        }
+    }
+
+    struct Seen {
+        read: std::rc::Rc<std::cell::Cell<usize>>,
+        /// The bytes read when each case ended, and its verdict.
+        at: Vec<(usize, bool)>,
+    }
+
+    impl CaseDriver for Seen {
+        fn engine(&mut self, _: &Case) -> Engine {
+            Engine::new()
+        }
+        fn done(&mut self, _: &Case, r: CaseResult, _: Engine) {
+            self.at.push((self.read.get(), r.passed));
+        }
+    }
+
+    #[test]
+    fn cases_are_replayed_as_the_file_is_read() {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let input = Generated {
+            cases: 200,
+            made: 0,
+            buf: Vec::new(),
+            pos: 0,
+            read: read.clone(),
+        };
+        let mut seen = Seen {
+            read: read.clone(),
+            at: Vec::new(),
+        };
+        let n = replay_stream("gen.lockdep", std::io::BufReader::new(input), &mut seen).unwrap();
+        assert_eq!(n, 200);
+        let total = read.get();
+        assert_eq!(seen.at.len(), 200);
+        #[cfg(not(feature = "disabled"))]
+        assert!(seen.at.iter().all(|a| a.1));
+        // The first case ended with about 1/200 of the file read, not all of it.
+        assert!(seen.at[0].0 < total / 50, "{} of {total}", seen.at[0].0);
+        // Errors still name the file and line, after the cases before them were replayed.
+        let text = "case a\nmutex A\nlock A\ncase b\nlock B\n";
+        let mut seen = Seen {
+            read,
+            at: Vec::new(),
+        };
+        let e = replay_stream("t.lockdep", text.as_bytes(), &mut seen).unwrap_err();
+        assert_eq!(e.to_string(), "t.lockdep:5: undeclared instance `B`");
+        assert_eq!(seen.at.len(), 1);
+    }
+
+    #[test]
+    fn a_streamed_replay_is_the_replay_of_the_parsed_file() {
+        let text = "case abba\nmutex A\nmutex B\nlock A\nlock B\nunlock B\nunlock A\n\
+                    lock B\nlock A\nunlock A\nunlock B\nexpect circular\n\
+                    case late\nlock_shared fs_reclaim\nmutex C\nthread t\nlock C\nlock C\n\
+                    expect recursive\n";
+        let whole: Vec<String> = replay(&parse("t.lockdep", text).unwrap())
+            .iter()
+            .map(render_case)
+            .collect();
+        struct Texts(Vec<String>);
+        impl CaseDriver for Texts {
+            fn engine(&mut self, _: &Case) -> Engine {
+                Engine::new()
+            }
+            fn done(&mut self, _: &Case, r: CaseResult, _: Engine) {
+                self.0.push(render_case(&r));
+            }
+        }
+        let mut t = Texts(Vec::new());
+        replay_stream("t.lockdep", text.as_bytes(), &mut t).unwrap();
+        assert_eq!(t.0, whole);
     }
 }
