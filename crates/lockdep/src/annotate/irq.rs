@@ -31,9 +31,26 @@
 //! # on_signal(); report();
 //! ```
 //!
-//! Note that a real signal handler runs on the interrupted thread, so the validator's
-//! thread-local state is that thread's: call these from the handler only in programs (and
-//! tests) where that is acceptable; they are not async-signal-safe.
+//! A real signal handler declares itself with [`signal`] instead: [`hardirq`] changes the
+//! interrupted thread's own state and may allocate, which a handler must not do (see
+//! `docs/SEMANTICS.md`, "Signal handlers").
+//!
+//! ```
+//! # #[cfg(all(target_os = "linux", not(feature = "disabled")))] {
+//! use lockdep::{irq, Mutex};
+//!
+//! static COUNT: Mutex<u64> = lockdep::const_mutex(0);
+//!
+//! extern "C" fn on_sigusr1(_: i32) {
+//!     let _ctx = irq::signal(); // async-signal-safe: validated after the handler returns
+//!     if let Some(mut c) = COUNT.try_lock() {
+//!         *c += 1;
+//!     }
+//! }
+//! # drop(COUNT.lock());
+//! # on_sigusr1(10);
+//! # }
+//! ```
 
 use std::marker::PhantomData;
 
@@ -188,6 +205,43 @@ impl Drop for Hardirq {
     fn drop(&mut self) {
         hardirq_exit();
     }
+}
+
+/// Inside a real signal handler, until dropped: see [`signal`].
+#[must_use = "the handler's context ends when the guard is dropped"]
+#[derive(Debug)]
+pub struct Signal {
+    fast: *const (),
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Declares that the code until the guard drops runs in a signal handler: a hardirq that may
+/// have interrupted its thread anywhere, inside the allocator or the validator included.
+///
+/// Until then the thread's lock hooks are async-signal-safe: they neither allocate nor lock nor
+/// touch the interrupted code's state, but log each acquisition and release (the lock's class,
+/// read from its cache) in a fixed per-thread log. The thread validates the log at its next
+/// slow-path hook outside the handler (at the latest when it exits), on a task of its own in
+/// hardirq context with hard interrupts off, as the kernel validates an interrupt: the locks
+/// become hardirq-safe, and taking one with the signal unblocked elsewhere is reported. A lock
+/// the program has never taken outside a handler has no cached class yet and is not validated
+/// (counted by [`signal_unvalidated`]), nor are subclass or nest-lock acquisitions.
+pub fn signal() -> Signal {
+    Signal {
+        fast: crate::rt::signal::enter().cast(),
+        _not_send: PhantomData,
+    }
+}
+
+impl Drop for Signal {
+    fn drop(&mut self) {
+        crate::rt::signal::exit(self.fast.cast());
+    }
+}
+
+/// How many lock hooks in declared signal handlers were not validated (see [`signal`]).
+pub fn signal_unvalidated() -> usize {
+    crate::rt::signal::unvalidated()
 }
 
 /// Running in softirq context, with soft interrupts disabled, until dropped.

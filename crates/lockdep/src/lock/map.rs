@@ -478,7 +478,7 @@ pub enum Site {
 /// A [`Site`] as two words, which a call passes in registers: a `Site` is three words, and
 /// passing one to a hook's slow path made every lock call's fast path store it to the stack
 /// first. Made only by [`Site::words`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SiteWords(usize, usize);
 
 impl Site {

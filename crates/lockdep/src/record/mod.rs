@@ -604,7 +604,9 @@ mod tests {
 
     #[test]
     fn classes_written_many_times_are_merged_in_linear_time() {
-        // 20 000 classes, each written 4 times: a linear search per record took seconds.
+        // 50 000 classes, each written 4 times: the linear search per record took 2 s at 20 000
+        // classes in a debug build (so ~13 s here); the indexed merge takes milliseconds. The
+        // bound leaves a loaded machine a wide margin.
         let mut bytes = Vec::new();
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
@@ -615,7 +617,7 @@ mod tests {
         put_u64(&mut p, 0);
         put_str(&mut p, "0.1.0");
         format::frame(&mut bytes, KIND_PROCESS, &p);
-        let n = 20_000u64;
+        let n = 50_000u64;
         for round in 0..4u16 {
             for id in 0..n {
                 let mut p = Vec::new();
@@ -633,7 +635,6 @@ mod tests {
         let took = t.elapsed();
         assert_eq!(r.classes.len(), n as usize);
         assert!(r.classes.iter().all(|c| c.usage == 0xf));
-        // Linear: a few milliseconds (the quadratic merge took over a second here in debug).
-        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+        assert!(took < std::time::Duration::from_secs(4), "{took:?}");
     }
 }

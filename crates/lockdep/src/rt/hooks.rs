@@ -342,6 +342,10 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
 #[track_caller]
 pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
     let site = Site::from_words(site);
+    if signal::active() {
+        signal::log_acquire(map, &how, site);
+        return false;
+    }
     let gate = gate();
     if gate & STAT != 0 {
         return acquire_stat(map, how, site, gate);
@@ -390,7 +394,8 @@ fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> boo
 /// The lock's first try failed and the thread will wait for it (statistics only).
 #[inline]
 pub(crate) fn contended(map: &LockMap) {
-    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 {
+    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 && !signal::active()
+    {
         stat::contended(map.instance());
     }
 }
@@ -398,7 +403,8 @@ pub(crate) fn contended(map: &LockMap) {
 /// The lock was obtained (statistics only).
 #[inline]
 pub(crate) fn acquired(map: &LockMap) {
-    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 {
+    if !cfg!(feature = "disabled") && GATE.load(Ordering::Relaxed) & STAT != 0 && !signal::active()
+    {
         stat::acquired(map.instance());
     }
 }
@@ -434,6 +440,10 @@ pub(crate) fn release(map: &LockMap, site: Site) {
 #[inline(never)]
 pub(super) fn release_slow(map: &LockMap, site: SiteWords) {
     let site = Site::from_words(site);
+    if signal::active() {
+        signal::log_release(map, site);
+        return;
+    }
     let gate = gate();
     if gate & STAT != 0 {
         stat::hold_ends(map.instance());

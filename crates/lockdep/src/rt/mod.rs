@@ -35,6 +35,7 @@ mod fork;
 pub mod future;
 mod hooks;
 mod remote;
+pub(crate) mod signal;
 pub mod stat;
 
 use action::*;
@@ -153,6 +154,9 @@ impl Drop for ThreadSlot {
         }
         let task = self.own.task.get_mut();
         self.own.busy.set(true);
+        if !signal::active() && signal::pending() {
+            drain_and_deliver(task);
+        }
         for r in retire(task) {
             deliver(&r);
         }
@@ -245,6 +249,11 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
     if cfg!(feature = "disabled") || action_code() == OFF {
         return None;
     }
+    // Inside a declared signal handler nothing may allocate or lock: its hooks were logged
+    // (`signal.rs`), and everything else is refused.
+    if signal::active() {
+        return None;
+    }
     SLOT.try_with(|ts| {
         let slot = current_slot(ts);
         CUR.with(|f| f.set(slot));
@@ -269,6 +278,9 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         let task = unsafe { &mut *slot.task.get() };
         if pending() != 0 {
             claim_and_deliver(task);
+        }
+        if signal::pending() {
+            drain_and_deliver(task);
         }
         let r = f(&ENGINE, task);
         slot.open.set(task.fast_open(PROCESS_WIDE_ID));
@@ -303,6 +315,15 @@ its lock hooks are not validated (see lockdep's docs/SEMANTICS.md, \"Signal hand
         }
         #[cfg(not(target_os = "linux"))]
         let _ = msg;
+    }
+}
+
+/// Validates what declared signal handlers logged on this thread and delivers the reports.
+#[cold]
+#[inline(never)]
+fn drain_and_deliver(task: &Task) {
+    for r in signal::drain(&ENGINE, task) {
+        deliver(&r);
     }
 }
 
