@@ -51,7 +51,7 @@ impl Engine {
     /// The class of subclass 0 of a map whose own class cache is empty (a lock just made), from
     /// the task's memo, without a lock or an allocation. With `fill` (only for the engine that
     /// owns the maps' caches: the process-wide one) the map caches it from now on.
-    #[inline(never)]
+    #[inline]
     pub(crate) fn memoised_class(task: &Task, map: &LockMap, fill: bool) -> Option<ClassId> {
         let c = task.class_memo.get(map.key_word()?)?;
         if fill {

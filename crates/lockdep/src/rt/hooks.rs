@@ -510,21 +510,35 @@ pub fn with_current_task(f: impl FnOnce(&Engine, &mut Task) -> Option<Report>) -
     }
 }
 
-/// Reports a held lock whose map is being freed (`debug_check_no_locks_freed`).
+/// Reports a held lock whose map is being freed (`debug_check_no_locks_freed`). Inlined into
+/// every lock's drop: most locks are dropped by a thread that holds nothing, which one look at
+/// the current task's stack tells.
+#[inline]
 pub(crate) fn check_freed(instance: usize) {
     if cfg!(feature = "disabled") {
         return;
     }
-    // Most locks are dropped by a thread that holds nothing: a read-only look first.
     // SAFETY: the slot is used by this hook only.
-    let holds = unsafe { fast_slot() }.is_some_and(|slot| {
-        // SAFETY: as in `fast`: `busy` is clear and the scan calls out to nothing.
-        !slot.busy.get()
-            && unsafe { &*slot.task.get() }
-                .held
-                .iter()
-                .any(|h| h.instance == instance)
-    });
+    let Some(slot) = (unsafe { fast_slot() }) else {
+        return;
+    };
+    // SAFETY: as in `fast_task`: `busy` is clear (checked first), and the look calls out to
+    // nothing.
+    if slot.busy.get() || unsafe { &*slot.task.get() }.held.is_empty() {
+        return;
+    }
+    check_freed_held(slot, instance);
+}
+
+/// [`check_freed`] on a thread that holds locks: a read-only scan, then the engine if the map
+/// is among them.
+#[inline(never)]
+fn check_freed_held(slot: &Slot, instance: usize) {
+    // SAFETY: as in `check_freed`.
+    let holds = unsafe { &*slot.task.get() }
+        .held
+        .iter()
+        .any(|h| h.instance == instance);
     if !holds {
         return;
     }
