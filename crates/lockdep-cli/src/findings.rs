@@ -189,9 +189,17 @@ impl Analysis {
     pub fn of(recordings: &[Recording]) -> Analysis {
         let merged = Merged::new(recordings);
         let checked = merged.check();
+        // Who else took each edge of a reported cycle: only those edges are looked up (a
+        // fleet's recordings hold millions of dependencies, and their reports a handful).
+        let wanted: std::collections::HashSet<(u64, u64)> =
+            checked.reports.iter().flat_map(edge_pairs).collect();
         let mut seen_by: HashMap<(u64, u64), Vec<Origin>> = HashMap::new();
         for r in recordings {
-            for d in &r.dependencies {
+            for d in r
+                .dependencies
+                .iter()
+                .filter(|d| wanted.contains(&(d.from, d.to)))
+            {
                 let o = Origin {
                     pid: r.process.pid,
                     exe: r.process.exe.clone(),
@@ -239,6 +247,21 @@ impl Analysis {
     }
 }
 
+/// The dependencies of a circular report, as `(from, to)` stable ids: chain = [held (#N), ...,
+/// acquired (#0)], and the report's dependency held -> acquired closes the path acquired -> ...
+/// -> held. None for other reports.
+fn edge_pairs(r: &Report) -> Vec<(u64, u64)> {
+    if r.kind != ReportKind::Circular || r.chain.is_empty() {
+        return Vec::new();
+    }
+    let ids: Vec<u64> = r.chain.iter().map(|l| l.class.stable_id).collect();
+    let mut pairs = vec![(ids[0], ids[ids.len() - 1])];
+    for i in (1..ids.len()).rev() {
+        pairs.push((ids[i], ids[i - 1]));
+    }
+    pairs
+}
+
 fn describe(
     r: &Report,
     merged: &Merged,
@@ -263,35 +286,26 @@ fn describe(
         }
     }
     let mut edges = Vec::new();
-    if r.kind == ReportKind::Circular && !r.chain.is_empty() {
-        // chain = [held (#N), ..., acquired (#0)]: the report's dependency held -> acquired
-        // closes the path acquired -> ... -> held.
-        let ids: Vec<u64> = r.chain.iter().map(|l| l.class.stable_id).collect();
-        let mut pairs = vec![(ids[0], ids[ids.len() - 1])];
-        for i in (1..ids.len()).rev() {
-            pairs.push((ids[i], ids[i - 1]));
-        }
-        for (from, to) in pairs {
-            let Some(&i) = deps.get(&(from, to)) else {
-                continue;
-            };
-            let d = &merged.dependencies[i];
-            edges.push(Edge {
-                from,
-                to,
-                types: dep_names(d.dep),
-                first: Origin {
-                    pid: d.process.pid,
-                    exe: d.process.exe.clone(),
-                    file: d.file.clone(),
-                    test: d.first.test.clone(),
-                    task: d.first.task.clone(),
-                    tid: d.first.tid,
-                },
-                stack: d.first.frames.clone(),
-                seen_by: seen_by.get(&(from, to)).cloned().unwrap_or_default(),
-            });
-        }
+    for (from, to) in edge_pairs(r) {
+        let Some(&i) = deps.get(&(from, to)) else {
+            continue;
+        };
+        let d = &merged.dependencies[i];
+        edges.push(Edge {
+            from,
+            to,
+            types: dep_names(d.dep),
+            first: Origin {
+                pid: d.process.pid,
+                exe: d.process.exe.clone(),
+                file: d.file.clone(),
+                test: d.first.test.clone(),
+                task: d.first.task.clone(),
+                tid: d.first.tid,
+            },
+            stack: d.first.frames.clone(),
+            seen_by: seen_by.get(&(from, to)).cloned().unwrap_or_default(),
+        });
     }
     Finding {
         report: r.clone(),
