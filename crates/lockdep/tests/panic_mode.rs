@@ -134,6 +134,30 @@ fn a_trylock_whose_report_panics_leaves_the_lock_free() {
     }
 }
 
+#[test]
+fn a_trylock_past_the_depth_limit_panics_and_leaves_the_lock_free() {
+    lockdep::set_action(lockdep::Action::Panic);
+    // Sleeping locks too: the depth limit is reported for a trylock as for a lock.
+    type Own = lock_api::Mutex<lockdep::sync::Lockdep<parking_lot::RawMutex>, ()>;
+    let held: Vec<Own> = (0..lockdep::MAX_LOCK_DEPTH).map(|_| Own::new(())).collect();
+    let m = Mutex::new(0);
+    let guards: Vec<_> = held.iter().map(|l| l.lock()).collect();
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.try_lock().is_some()))
+        .expect_err("the depth report panics");
+    assert!(
+        message(&err).contains("MAX_LOCK_DEPTH too low"),
+        "{}",
+        message(&err)
+    );
+    assert_eq!(lockdep::rt::depth(), lockdep::MAX_LOCK_DEPTH);
+    drop(guards);
+    assert_eq!(lockdep::rt::depth(), 0);
+    assert!(!m.is_locked());
+    assert!(free_elsewhere(|| m
+        .try_lock_for(std::time::Duration::from_secs(1))
+        .is_some()));
+}
+
 /// Run as its own process by the test below (a panic inside a panic aborts the process).
 const CHILD: &str = "LOCKDEP_PANIC_MODE_CHILD";
 

@@ -40,7 +40,7 @@ use crate::report::TaskRef;
 use crate::report::{ChainLink, LockInfo, Report, ReportKind};
 use chain::{ChainInfo, EngineChains, ROOT};
 use graph::{Direction, Graph};
-use held::{HeldLock, Task};
+use held::{HeldLock, Task, MAX_LOCK_DEPTH};
 
 pub mod chain;
 pub mod graph;
