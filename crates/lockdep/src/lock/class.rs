@@ -156,6 +156,26 @@ pub(crate) enum Refined {
     Unknown,
 }
 
+type Spot = (&'static str, u32, u32);
+
+#[derive(PartialEq, Eq, Hash)]
+enum By {
+    Field(&'static str),
+    FirstAt(Spot),
+    Unknown,
+}
+
+type DefaultKeys = std::collections::HashMap<(Spot, By), &'static DefaultKey>;
+
+/// The interned [`DefaultKey`]s (a leaf lock; `rt::fork` takes it around `fork`).
+static DEFAULT_KEYS: std::sync::Mutex<Option<DefaultKeys>> = std::sync::Mutex::new(None);
+
+/// Takes the interned default keys' lock, for `rt::fork` to hold across a `fork` (dropping the
+/// value unlocks it).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(DEFAULT_KEYS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 impl DefaultKey {
     /// The one `DefaultKey` of a lock made at `made` and first acquired at `first` (sites
     /// compare by content).
@@ -164,14 +184,6 @@ impl DefaultKey {
         first: Option<&'static Location<'static>>,
     ) -> &'static DefaultKey {
         use std::collections::HashMap;
-        use std::sync::Mutex;
-        type Spot = (&'static str, u32, u32);
-        #[derive(PartialEq, Eq, Hash)]
-        enum By {
-            Field(&'static str),
-            FirstAt(Spot),
-            Unknown,
-        }
         let spot = |l: &Location<'static>| -> Spot { (l.file(), l.line(), l.column()) };
         let refined = match first {
             Some(f) => match crate::lock::field::field_at(f) {
@@ -185,9 +197,7 @@ impl DefaultKey {
             Refined::FirstAt(f) => By::FirstAt(spot(f)),
             Refined::Unknown => By::Unknown,
         };
-        type Keys = HashMap<(Spot, By), &'static DefaultKey>;
-        static KEYS: Mutex<Option<Keys>> = Mutex::new(None);
-        let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = DEFAULT_KEYS.lock().unwrap_or_else(|e| e.into_inner());
         keys.get_or_insert_with(HashMap::new)
             .entry((spot(made), by))
             .or_insert_with(|| Box::leak(Box::new(DefaultKey { made, refined })))
