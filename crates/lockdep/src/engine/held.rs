@@ -333,6 +333,8 @@ pub struct Task {
     pub(crate) overflow: u32,
     /// Whether the depth limit was reported for this task (it is reported once per task).
     pub(crate) overflow_reported: bool,
+    /// The engine's zap count when the task's chains were last known current.
+    pub(crate) zaps_seen: u64,
 }
 
 /// The most locks a task holds that the validator tracks (the kernel's `MAX_LOCK_DEPTH`). A
@@ -368,6 +370,7 @@ impl Task {
             pin_serial: 0,
             overflow: 0,
             overflow_reported: false,
+            zaps_seen: 0,
         }
     }
 

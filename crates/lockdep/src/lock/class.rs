@@ -317,6 +317,13 @@ pub(crate) struct Class {
     pub(crate) named_by_site: bool,
     /// That readable name, once looked for.
     pub(crate) source_name: OnceLock<Option<Arc<str>>>,
+    /// How many times the class was zapped (its self-keyed lock freed) and its slot reused by
+    /// another self-keyed lock: each lifetime is a class of its own to the outside — named by
+    /// its lock's address, printed `ADDRESS~N`, with its own stable id.
+    pub(crate) lifetime: std::sync::atomic::AtomicU32,
+    /// For a reused slot (`lifetime > 0`): the address of the self-keyed lock it is now the
+    /// class of, which names it instead of `base_name`.
+    pub(crate) instance: std::sync::atomic::AtomicUsize,
 }
 
 impl Class {
@@ -345,11 +352,25 @@ impl Class {
     /// The name as reports print it: `name[#version][/subclass]`, and for a class named by its
     /// construction site whose source says what the lock is, `expr[/subclass]@file:line:col`.
     pub(crate) fn display_name(&self) -> String {
+        let lifetime = self.lifetime.load(Ordering::Relaxed);
+        if lifetime > 0 {
+            // A reused slot: only self-keyed classes are reused, and named by their address.
+            let mut s = format!(
+                "{:#x}~{}",
+                self.instance.load(Ordering::Relaxed),
+                lifetime + 1
+            );
+            if self.subclass != 0 {
+                s.push_str(&format!("/{}", self.subclass));
+            }
+            return s;
+        }
         let source = self.source_name();
         let mut s = String::from(source.unwrap_or(&self.base_name));
         if self.name_version > 1 {
             s.push_str(&format!("#{}", self.name_version));
         }
+
         if self.subclass != 0 {
             s.push_str(&format!("/{}", self.subclass));
         }
@@ -367,7 +388,14 @@ impl Class {
             usage: self.usage(),
             wait_inner: self.wait_inner,
             wait_outer: self.wait_outer,
-            stable_id: self.stable_id,
+            stable_id: match self.lifetime.load(Ordering::Relaxed) {
+                0 => self.stable_id,
+                n => {
+                    let name = format!("{:#x}", self.instance.load(Ordering::Relaxed));
+                    stable_id(&name, Key::Instance, self.subclass)
+                        ^ u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                }
+            },
             site: self.site.clone(),
         }
     }

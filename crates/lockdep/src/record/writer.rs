@@ -278,6 +278,15 @@ impl Observer for Recorder {
         self.lock().chain(chain);
     }
 
+    fn class_unregistered(&self, class: &ClassInfo) {
+        // The old class is written no more: its dependencies are forgotten, so that those of
+        // the next class in its slot (registered under an identity of its own) are written in
+        // full.
+        self.lock()
+            .deps
+            .retain(|(from, to), _| *from != class.id && *to != class.id);
+    }
+
     fn class_registered(&self, class: &ClassInfo) {
         let mut st = self.lock();
         st.stable.insert(class.id, class.stable_id);
