@@ -137,7 +137,7 @@ pub mod tokio {
     pub use crate::sync::tokio::*;
     pub use crate::task::tokio::*;
 }
-pub use engine::held::{HeldLock, IrqState, Task};
+pub use engine::held::{HeldLock, IrqState, Task, MAX_LOCK_DEPTH};
 pub use engine::{Dependency, Engine, Observer, Options, PinCookie, Stats};
 pub use lock::class::{ClassId, ClassInfo, LockClassKey};
 pub use lock::dep;

@@ -281,6 +281,10 @@ impl Engine {
             }
         }
 
+        if task.held.len() >= MAX_LOCK_DEPTH {
+            return self.too_deep(task, &h).into_iter().collect();
+        }
+
         let fast_before = task.fast_ready();
         let class = self.class(h.class);
         h.wait_inner = class.wait_inner;

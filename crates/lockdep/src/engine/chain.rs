@@ -221,6 +221,12 @@ impl EngineChains {
         self.set.insert(elems, irq_context);
     }
 
+    /// Drops every chain that contains `class` (a zapped class).
+    pub(crate) fn remove_class(&mut self, class: ClassId) {
+        self.set
+            .retain(|k, _| !k.iter().any(|e| elem_class(*e) == class));
+    }
+
     pub(crate) fn infos(&self) -> Vec<ChainInfo> {
         self.set
             .iter()

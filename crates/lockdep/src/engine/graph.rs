@@ -215,6 +215,55 @@ impl Graph {
         }
     }
 
+    /// Removes every edge from or to `c` (a zapped class). The order stays valid (fewer edges
+    /// constrain it less); the last edge takes each removed edge's id.
+    pub(crate) fn remove_class(&mut self, c: ClassId) {
+        let Some(node) = self.nodes.get(c.index()) else {
+            return;
+        };
+        let mut pairs: Vec<(ClassId, ClassId)> = node
+            .after
+            .iter()
+            .chain(node.before.iter())
+            .map(|id| {
+                let e = &self.edges[id.0 as usize];
+                (e.from, e.to)
+            })
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        for (from, to) in pairs {
+            self.remove_edge(from, to);
+        }
+    }
+
+    fn remove_edge(&mut self, from: ClassId, to: ClassId) {
+        let Some(id) = self.index.remove(&(from, to)) else {
+            return;
+        };
+        self.nodes[from.index()].after.retain(|e| *e != id);
+        self.nodes[to.index()].before.retain(|e| *e != id);
+        let last = EdgeId(self.edges.len() as u32 - 1);
+        self.edges.swap_remove(id.0 as usize);
+        if id != last {
+            let (mf, mt) = {
+                let moved = &self.edges[id.0 as usize];
+                (moved.from, moved.to)
+            };
+            self.index.insert((mf, mt), id);
+            for e in self.nodes[mf.index()].after.iter_mut() {
+                if *e == last {
+                    *e = id;
+                }
+            }
+            for e in self.nodes[mt.index()].before.iter_mut() {
+                if *e == last {
+                    *e = id;
+                }
+            }
+        }
+    }
+
     pub(crate) fn edge(&self, id: EdgeId) -> &Edge {
         &self.edges[id.0 as usize]
     }

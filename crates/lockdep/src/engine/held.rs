@@ -422,7 +422,21 @@ pub struct Task {
     pub(crate) origin: Option<Arc<str>>,
     /// Makes pin cookies differ from one pin to the next.
     pub(crate) pin_serial: u32,
+    /// Acquisitions past [`MAX_LOCK_DEPTH`] that were counted instead of pushed (not
+    /// validated); their releases, which find nothing on the stack, count it down.
+    pub(crate) overflow: u32,
+    /// Whether the depth limit was reported for this task (it is reported once per task).
+    pub(crate) overflow_reported: bool,
+    /// The engine's zap count when the task's chains were last known current.
+    pub(crate) zaps_seen: u64,
 }
+
+/// The most locks a task holds that the validator tracks (the kernel's `MAX_LOCK_DEPTH`). A
+/// deeper acquisition is reported once per task ("BUG: MAX_LOCK_DEPTH too low!") and not
+/// validated: the lock itself works, the validator only stops following that task's locks
+/// past this depth until it is back under it. Without a limit every level of nesting stores a
+/// chain as long as the level, so memory grows with the square of the depth.
+pub const MAX_LOCK_DEPTH: usize = 48;
 
 const TEXT_MEMO_SLOTS: usize = 8;
 
@@ -447,6 +461,9 @@ impl Task {
             engine: 0,
             origin: None,
             pin_serial: 0,
+            overflow: 0,
+            overflow_reported: false,
+            zaps_seen: 0,
         }
     }
 

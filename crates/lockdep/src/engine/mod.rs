@@ -40,7 +40,7 @@ use crate::report::TaskRef;
 use crate::report::{ChainLink, LockInfo, Report, ReportKind};
 use chain::{ChainInfo, EngineChains, ROOT};
 use graph::{Direction, Graph};
-use held::{HeldLock, Task};
+use held::{HeldLock, Task, MAX_LOCK_DEPTH};
 
 pub mod chain;
 pub mod graph;
@@ -135,6 +135,12 @@ pub trait Observer: Send + Sync {
     /// The process forked and this is the child (only the forking thread exists). Called by the
     /// process-wide driver, with no engine lock held; a recorder starts the child's own file.
     fn forked(&self) {}
+    /// A class was zapped ([`Engine::unregister_instance`]): its dependencies are gone, and if
+    /// it is used again it is a new lock — `class` is its snapshot under its new identity (new
+    /// name and stable id). A recorder stops writing the old class and writes this one.
+    fn class_unregistered(&self, class: &ClassInfo) {
+        let _ = class;
+    }
 }
 
 /// What [`Engine::pin`] returns, to give back to [`Engine::unpin`] (the kernel's
@@ -163,6 +169,9 @@ pub struct Stats {
     pub max_depth: usize,
     /// The longest search queue.
     pub max_bfs_queue: usize,
+    /// Classes zapped so far: their key was unregistered (a self-keyed lock freed), and what
+    /// they had learnt forgotten (see [`Engine::unregister_instance`]).
+    pub zapped_classes: u64,
 }
 
 pub(crate) struct State {
@@ -178,6 +187,8 @@ pub(crate) struct State {
     /// Where each class first got each usage bit: (class, bit index) -> stack.
     pub(crate) usage_traces: FxHashMap<(ClassId, u8), Arc<StackTrace>>,
     stats: Stats,
+    /// Zapped class slots free for reuse, by subclass and wait types.
+    zapped: FxHashMap<(u8, WaitType, WaitType), Vec<ClassId>>,
 }
 
 /// The validator: classes, dependency graph, chain table. Share it between tasks by reference;
@@ -196,6 +207,9 @@ pub struct Engine {
     pub(crate) state: Mutex<State>,
     raw_lock_nesting: AtomicBool,
     legacy_fs_reclaim: AtomicBool,
+    /// Bumped by every [`Engine::unregister_instance`] that zapped a class: a task whose
+    /// cached chains predate it drops them at its next slow-path operation.
+    zaps: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Engine {
@@ -253,9 +267,11 @@ impl Engine {
                 sleep_sites: FxHashSet::default(),
                 usage_traces: FxHashMap::default(),
                 stats: Stats::default(),
+                zapped: FxHashMap::default(),
             }),
             raw_lock_nesting: AtomicBool::new(options.raw_lock_nesting),
             legacy_fs_reclaim: AtomicBool::new(options.legacy_fs_reclaim),
+            zaps: Default::default(),
         }
     }
 
@@ -289,6 +305,13 @@ impl Engine {
         if task.engine != self.id {
             task.forget_cache();
             task.engine = self.id;
+        }
+        // Classes were zapped since the task's chains were validated: those chains may contain
+        // them (and the fast path would take them without validating them again).
+        let zaps = self.zaps.load(Ordering::Acquire);
+        if task.zaps_seen != zaps {
+            task.chains.clear();
+            task.zaps_seen = zaps;
         }
     }
 

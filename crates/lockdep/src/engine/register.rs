@@ -84,11 +84,18 @@ impl Engine {
         if let Some(&c) = st.registry.get(&(identity.clone(), subclass)) {
             return c;
         }
+        if matches!(key, Key::Instance) {
+            if let Some(c) =
+                self.reuse_zapped(&mut st, identity.clone(), instance, subclass, inner, outer)
+            {
+                return c;
+            }
+        }
         let base: Arc<str> = class::default_name(key, instance).into();
         let stable_id = class::stable_id(&base, key, subclass);
         let site = class::key_site(key).map(Into::into);
         let named_by_site = matches!(key, Key::Site(_));
-        self.push_class(
+        let c = self.push_class(
             &mut st,
             identity,
             base,
@@ -97,7 +104,24 @@ impl Engine {
             (inner, outer),
             site,
             named_by_site,
-        )
+        );
+        if matches!(key, Key::Instance) {
+            self.class(c).instance.store(instance, Ordering::Relaxed);
+        }
+        c
+    }
+
+    /// [`unregister_instance`](Self::unregister_instance) for the lock whose class (of any
+    /// subclass) is `c`, wherever the lock is now: a self-keyed class is registered under the
+    /// address its lock had then, and a lock may have moved since. Nothing for another class.
+    pub(crate) fn unregister_class(&self, c: ClassId) {
+        let Some(class) = self.classes.get(c.index()) else {
+            return;
+        };
+        let instance = class.instance.load(Ordering::Relaxed);
+        if instance != 0 {
+            self.unregister_instance(instance);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -138,6 +162,8 @@ impl Engine {
             site,
             named_by_site,
             source_name: Default::default(),
+            lifetime: Default::default(),
+            instance: Default::default(),
         });
         debug_assert_eq!(
             pushed, index,
@@ -150,5 +176,85 @@ impl Engine {
             obs.class_registered(&self.class(id).info());
         }
         id
+    }
+
+    /// Forgets what the engine learnt about the lock that was its own key at `instance` (a
+    /// self-keyed map, being freed): the kernel's `lockdep_unregister_key` and `zap_class`. The
+    /// dependencies from and to its classes leave the graph, the chains that contain them leave
+    /// the chain table, their usage bits and reported problems are forgotten, and the key is
+    /// unregistered: a new lock made later at the same address is a new class instead of
+    /// inheriting the old lock's orders. The zapped slot is given to the next self-keyed lock
+    /// of the same kind, under a new name (`ADDRESS~N`) and stable id (told to the observer,
+    /// so a recording never mixes two locks), so short-lived locks do not pile up classes.
+    /// Tasks drop their cached chains at their next slow-path operation (a generation count),
+    /// which keeps them from taking a zapped chain without validating it again.
+    ///
+    /// ```
+    /// use lockdep::{Acquire, Engine, LockMap, Site, Task};
+    ///
+    /// let engine = Engine::new();
+    /// let mut task = Task::new("t", 1);
+    /// let (a, b) = (LockMap::self_keyed(), LockMap::new());
+    /// engine.acquire(&mut task, &a, Acquire::exclusive(), Site::Unknown);
+    /// engine.acquire(&mut task, &b, Acquire::exclusive(), Site::Unknown);
+    /// engine.release(&mut task, &b, Site::Unknown);
+    /// engine.release(&mut task, &a, Site::Unknown);
+    /// assert_eq!(engine.dependencies().len(), 1);
+    /// engine.unregister_instance(a.instance());
+    /// assert!(engine.dependencies().is_empty());
+    /// ```
+    pub fn unregister_instance(&self, instance: usize) {
+        let identity = KeyIdentity::Instance(instance);
+        let mut st = self.state.lock();
+        let classes: Vec<ClassId> = (0..MAX_SUBCLASSES)
+            .filter_map(|s| st.registry.get(&(identity.clone(), s)).copied())
+            .collect();
+        if classes.is_empty() {
+            return;
+        }
+        for &c in &classes {
+            st.registry
+                .remove(&(identity.clone(), self.class(c).subclass));
+            st.graph.remove_class(c);
+            st.chains.remove_class(c);
+            st.reported.retain(|(_, cs, _)| !cs.contains(&c));
+            st.usage_traces.retain(|(k, _), _| *k != c);
+            let class = self.class(c);
+            class.usage.store(0, Ordering::Relaxed);
+            st.stats.zapped_classes += 1;
+            if let Some(obs) = &self.observer {
+                obs.class_unregistered(&class.info());
+            }
+            st.zapped
+                .entry((class.subclass, class.wait_inner, class.wait_outer))
+                .or_default()
+                .push(c);
+        }
+        st.stats.dependencies = st.graph.edges.len();
+        self.zaps.fetch_add(1, Ordering::Release);
+    }
+
+    /// A zapped class slot for a new self-keyed lock at `instance`, if one with the same
+    /// subclass and wait types is free: its fields are then the new lock's (the name and stable
+    /// id come from the address and the lifetime, the rest is equal), so that the classes of
+    /// short-lived locks do not pile up.
+    fn reuse_zapped(
+        &self,
+        st: &mut State,
+        identity: KeyIdentity,
+        instance: usize,
+        subclass: u8,
+        inner: WaitType,
+        outer: WaitType,
+    ) -> Option<ClassId> {
+        let c = st.zapped.get_mut(&(subclass, inner, outer))?.pop()?;
+        let class = self.class(c);
+        class.instance.store(instance, Ordering::Relaxed);
+        class.lifetime.fetch_add(1, Ordering::Relaxed);
+        st.registry.insert((identity, subclass), c);
+        if let Some(obs) = &self.observer {
+            obs.class_registered(&class.info());
+        }
+        Some(c)
     }
 }

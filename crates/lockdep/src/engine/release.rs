@@ -64,6 +64,11 @@ impl Engine {
         site: Site,
     ) -> Option<Report> {
         let Some(i) = task.find_held(instance, Some(class)) else {
+            if task.overflow > 0 {
+                // The release of a lock taken past the depth limit, which was not pushed.
+                task.overflow -= 1;
+                return None;
+            }
             return self.not_held(task, class, instance, site);
         };
         let mut report = None;
@@ -92,6 +97,14 @@ impl Engine {
     /// Takes back the most recent acquisition of `instance`, without validation: the driver
     /// decided the real lock will not be taken (a report in panic mode).
     pub fn undo_acquire(&self, task: &mut Task, instance: usize) {
+        if task.overflow > 0
+            && task.held.len() >= MAX_LOCK_DEPTH
+            && task.held.last().is_some_and(|t| t.instance != instance)
+        {
+            // An acquisition past the depth limit: counted, not pushed.
+            task.overflow -= 1;
+            return;
+        }
         let Some(top) = task.held.last_mut() else {
             return;
         };
@@ -195,6 +208,7 @@ impl Engine {
 
     /// The task is exiting: reports the locks it still holds, and forgets them.
     pub fn exit(&self, task: &mut Task) -> Option<Report> {
+        task.overflow = 0;
         if task.held.is_empty() {
             return None;
         }

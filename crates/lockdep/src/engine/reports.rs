@@ -34,6 +34,29 @@ impl Engine {
         r
     }
 
+    /// An acquisition past [`MAX_LOCK_DEPTH`]: counted, not pushed or validated, and reported
+    /// the first time for the task (the kernel's "BUG: MAX_LOCK_DEPTH too low!", which turns
+    /// the whole validator off; here only that task's deeper locks go unvalidated).
+    pub(super) fn too_deep(&self, task: &mut Task, h: &HeldLock) -> Option<Report> {
+        task.overflow += 1;
+        if task.overflow_reported {
+            return None;
+        }
+        task.overflow_reported = true;
+        let message = format!(
+            "turning off the locking correctness validator for the locks {task} takes deeper \
+             than this.\ndepth: {depth}  max: {MAX_LOCK_DEPTH}!",
+            task = task_ref(task),
+            depth = task.held.len(),
+        );
+        Some(self.make_report(
+            task,
+            ReportKind::MaxLockDepth,
+            Some(self.lock_info(h)),
+            Some(message),
+        ))
+    }
+
     pub(super) fn misuse(
         &self,
         task: &Task,

@@ -156,6 +156,26 @@ pub(crate) enum Refined {
     Unknown,
 }
 
+type Spot = (&'static str, u32, u32);
+
+#[derive(PartialEq, Eq, Hash)]
+enum By {
+    Field(&'static str),
+    FirstAt(Spot),
+    Unknown,
+}
+
+type DefaultKeys = std::collections::HashMap<(Spot, By), &'static DefaultKey>;
+
+/// The interned [`DefaultKey`]s (a leaf lock; `rt::fork` takes it around `fork`).
+static DEFAULT_KEYS: std::sync::Mutex<Option<DefaultKeys>> = std::sync::Mutex::new(None);
+
+/// Takes the interned default keys' lock, for `rt::fork` to hold across a `fork` (dropping the
+/// value unlocks it).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(DEFAULT_KEYS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 impl DefaultKey {
     /// The one `DefaultKey` of a lock made at `made` and first acquired at `first` (sites
     /// compare by content).
@@ -164,14 +184,6 @@ impl DefaultKey {
         first: Option<&'static Location<'static>>,
     ) -> &'static DefaultKey {
         use std::collections::HashMap;
-        use std::sync::Mutex;
-        type Spot = (&'static str, u32, u32);
-        #[derive(PartialEq, Eq, Hash)]
-        enum By {
-            Field(&'static str),
-            FirstAt(Spot),
-            Unknown,
-        }
         let spot = |l: &Location<'static>| -> Spot { (l.file(), l.line(), l.column()) };
         let refined = match first {
             Some(f) => match crate::lock::field::field_at(f) {
@@ -185,9 +197,7 @@ impl DefaultKey {
             Refined::FirstAt(f) => By::FirstAt(spot(f)),
             Refined::Unknown => By::Unknown,
         };
-        type Keys = HashMap<(Spot, By), &'static DefaultKey>;
-        static KEYS: Mutex<Option<Keys>> = Mutex::new(None);
-        let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = DEFAULT_KEYS.lock().unwrap_or_else(|e| e.into_inner());
         keys.get_or_insert_with(HashMap::new)
             .entry((spot(made), by))
             .or_insert_with(|| Box::leak(Box::new(DefaultKey { made, refined })))
@@ -307,6 +317,13 @@ pub(crate) struct Class {
     pub(crate) named_by_site: bool,
     /// That readable name, once looked for.
     pub(crate) source_name: OnceLock<Option<Arc<str>>>,
+    /// How many times the class was zapped (its self-keyed lock freed) and its slot reused by
+    /// another self-keyed lock: each lifetime is a class of its own to the outside — named by
+    /// its lock's address, printed `ADDRESS~N`, with its own stable id.
+    pub(crate) lifetime: std::sync::atomic::AtomicU32,
+    /// For a reused slot (`lifetime > 0`): the address of the self-keyed lock it is now the
+    /// class of, which names it instead of `base_name`.
+    pub(crate) instance: std::sync::atomic::AtomicUsize,
 }
 
 impl Class {
@@ -335,11 +352,25 @@ impl Class {
     /// The name as reports print it: `name[#version][/subclass]`, and for a class named by its
     /// construction site whose source says what the lock is, `expr[/subclass]@file:line:col`.
     pub(crate) fn display_name(&self) -> String {
+        let lifetime = self.lifetime.load(Ordering::Relaxed);
+        if lifetime > 0 {
+            // A reused slot: only self-keyed classes are reused, and named by their address.
+            let mut s = format!(
+                "{:#x}~{}",
+                self.instance.load(Ordering::Relaxed),
+                lifetime + 1
+            );
+            if self.subclass != 0 {
+                s.push_str(&format!("/{}", self.subclass));
+            }
+            return s;
+        }
         let source = self.source_name();
         let mut s = String::from(source.unwrap_or(&self.base_name));
         if self.name_version > 1 {
             s.push_str(&format!("#{}", self.name_version));
         }
+
         if self.subclass != 0 {
             s.push_str(&format!("/{}", self.subclass));
         }
@@ -357,7 +388,14 @@ impl Class {
             usage: self.usage(),
             wait_inner: self.wait_inner,
             wait_outer: self.wait_outer,
-            stable_id: self.stable_id,
+            stable_id: match self.lifetime.load(Ordering::Relaxed) {
+                0 => self.stable_id,
+                n => {
+                    let name = format!("{:#x}", self.instance.load(Ordering::Relaxed));
+                    stable_id(&name, Key::Instance, self.subclass)
+                        ^ u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                }
+            },
             site: self.site.clone(),
         }
     }

@@ -19,10 +19,19 @@ use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::Mutex;
 
+type Spot = (&'static str, u32, u32);
+
+/// The fields found so far, by site (a leaf lock; `rt::fork` takes it around `fork`).
+static FIELDS: Mutex<Option<HashMap<Spot, Option<&'static str>>>> = Mutex::new(None);
+
+/// Takes the field cache's lock, for `rt::fork` to hold across a `fork` (dropping the value
+/// unlocks it).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(FIELDS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// The field accessed just before the method called at `site`, if the source says so.
 pub(crate) fn field_at(site: &'static Location<'static>) -> Option<&'static str> {
-    type Spot = (&'static str, u32, u32);
-    static FIELDS: Mutex<Option<HashMap<Spot, Option<&'static str>>>> = Mutex::new(None);
     let spot = (site.file(), site.line(), site.column());
     if let Some(known) = FIELDS
         .lock()

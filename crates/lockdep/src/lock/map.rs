@@ -226,6 +226,11 @@ impl LockMap {
     /// `Default`-made map not yet acquired): the key's address, with the low bit set for a
     /// construction site. Tasks look classes up by it.
     #[inline]
+    /// Whether the map is its own key ([`LockMap::self_keyed`]).
+    pub(crate) fn is_self_keyed(&self) -> bool {
+        self.key_tag == TAG_INSTANCE
+    }
+
     pub(crate) fn key_word(&self) -> Option<usize> {
         // Relaxed: the word is an identity here, never dereferenced. Branch-light, as the
         // lock-churn path reads it: a site's word has the low bit set; a key's is its address;

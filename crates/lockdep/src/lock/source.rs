@@ -30,12 +30,20 @@ pub(crate) fn expression_at(file: &str, line: u32, col: u32) -> Option<String> {
     expression_in(&text, line, col)
 }
 
+/// The source files read so far (a leaf lock; `rt::fork` takes it around `fork`).
+static CACHE: Mutex<Option<HashMap<String, Option<Arc<str>>>>> = Mutex::new(None);
+
+/// Takes the source cache's lock, for `rt::fork` to hold across a `fork` (dropping the value
+/// unlocks it).
+pub(crate) fn lock_for_fork() -> Box<dyn std::any::Any> {
+    Box::new(CACHE.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 /// The files read so far (or found missing): most classes of a program are made in a few files,
 /// and a name may be looked up with the engine's lock held (a recorder is told of each class as
 /// it registers), so each file is read once. A leaf lock: nothing is locked under it.
 pub(crate) fn cached_source(file: &str) -> Option<Arc<str>> {
     const MAX_FILES: usize = 256;
-    static CACHE: Mutex<Option<HashMap<String, Option<Arc<str>>>>> = Mutex::new(None);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache.get_or_insert_with(HashMap::new);
     if let Some(text) = cache.get(file) {

@@ -294,6 +294,15 @@ impl Observer for Recorder {
         self.lock().chain(chain);
     }
 
+    fn class_unregistered(&self, class: &ClassInfo) {
+        // The old class is written no more: its dependencies are forgotten, so that those of
+        // the next class in its slot (registered under an identity of its own) are written in
+        // full.
+        self.lock()
+            .deps
+            .retain(|(from, to), _| *from != class.id && *to != class.id);
+    }
+
     fn class_registered(&self, class: &ClassInfo) {
         let mut st = self.lock();
         st.stable.insert(class.id, class.stable_id);
@@ -392,6 +401,17 @@ pub(super) fn exe_name() -> String {
 pub(super) static STARTED: AtomicBool = AtomicBool::new(false);
 pub(super) static API_DIR: OnceLock<PathBuf> = OnceLock::new();
 static PROCESS_RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+/// Takes the process recorder's lock (if there is a recorder), for `rt::fork` to hold across
+/// a `fork`: a thread writing a record at that moment would leave it locked in the child, whose
+/// first record (and the fork's own re-recording of the classes) would wait forever. Dropping
+/// the value unlocks it.
+pub(crate) fn lock_for_fork() -> Option<Box<dyn std::any::Any>> {
+    let r = PROCESS_RECORDER.get()?;
+    Some(Box::new(
+        r.inner.state.lock().unwrap_or_else(|e| e.into_inner()),
+    ))
+}
 
 /// The recorder [`observer_from_env`] made for the process-wide validator, if any.
 pub(crate) fn process_recorder() -> Option<&'static Recorder> {

@@ -84,11 +84,14 @@ pub enum ReportKind {
     /// `WARNING: lock held across an await point!` (a tracked async task suspended holding a
     /// blocking lock).
     HeldAcrossAwait,
+    /// `BUG: MAX_LOCK_DEPTH too low!`: a task nested more locks than the validator tracks; the
+    /// deeper ones are not validated.
+    MaxLockDepth,
 }
 
 impl ReportKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ReportKind; 16] = [
+    pub const ALL: [ReportKind; 17] = [
         ReportKind::Circular,
         ReportKind::Recursive,
         ReportKind::Inconsistent,
@@ -105,6 +108,7 @@ impl ReportKind {
         ReportKind::Misuse,
         ReportKind::WwMisuse,
         ReportKind::HeldAcrossAwait,
+        ReportKind::MaxLockDepth,
     ];
 
     /// The scenario format's name for the kind (`circular`, `recursive`, ...).
@@ -126,6 +130,7 @@ impl ReportKind {
             ReportKind::Misuse => "misuse",
             ReportKind::WwMisuse => "ww_misuse",
             ReportKind::HeldAcrossAwait => "held_across_await",
+            ReportKind::MaxLockDepth => "max_lock_depth",
         }
     }
 
@@ -248,6 +253,7 @@ impl Report {
             ReportKind::Misuse => "WARNING: lockdep API misuse".into(),
             ReportKind::WwMisuse => "WARNING: wound/wait mutex misuse".into(),
             ReportKind::HeldAcrossAwait => "WARNING: lock held across an await point!".into(),
+            ReportKind::MaxLockDepth => "BUG: MAX_LOCK_DEPTH too low!".into(),
         }
     }
 

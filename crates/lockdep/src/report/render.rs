@@ -261,6 +261,19 @@ impl Report {
                 writeln!(out)?;
                 self.backtrace(out)
             }
+            ReportKind::MaxLockDepth => {
+                if let Some(m) = &self.message {
+                    writeln!(out, "{m}")?;
+                }
+                writeln!(out, "{task} is trying to acquire lock:")?;
+                if let Some(l) = &self.lock {
+                    writeln!(out, "{}", self.lock_line(l))?;
+                }
+                writeln!(out, "\nother info that might help us debug this:")?;
+                self.held_list(out)?;
+                writeln!(out)?;
+                self.backtrace(out)
+            }
             ReportKind::NestedLockNotTaken => {
                 writeln!(out, "{task} is trying to lock:")?;
                 if let Some(l) = &self.lock {

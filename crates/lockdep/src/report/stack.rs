@@ -287,6 +287,12 @@ fn is_foreign_function(function: &str) -> bool {
     }
 }
 
+/// Waits for the stack setting's one-time read if another thread is inside it (`rt::fork`: a
+/// child would wait for it forever).
+pub(crate) fn wait_for_settings() {
+    full_stacks();
+}
+
 /// Whether reports print whole stacks (`LOCKDEP_STACK=full`).
 fn full_stacks() -> bool {
     static FULL: OnceLock<bool> = OnceLock::new();
@@ -380,16 +386,69 @@ pub(crate) static INTERNED: Mutex<Option<std::collections::HashSet<&'static str>
     Mutex::new(None);
 
 /// Held around every walk and symbolization of a native stack. The unwinder has a global lock
-/// of its own that `rt::fork` cannot take; taking this one around `fork` means no thread of the
-/// validator is inside the unwinder when the child is made, so the child's unwinder lock is free.
+/// of its own that nobody can take from outside; taking this one around `fork` means no thread
+/// of the validator is inside the unwinder when the child is made, so the child's unwinder lock
+/// is free. The `pthread_atfork` handlers that do it are this module's own
+/// ([`install_fork_handlers`]), registered before the first walk: a stack can be walked or
+/// symbolized before the process-wide validator exists (the pthread interposer names a lock by
+/// symbolizing its address), and a fork at that moment would leave the child with this lock
+/// held: the likely cause of a child seen waiting for it in a stress run.
 pub(crate) static UNWIND: Mutex<()> = Mutex::new(());
 
-/// Takes [`UNWIND`], waiting at most a few seconds. The lock only keeps a `fork` from
-/// happening while a thread of the validator is inside the unwinder; the unwinder itself is
-/// thread-safe. So if it cannot be had (a forked child that inherited it held — a case the
-/// fork handlers are meant to prevent, and that was seen once in a stress run), walking without
-/// it is safe, and hanging the program is not.
+/// Registers (once) the `pthread_atfork` handlers that hold [`UNWIND`] across `fork`. The
+/// process-wide validator calls it before it registers its own, so that its own prepare handler
+/// runs first (prepare handlers run in the reverse order of registration): the validator takes
+/// [`UNWIND`] with its engine's lock held (a stack is captured under it), so around `fork` the
+/// engine's lock must be taken first too.
+pub(crate) fn install_fork_handlers() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: the handlers are `extern "C"` functions that live as long as the
+            // process, which is what `pthread_atfork` requires.
+            let rc = unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release))
+            };
+            if rc != 0 {
+                eprintln!("lockdep: pthread_atfork failed ({rc}): a forked child may wait to walk a stack");
+            }
+        });
+    }
+}
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    /// [`UNWIND`] from `fork_prepare` to `fork_release` (all run on the forking thread).
+    static HELD_FOR_FORK: std::cell::RefCell<Option<std::sync::MutexGuard<'static, ()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(target_os = "linux")]
+extern "C" fn fork_prepare() {
+    // Nothing here may unwind into `fork`.
+    let _ = std::panic::catch_unwind(|| {
+        let g = UNWIND.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = HELD_FOR_FORK.try_with(|h| *h.borrow_mut() = Some(g));
+    });
+}
+
+/// In the parent and in the child: the lock is given back (in the child nobody waits for it:
+/// the threads that did are not there).
+#[cfg(target_os = "linux")]
+extern "C" fn fork_release() {
+    let _ = std::panic::catch_unwind(|| {
+        let _ = HELD_FOR_FORK.try_with(|h| drop(h.borrow_mut().take()));
+    });
+}
+
+/// Takes [`UNWIND`] (registering the fork handlers first, once), waiting at most a few
+/// seconds. The lock only keeps a `fork` from happening while a thread of the validator is
+/// inside the unwinder; the unwinder itself is thread-safe. So if it cannot be had — which the
+/// fork handlers prevent, and which a program that forks from a raw `clone` or a signal
+/// handler could still see — walking without it is safe, and hanging the program is not.
 fn unwinding() -> Option<std::sync::MutexGuard<'static, ()>> {
+    install_fork_handlers();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
         match UNWIND.try_lock() {

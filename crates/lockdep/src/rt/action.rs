@@ -250,7 +250,7 @@ pub fn suppressed() -> u64 {
 /// report made in a passing test would never be seen). On Unix it is one `write(2)` to fd 2,
 /// without `std::io::stderr`'s lock either: a thread that was printing a report when another
 /// forked must not leave that lock held in the child (`rt::fork`).
-fn write_stderr(text: &str) {
+pub(super) fn write_stderr(text: &str) {
     #[cfg(unix)]
     {
         use std::os::fd::FromRawFd;

@@ -213,7 +213,24 @@ impl LockMap {
 impl Drop for LockMap {
     fn drop(&mut self) {
         crate::rt::check_freed(self.instance());
+        // A self-keyed map is classed by its address, which a new lock may get next: its class
+        // forgets what it learnt (the kernel unregisters a dynamic key when it is freed). Only
+        // a map whose class was looked up has one.
+        if self.is_self_keyed() {
+            if let Some(c) = self.cached_class() {
+                unregister_class(c);
+            }
+        }
     }
+}
+
+/// Unregisters the key of a freed self-keyed map whose class is `c` (by the address it was
+/// registered at: the map may have moved since) in the process-wide engine, unless this
+/// thread is inside the validator (then the class keeps what it learnt).
+#[cold]
+#[inline(never)]
+fn unregister_class(c: crate::lock::class::ClassId) {
+    with_task(|e, _| e.unregister_class(c));
 }
 
 // Each hook boxes a report inside the task closure: the engine's `Option<Report>` is hundreds

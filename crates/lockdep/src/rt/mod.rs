@@ -340,8 +340,23 @@ fn claim_and_deliver(task: &mut Task) {
 /// that will not happen) and panics, at the caller's location: the acquire hooks, from the
 /// user's lock call down, are `#[track_caller]`, so the panic names the user's file and line.
 /// The message names the site of the lock the report is about in every case.
+///
+/// Two exceptions keep the program and the held stack sound:
+///
+/// - A report made while the thread is already unwinding (a lock taken or released by a
+///   destructor during a panic) is delivered but does not panic: a second panic would abort
+///   the whole process. The acquisition goes on as in warn mode.
+/// - A report handler that panics ([`set_report_handler`]) propagates its panic to the lock
+///   call, but `undo` runs first: the raw lock is never taken, so the acquisition must not stay
+///   on the held stack (it would be a phantom hold, a source of bogus dependencies and of a
+///   "locks held at exit" report).
 #[track_caller]
 fn dispatch(r: Report, undo: impl FnOnce()) {
+    let unwinding = std::thread::panicking();
+    // Armed while the report is delivered: a handler's panic unwinds through it, which takes
+    // the acquisition back (after `Busy` below has cleared the thread's busy flag again, so
+    // `undo` reaches the task).
+    let mut on_unwind = UndoOnUnwind(Some(undo));
     let delivered = match SLOT.try_with(|ts| {
         let slot = current_slot(ts);
         // Busy makes this thread's hooks no-ops while the handler runs (it may well lock
@@ -352,11 +367,33 @@ fn dispatch(r: Report, undo: impl FnOnce()) {
         Ok(d) => d,
         Err(_) => deliver(&r),
     };
+    let undo = on_unwind.0.take();
     if delivered && action_code() == PANIC {
-        undo();
+        if unwinding {
+            write_stderr(
+                "lockdep: not panicking for this report: the thread is already panicking \
+                 (a panic inside a destructor during unwinding aborts the process)\n",
+            );
+            return;
+        }
+        if let Some(undo) = undo {
+            undo();
+        }
         match r.lock.as_ref().map_or(Site::Unknown, |l| l.site) {
             Site::Unknown => panic!("lockdep: {}", r.title()),
             site => panic!("lockdep: {} at {site}", r.title()),
+        }
+    }
+}
+
+/// Runs the closure it holds when dropped, unless it was taken out first: `dispatch`'s undo
+/// of an acquisition whose report handler panicked.
+struct UndoOnUnwind<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for UndoOnUnwind<F> {
+    fn drop(&mut self) {
+        if let Some(undo) = self.0.take() {
+            undo();
         }
     }
 }

@@ -124,6 +124,14 @@ struct Clock {
 static CLOCK: OnceLock<Clock> = OnceLock::new();
 static USE_TSC: AtomicBool = AtomicBool::new(false);
 
+/// With statistics on, waits for the clock's one-time calibration if another thread is inside it
+/// (`rt::fork`: a child would wait for it forever).
+pub(super) fn wait_for_clock() {
+    if GATE.load(Ordering::Relaxed) & STAT != 0 {
+        clock();
+    }
+}
+
 fn clock() -> &'static Clock {
     CLOCK.get_or_init(|| {
         let tsc = invariant_tsc();

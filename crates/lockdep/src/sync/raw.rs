@@ -48,6 +48,26 @@ type Marker = lock_api::GuardNoSend;
 #[cfg(feature = "send_guard")]
 type Marker = lock_api::GuardSend;
 
+/// Records the acquisition of a lock that is already taken (a successful trylock). The record
+/// can unwind: a report in panic mode, or a report handler that panics. The raw lock is then
+/// held with no guard to release it, so `unlock` gives it back first (the validator has taken
+/// the acquisition back by then). Costs nothing unless it unwinds.
+#[track_caller]
+#[inline]
+pub(crate) fn record_taken(map: &LockMap, how: Acquire<'_>, site: Site, unlock: impl FnOnce()) {
+    struct UnlockOnUnwind<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for UnlockOnUnwind<F> {
+        fn drop(&mut self) {
+            if let Some(unlock) = self.0.take() {
+                unlock();
+            }
+        }
+    }
+    let mut guard = UnlockOnUnwind(Some(unlock));
+    map.acquire_at(how, site);
+    guard.0 = None;
+}
+
 /// A raw lock `R` and the [`LockMap`] that tells the validator about it.
 #[derive(Debug)]
 pub struct Lockdep<R> {
@@ -92,7 +112,10 @@ impl<R: RawMutex> Lockdep<R> {
     pub fn try_lock_with(&self, how: Acquire<'_>, site: Site) -> bool {
         let ok = self.raw.try_lock();
         if ok {
-            self.map.acquire_at(how.trylock(true), site);
+            // SAFETY (of the unlock): the lock was just taken, and no guard exists yet.
+            record_taken(&self.map, how.trylock(true), site, || unsafe {
+                self.raw.unlock()
+            });
         }
         ok
     }
@@ -177,7 +200,13 @@ unsafe impl<R: RawMutexTimed> RawMutexTimed for Lockdep<R> {
     fn try_lock_for(&self, timeout: Self::Duration) -> bool {
         let ok = self.raw.try_lock_for(timeout);
         if ok {
-            self.map.acquire(Acquire::exclusive().trylock(true));
+            // SAFETY (of the unlock): the lock was just taken, and no guard exists yet.
+            record_taken(
+                &self.map,
+                Acquire::exclusive().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw.unlock() },
+            );
         }
         ok
     }
@@ -187,16 +216,26 @@ unsafe impl<R: RawMutexTimed> RawMutexTimed for Lockdep<R> {
     fn try_lock_until(&self, timeout: Self::Instant) -> bool {
         let ok = self.raw.try_lock_until(timeout);
         if ok {
-            self.map.acquire(Acquire::exclusive().trylock(true));
+            // SAFETY (of the unlock): the lock was just taken, and no guard exists yet.
+            record_taken(
+                &self.map,
+                Acquire::exclusive().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw.unlock() },
+            );
         }
         ok
     }
 }
 
 impl<R: RawRwLock> Lockdep<R> {
-    fn shared_then(&self, ok: bool, how: Acquire<'_>, site: Site) -> bool {
+    /// Records a successful try of the raw lock, which `unlock` releases again if the record
+    /// unwinds (see [`record_taken`]).
+    #[track_caller]
+    #[inline]
+    fn shared_then(&self, ok: bool, how: Acquire<'_>, site: Site, unlock: impl FnOnce()) -> bool {
         if ok {
-            self.map.acquire_at(how.trylock(true), site);
+            record_taken(&self.map, how.trylock(true), site, unlock);
         }
         ok
     }
@@ -229,6 +268,8 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
             self.raw.try_lock_shared(),
             Acquire::shared(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 
@@ -258,6 +299,8 @@ unsafe impl<R: RawRwLock> RawRwLock for Lockdep<R> {
             self.raw.try_lock_exclusive(),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_exclusive() },
         )
     }
 
@@ -298,6 +341,8 @@ unsafe impl<R: RawRwLockRecursive> RawRwLockRecursive for Lockdep<R> {
             self.raw.try_lock_shared_recursive(),
             Acquire::shared_recursive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 }
@@ -311,6 +356,8 @@ unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Lockdep<R> {
             self.raw.try_lock_shared_recursive_for(timeout),
             Acquire::shared_recursive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 
@@ -321,6 +368,8 @@ unsafe impl<R: RawRwLockRecursiveTimed> RawRwLockRecursiveTimed for Lockdep<R> {
             self.raw.try_lock_shared_recursive_until(timeout),
             Acquire::shared_recursive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 }
@@ -337,6 +386,8 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
             self.raw.try_lock_shared_for(timeout),
             Acquire::shared(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 
@@ -347,6 +398,8 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
             self.raw.try_lock_shared_until(timeout),
             Acquire::shared(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_shared() },
         )
     }
 
@@ -357,6 +410,8 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
             self.raw.try_lock_exclusive_for(timeout),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_exclusive() },
         )
     }
 
@@ -367,6 +422,8 @@ unsafe impl<R: RawRwLockTimed> RawRwLockTimed for Lockdep<R> {
             self.raw.try_lock_exclusive_until(timeout),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_exclusive() },
         )
     }
 }
@@ -446,6 +503,8 @@ unsafe impl<R: RawRwLockUpgrade> RawRwLockUpgrade for Lockdep<R> {
             self.raw.try_lock_upgradable(),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_upgradable() },
         )
     }
 
@@ -514,6 +573,8 @@ unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Lockdep<R> {
             self.raw.try_lock_upgradable_for(timeout),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_upgradable() },
         )
     }
 
@@ -524,6 +585,8 @@ unsafe impl<R: RawRwLockUpgradeTimed> RawRwLockUpgradeTimed for Lockdep<R> {
             self.raw.try_lock_upgradable_until(timeout),
             Acquire::exclusive(),
             Site::caller(),
+            // SAFETY: called only if the try above took the lock, before any guard exists.
+            || unsafe { self.raw.unlock_upgradable() },
         )
     }
 

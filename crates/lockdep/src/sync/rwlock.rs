@@ -165,8 +165,13 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
     #[inline]
     pub fn try_write(&self) -> Option<GenericWriteGuard<'_, R, T>> {
         if self.raw().inner().try_lock_exclusive() {
-            self.lock_map()
-                .acquire_at(Acquire::exclusive().trylock(true), Site::caller());
+            // SAFETY (of the unlock): the hold was just taken, and no guard exists yet.
+            crate::sync::raw::record_taken(
+                self.lock_map(),
+                Acquire::exclusive().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw().inner().unlock_exclusive() },
+            );
             // SAFETY: the exclusive lock was just acquired.
             Some(unsafe { self.inner.make_write_guard_unchecked() })
         } else {
@@ -179,8 +184,13 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
     #[inline]
     pub fn try_read(&self) -> Option<GenericReadGuard<'_, R, T>> {
         if self.raw().inner().try_lock_shared() {
-            self.lock_map()
-                .acquire_at(Acquire::shared().trylock(true), Site::caller());
+            // SAFETY (of the unlock): the hold was just taken, and no guard exists yet.
+            crate::sync::raw::record_taken(
+                self.lock_map(),
+                Acquire::shared().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw().inner().unlock_shared() },
+            );
             // SAFETY: a shared lock was just acquired.
             Some(unsafe { self.inner.make_read_guard_unchecked() })
         } else {
@@ -216,8 +226,13 @@ impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
     #[track_caller]
     pub fn try_read_recursive(&self) -> Option<GenericReadGuard<'_, R, T>> {
         if self.raw().inner().try_lock_shared_recursive() {
-            self.lock_map()
-                .acquire_at(Acquire::shared_recursive().trylock(true), Site::caller());
+            // SAFETY (of the unlock): the hold was just taken, and no guard exists yet.
+            crate::sync::raw::record_taken(
+                self.lock_map(),
+                Acquire::shared_recursive().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw().inner().unlock_shared() },
+            );
             // SAFETY: a shared lock was just acquired.
             Some(unsafe { self.inner.make_read_guard_unchecked() })
         } else {

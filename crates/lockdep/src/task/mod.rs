@@ -40,10 +40,52 @@ use rustc_hash::FxHashMap;
 use crate::lock::class::LockClassKey;
 use crate::lock::map::{Acquire, LockMap, Site};
 
+type Keys = FxHashMap<(&'static str, u32, u32), &'static LockClassKey>;
+
+/// The work keys made so far, by spawn site (a leaf lock, held across `fork`).
+static KEYS: RwLock<Option<Keys>> = RwLock::new(None);
+
+/// Registers (once) `pthread_atfork` handlers that hold this layer's tables ([`KEYS`] and the
+/// scoped threads' sites) across `fork`: a thread updating one when another forks would leave
+/// it locked in the child. Both are leaf locks (nothing is locked under them), so their
+/// handlers' order among the validator's does not matter.
+pub(crate) fn install_fork_handlers() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: the handlers are `extern "C"` functions that live as long as the
+            // process, which is what `pthread_atfork` requires.
+            let rc = unsafe {
+                libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release))
+            };
+            if rc != 0 {
+                eprintln!("lockdep: pthread_atfork failed ({rc}): a forked child may hang spawning a thread");
+            }
+        });
+    }
+}
+
+#[cfg(target_os = "linux")]
+extern "C" fn fork_prepare() {
+    // The guards are forgotten: `fork_release` unlocks, on the same (forking) thread.
+    std::mem::forget(KEYS.write());
+    std::mem::forget(thread::SCOPE_SITES.lock());
+}
+
+#[cfg(target_os = "linux")]
+extern "C" fn fork_release() {
+    // SAFETY: `fork_prepare` locked both on this thread and forgot the guards; in the child
+    // this thread is the only one, and still holds them.
+    unsafe {
+        thread::SCOPE_SITES.force_unlock();
+        KEYS.force_unlock_write();
+    }
+}
+
 /// The class key of the work spawned at `site`: one per site, named after it.
 fn work_key(site: &'static Location<'static>) -> &'static LockClassKey {
-    type Keys = FxHashMap<(&'static str, u32, u32), &'static LockClassKey>;
-    static KEYS: RwLock<Option<Keys>> = RwLock::new(None);
+    install_fork_handlers();
     let id = (site.file(), site.line(), site.column());
     if let Some(k) = KEYS.read().as_ref().and_then(|m| m.get(&id)) {
         return k;

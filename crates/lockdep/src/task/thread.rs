@@ -197,7 +197,7 @@ pub struct Scope<'scope, 'env> {
 
 /// The spawn sites of the threads of each live scope (by the scope's address), joined at its
 /// end.
-static SCOPE_SITES: parking_lot::Mutex<Vec<(usize, &'static Location<'static>)>> =
+pub(super) static SCOPE_SITES: parking_lot::Mutex<Vec<(usize, &'static Location<'static>)>> =
     parking_lot::Mutex::new(Vec::new());
 
 impl<'scope, 'env> Scope<'scope, 'env> {
@@ -228,6 +228,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     fn note(&self, site: &'static Location<'static>) {
+        super::install_fork_handlers();
         let mut sites = SCOPE_SITES.lock();
         let entry = (self.id(), site);
         if !sites

@@ -147,9 +147,13 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         if self.raw.inner().try_lock_shared() {
-            self.raw
-                .lock_map()
-                .acquire_at(Acquire::shared().trylock(true), Site::caller());
+            // SAFETY (of the unlock): the hold was just taken, and no guard exists yet.
+            crate::sync::raw::record_taken(
+                self.raw.lock_map(),
+                Acquire::shared().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw.inner().unlock_shared() },
+            );
             // SAFETY: a shared hold was just taken.
             Ok(unsafe { RwLockReadGuard::new(self) }?)
         } else {
@@ -174,9 +178,13 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         if self.raw.inner().try_lock_exclusive() {
-            self.raw
-                .lock_map()
-                .acquire_at(Acquire::exclusive().trylock(true), Site::caller());
+            // SAFETY (of the unlock): the hold was just taken, and no guard exists yet.
+            crate::sync::raw::record_taken(
+                self.raw.lock_map(),
+                Acquire::exclusive().trylock(true),
+                Site::caller(),
+                || unsafe { self.raw.inner().unlock_exclusive() },
+            );
             // SAFETY: the exclusive hold was just taken.
             Ok(unsafe { RwLockWriteGuard::new(self) }?)
         } else {

@@ -203,6 +203,9 @@ impl<T: ?Sized> WwMutex<T> {
             o.locked = true;
             o.ctx = ctx.map(|c| c.shared.clone());
         }
+        // The mutex is taken: if recording it unwinds (a report in panic mode, a report
+        // handler that panics), no guard will ever give it back, so this does.
+        let taken = UnlockOnUnwind(self);
         match ctx {
             Some(c) => {
                 let undo = UndoOnPanic(&self.map);
@@ -222,6 +225,7 @@ impl<T: ?Sized> WwMutex<T> {
                 .map
                 .acquire_at(Acquire::exclusive().trylock(true), site),
         }
+        std::mem::forget(taken);
         match ctx {
             Some(c) => {
                 c.acquired.set(c.acquired.get() + 1);
@@ -338,6 +342,13 @@ impl<T: ?Sized> WwMutex<T> {
             // `Engine::ww_unlock` without a context is a plain release: the map's hook.
             None => self.map.release_at(Site::Unknown),
         }
+        self.unlock_raw();
+    }
+
+    /// Gives the mutex back (its owner, and wakes its waiters) without telling the validator:
+    /// the second half of [`unlock`](Self::unlock), and what a trylock whose record unwound
+    /// does (the validator took that acquisition back already).
+    fn unlock_raw(&self) {
         let (holder, sleepers) = {
             let mut o = self.owner.lock();
             o.locked = false;
@@ -381,6 +392,15 @@ impl Drop for UndoOnPanic<'_> {
             e.undo_acquire(t, instance);
             None
         });
+    }
+}
+
+/// Unlocks a mutex just taken by a trylock if recording the acquisition unwinds.
+struct UnlockOnUnwind<'a, T: ?Sized>(&'a WwMutex<T>);
+
+impl<T: ?Sized> Drop for UnlockOnUnwind<'_, T> {
+    fn drop(&mut self) {
+        self.0.unlock_raw();
     }
 }
 
