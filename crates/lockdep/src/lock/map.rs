@@ -227,10 +227,12 @@ impl LockMap {
     /// construction site. Tasks look classes up by it.
     #[inline]
     /// Whether the map is its own key ([`LockMap::self_keyed`]).
+    #[inline]
     pub(crate) fn is_self_keyed(&self) -> bool {
         self.key_tag == TAG_INSTANCE
     }
 
+    #[inline]
     pub(crate) fn key_word(&self) -> Option<usize> {
         // Relaxed: the word is an identity here, never dereferenced. Branch-light, as the
         // lock-churn path reads it: a site's word has the low bit set; a key's is its address;

@@ -211,6 +211,7 @@ impl LockMap {
 /// Dropping a map that the current thread holds is a bug (the kernel's "held lock freed!"): the
 /// report is made and the hold forgotten, so the thread's stack stays consistent.
 impl Drop for LockMap {
+    #[inline]
     fn drop(&mut self) {
         crate::rt::check_freed(self.instance());
         // A self-keyed map is classed by its address, which a new lock may get next: its class
