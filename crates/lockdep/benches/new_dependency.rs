@@ -5,9 +5,11 @@
 //! c0 -> c1 -> ... -> cN-1, the deep case where a search from the new lock walks everything after
 //! it), then times 1000 new dependencies `ca -> cb` (a < b, both random) that agree with the
 //! hierarchy: the common case of a new, consistent edge. It prints microseconds per new edge,
-//! with stack capture (a native task) and without (a simulated task), and the heap bytes per
-//! class and per dependency (a counting allocator; a dependency's bytes include its chain-cache
-//! entries).
+//! with stack capture (a native task) and without (a simulated task), and with stack capture
+//! while recording (an engine whose observer writes a recording into a temporary file, as
+//! `LOCKDEP_RECORD` makes the process-wide one do), and the heap bytes per class and per
+//! dependency (a counting allocator; a dependency's bytes include its chain-cache entries, and
+//! with recording the recorder's own tables).
 //!
 //! `cargo bench -p lockdep --bench new_dependency` (or `-- 1000 10000` for chosen sizes).
 
@@ -15,7 +17,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use lockdep::{Acquire, Engine, LockClassKey, LockMap, Site, Task};
+use lockdep::record::Recorder;
+use lockdep::{Acquire, Engine, LockClassKey, LockMap, Options, Site, Task};
 
 struct Counting;
 
@@ -59,14 +62,33 @@ fn pair(e: &Engine, t: &mut Task, a: &LockMap, b: &LockMap) {
     e.release(t, a, site);
 }
 
-fn run(n: usize, native: bool) {
+/// How a run validates: without stacks, with them, or with them while recording.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    NoStack,
+    Native,
+    Recording,
+}
+
+fn run(n: usize, mode: Mode) {
+    let native = mode != Mode::NoStack;
     let maps: Vec<LockMap> = (0..n)
         .map(|i| {
             let name: &'static str = Box::leak(format!("c{i}").into_boxed_str());
             LockMap::named(Box::leak(Box::new(LockClassKey::new(name))))
         })
         .collect();
-    let engine = Engine::new();
+    let file = std::env::temp_dir().join(format!(
+        "lockdep-new-dependency-{}.ldrec",
+        std::process::id()
+    ));
+    let engine = if mode == Mode::Recording {
+        let _ = std::fs::remove_file(&file);
+        let rec = Recorder::create(&file).expect("a recording in the temporary directory");
+        Engine::with_observer(Options::default(), Box::new(rec))
+    } else {
+        Engine::new()
+    };
     let mut task = if native {
         Task::new("bench", 1)
     } else {
@@ -113,9 +135,13 @@ fn run(n: usize, native: bool) {
     let new_us = t.elapsed().as_secs_f64() * 1e6 / edges.len() as f64;
     let s = engine.stats();
     println!(
-        "{n:>7} classes, {:<6}: chain edge {chain_us:8.2} us, new consistent edge {new_us:8.2} us \
+        "{n:>7} classes, {:<17}: chain edge {chain_us:8.2} us, new consistent edge {new_us:8.2} us \
          | {per_class:6.0} B/class, {per_dep:6.0} B/dependency, {} distinct stacks for {} edges",
-        if native { "native" } else { "no stack" },
+        match mode {
+            Mode::NoStack => "no stack",
+            Mode::Native => "native",
+            Mode::Recording => "native, recording",
+        },
         s.stack_traces,
         s.dependencies
     );
@@ -124,6 +150,10 @@ fn run(n: usize, native: bool) {
         n - 1 + edges.len(),
         "every timed edge was new"
     );
+    drop(engine);
+    if mode == Mode::Recording {
+        let _ = std::fs::remove_file(&file);
+    }
 }
 
 fn main() {
@@ -137,7 +167,8 @@ fn main() {
         sizes
     };
     for &n in &sizes {
-        run(n, false);
-        run(n, true);
+        run(n, Mode::NoStack);
+        run(n, Mode::Native);
+        run(n, Mode::Recording);
     }
 }

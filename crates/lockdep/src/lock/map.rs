@@ -222,16 +222,15 @@ impl LockMap {
         }
     }
 
-    /// The key as one word (`None` for a self-keyed map, whose class is its instance, and for a
-    /// `Default`-made map not yet acquired): the key's address, with the low bit set for a
-    /// construction site. Tasks look classes up by it.
-    #[inline]
     /// Whether the map is its own key ([`LockMap::self_keyed`]).
     #[inline]
     pub(crate) fn is_self_keyed(&self) -> bool {
         self.key_tag == TAG_INSTANCE
     }
 
+    /// The key as one word (`None` for a self-keyed map, whose class is its instance, and for a
+    /// `Default`-made map not yet acquired): the key's address, with the low bit set for a
+    /// construction site. Tasks look classes up by it.
     #[inline]
     pub(crate) fn key_word(&self) -> Option<usize> {
         // Relaxed: the word is an identity here, never dereferenced. Branch-light, as the
