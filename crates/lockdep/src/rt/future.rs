@@ -293,7 +293,7 @@ fn acquire_async(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
         return false;
     }
     if is_tracked() {
-        return acquire_fast(map, &how, site) || acquire_recorded(map, how, site);
+        return acquire_fast(map, &how, site) || acquire_async_slow(map, how, site);
     }
     if !how.trylock {
         validate(map, how, site);
@@ -301,9 +301,39 @@ fn acquire_async(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     false
 }
 
+/// [`acquire_async`] in a tracked task, past the fast path: recorded, and with
+/// [lock statistics](crate::stat) on, the hold begins in this thread's statistics and the lock
+/// is [acquired](LockMap::acquired) (which counts a wait the lock reported with
+/// [`contended`](LockMap::contended) before it). A hold released on another thread than this
+/// one is not timed.
+#[inline(never)]
+#[track_caller]
+fn acquire_async_slow(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+    let held = acquire_recorded(map, how, site);
+    if held && super::GATE.load(Ordering::Relaxed) & super::STAT != 0 {
+        let top = with_task(|_, t| {
+            t.held
+                .last()
+                .filter(|h| h.instance == map.instance())
+                .map(|h| (h.class, h.read))
+        })
+        .flatten();
+        if let Some((class, read)) = top {
+            if super::stat::hold_begins(map.instance(), class, read, site) {
+                super::stat::acquired(map.instance());
+            }
+        }
+    }
+    held
+}
+
+/// Validates without holding: the acquisition is recorded and released at once, and lock
+/// statistics forget it (it is not an acquisition of the lock).
 #[inline]
 fn validate(map: &LockMap, how: Acquire<'_>, site: Site) {
-    super::acquire(map, how, site);
+    if super::acquire(map, how, site) {
+        super::stat::forget(map.instance());
+    }
     release(map, site);
 }
 
@@ -353,6 +383,60 @@ fn acquire_lock_slow(
         validate(map, how, site);
     }
     false
+}
+
+/// With [lock statistics](crate::stat) on, the statistics of an async lock's acquisition of
+/// kind `read` at `site`, obtained after a wait that began at `waited_since` (a
+/// [`wait_begins`] stamp) if it had to wait: the hold, for the guard to keep and give to
+/// [`guard_released`] when it is dropped (it may be dropped on another thread, where a
+/// thread's record of its holds would not find it). `None` with statistics off. Counted for
+/// every acquisition, inside a tracked task or not: the statistics need the lock's class, not
+/// the task's held locks.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn lock_stat(
+    map: &LockMap,
+    read: ReadKind,
+    site: &'static Location<'static>,
+    waited_since: Option<u64>,
+) -> Option<super::stat::GuardHold> {
+    if cfg!(feature = "disabled") || super::GATE.load(Ordering::Relaxed) & super::STAT == 0 {
+        return None;
+    }
+    lock_stat_slow(map, read, site, waited_since)
+}
+
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[inline(never)]
+fn lock_stat_slow(
+    map: &LockMap,
+    read: ReadKind,
+    site: &'static Location<'static>,
+    waited_since: Option<u64>,
+) -> Option<super::stat::GuardHold> {
+    // The class of subclass 0 (what an async lock's acquisitions use): cached in the map once
+    // the process-wide engine has seen it, else looked up (and registered) now.
+    let class = match map.cached_class() {
+        Some(c) => c,
+        None => with_task(|e, t| e.class_of(t, map, 0))?,
+    };
+    super::stat::guard_acquired(map.instance(), class, read, Site::Code(site), waited_since)
+}
+
+/// Now, in the statistics' clock, if [lock statistics](crate::stat) are on: the start of an
+/// async lock's wait, for [`lock_stat`].
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[inline]
+pub(crate) fn wait_begins() -> Option<u64> {
+    (!cfg!(feature = "disabled") && super::GATE.load(Ordering::Relaxed) & super::STAT != 0)
+        .then(super::stat::wait_begins)
+}
+
+/// The guard of an async lock's hold that [`lock_stat`] counted is dropped: its hold time.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+#[cold]
+pub(crate) fn guard_released(hold: super::stat::GuardHold) {
+    super::stat::guard_released(hold);
 }
 
 /// Whether a join of work of `work`'s class could wait for a lock the current task holds: it
