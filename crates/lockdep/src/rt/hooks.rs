@@ -77,13 +77,15 @@ impl LockMap {
 
     /// The rest of [`acquire_lock`](Self::acquire_lock) with statistics on, out of line so that
     /// the lock call with them off stays as it was.
+    /// The statistics were just told about the acquisition, so the hooks are called without
+    /// asking the gate again.
     #[inline(never)]
     fn lock_counted(&self, try_lock: impl FnOnce() -> bool, lock: impl FnOnce()) {
         if !try_lock() {
-            contended(self);
+            stat::contended(self.instance());
             lock();
         }
-        acquired(self);
+        stat::acquired(self.instance());
     }
 
     /// Records that the lock is contended (the kernel's `lock_contended`): this thread has

@@ -195,6 +195,25 @@ fn now() -> u64 {
         // SAFETY: as in `raw_ticks`.
         return unsafe { std::arch::x86_64::_rdtsc() };
     }
+    now_slow()
+}
+
+/// The time-stamp counter, if it is the clock: for the hooks' fast paths, which leave the other
+/// clock to their slow paths (so that they call nothing).
+#[inline(always)]
+fn tsc_now() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    if USE_TSC.load(Ordering::Relaxed) {
+        // SAFETY: as in `raw_ticks`.
+        return Some(unsafe { std::arch::x86_64::_rdtsc() });
+    }
+    None
+}
+
+/// [`now`] without a time-stamp counter: out of line, so that the hooks' fast paths stay
+/// leaves.
+#[inline(never)]
+fn now_slow() -> u64 {
     clock().start.elapsed().as_nanos() as u64
 }
 
@@ -808,8 +827,49 @@ fn holder(instance: usize) -> &'static Holder {
 
 /// A hold begins: `instance` was pushed as `class`, `read`. Returns `true` (the caller reports
 /// how it takes the lock) unless this thread's statistics are busy.
+///
+/// The fast path is a leaf (it calls nothing, so it saves no registers): this thread's
+/// statistics exist, the class has counters, the site needs no interning and there is room
+/// for the hold; anything else is [`hold_begins_slow`].
 #[inline]
 pub(crate) fn hold_begins(instance: usize, class: ClassId, read: ReadKind, site: Site) -> bool {
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let (Some(site), Some(&cells)) = (SiteRef::direct(site), l.index.get(class.0 as usize)) {
+            let len = l.holds.len();
+            if len < l.holds.capacity() {
+                if let Some(since) = tsc_now() {
+                    let kind = u8::from(read.is_read());
+                    // SAFETY: `index` points into `shared.classes`, whose elements never move
+                    // and live as long as `shared`, which `l` owns.
+                    let cells: *const Cells = unsafe { &(*cells)[usize::from(kind)] };
+                    let hold = Hold {
+                        instance,
+                        cells,
+                        site,
+                        since,
+                        class: class.0,
+                        kind,
+                    };
+                    // SAFETY: `len` is below the capacity, so the element there is allocated
+                    // (and unused); it is written before the length covers it.
+                    unsafe {
+                        l.holds.as_mut_ptr().add(len).write(hold);
+                        l.holds.set_len(len + 1);
+                    }
+                    return true;
+                }
+            }
+        }
+    }
+    hold_begins_slow(instance, class, read, site)
+}
+
+/// [`hold_begins`] in every other case: makes this thread's statistics, the class's counters,
+/// the interned site, or room.
+#[cold]
+#[inline(never)]
+fn hold_begins_slow(instance: usize, class: ClassId, read: ReadKind, site: Site) -> bool {
     // SAFETY: only `Local`'s methods that set `busy` call out.
     let Some(l) = (unsafe { local_or_make() }) else {
         return false;
@@ -834,9 +894,33 @@ pub(crate) fn hold_begins(instance: usize, class: ClassId, read: ReadKind, site:
     true
 }
 
-/// A hold ends: counts the acquisition and its hold time.
+/// A hold ends: counts the acquisition and its hold time. The fast path (a leaf) is the
+/// release of the most recent hold, with no wait for it open and no reset to apply.
 #[inline]
 pub(crate) fn hold_ends(instance: usize) {
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let Some(top) = l.holds.last() {
+            if top.instance == instance
+                && l.wait_instance != instance
+                && l.epoch == EPOCH.load(Ordering::Acquire)
+            {
+                let Some(t) = tsc_now() else {
+                    return hold_ends_slow(instance);
+                };
+                top.cells().add_hold(t.saturating_sub(top.since));
+                // SAFETY: `holds` is not empty (`top`), and `Hold` has no destructor.
+                unsafe { l.holds.set_len(l.holds.len() - 1) };
+                return;
+            }
+        }
+    }
+    hold_ends_slow(instance);
+}
+
+#[cold]
+#[inline(never)]
+fn hold_ends_slow(instance: usize) {
     // SAFETY: only `Local`'s methods that set `busy` call out.
     let Some(l) = (unsafe { local() }) else {
         return;
@@ -882,8 +966,30 @@ pub(crate) fn contended(instance: usize) {
 }
 
 /// The lock was obtained: the acquisition bounce and the last holder, and the end of a wait.
+/// The fast path (a leaf) is the most recent hold's, with no wait open for it, taken by the
+/// thread that had the lock last at the same site: nothing to count or write.
 #[inline]
 pub(crate) fn acquired(instance: usize) {
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let Some(top) = l.holds.last() {
+            let slot = holder(instance);
+            if top.instance == instance
+                && l.wait_instance != instance
+                && slot.instance.load(Ordering::Relaxed) == instance
+                && slot.thread.load(Ordering::Relaxed) == l.id
+                && slot.site.load(Ordering::Relaxed) == top.site.word()
+            {
+                return;
+            }
+        }
+    }
+    acquired_slow(instance);
+}
+
+#[cold]
+#[inline(never)]
+fn acquired_slow(instance: usize) {
     // SAFETY: only `Local`'s methods that set `busy` call out.
     let Some(l) = (unsafe { local() }) else {
         return;
