@@ -68,7 +68,9 @@
 //! start time is kept in a per-thread stack beside the held-lock stack (so the held-lock entry
 //! stays the size it is), and the clock is the CPU's invariant time-stamp counter where there is
 //! one (`Instant` elsewhere). The one shared table written is that of the last holder of each
-//! lock instance, and only when the holder changes. `docs/PERFORMANCE.md` has the measurements.
+//! lock instance, and only when the holder changes. Each statistics hook's common case is a
+//! leaf that calls nothing; an uncontended lock and unlock costs about 1.6× what it costs with
+//! statistics off. `docs/PERFORMANCE.md` has the measurements.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
