@@ -379,7 +379,7 @@ fn a_child_forked_while_threads_count_and_snapshot_does_not_hang() {
     }
 }
 
-// ===== the std mirror (`lockdep::std::sync`) =====
+// ===== contention on each lock type =====
 
 /// How a test takes its lock: takes `l` (with the lock call on the line it returns), runs
 /// `while_held`, releases.
@@ -581,4 +581,83 @@ fn a_std_condvar_wait_ends_one_hold_and_begins_another() {
     assert!(c.write.acquisitions >= 3, "{c:?}");
     // No hold spans the wait.
     assert!(c.write.hold.max_ns < 25_000_000, "{c:?}");
+}
+
+#[test]
+fn the_rwlock_counts_contended_writes_and_reads() {
+    let _s = serial();
+    fn write(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let mut g = l.write();
+        *g += 1;
+        f();
+        line
+    }
+    fn read(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.read();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    fn read_recursive(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.read_recursive();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    fn upgradable(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.upgradable_read();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        write,
+    );
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
+    assert_eq!(r.quiet.write.acquisitions, ROUNDS);
+    // Each pair of locks made at its own line: a class of its own.
+    let reads = [
+        contend(
+            RwLock::new(0),
+            RwLock::new(0),
+            RwLock::class_name,
+            write,
+            read,
+        ),
+        contend(
+            RwLock::new(0),
+            RwLock::new(0),
+            RwLock::class_name,
+            write,
+            read_recursive,
+        ),
+    ];
+    for r in reads {
+        r.check();
+        let (c, q) = (&r.contended, &r.quiet);
+        assert_eq!(
+            (c.write.acquisitions, c.read.acquisitions),
+            (ROUNDS, ROUNDS)
+        );
+        assert!(c.read.wait.nr > 0, "the reads waited for the writer: {c:?}");
+        assert_eq!((q.write.acquisitions, q.read.acquisitions), (0, ROUNDS));
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        upgradable,
+    );
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
 }

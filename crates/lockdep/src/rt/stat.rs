@@ -1003,6 +1003,7 @@ fn acquired_slow(instance: usize) {
             None => return,
         },
     };
+    l.fresh();
     let h = &l.holds[i];
     note_holder(l.id, instance, h.site, h.cells());
     if l.wait_instance == instance {
@@ -1039,6 +1040,8 @@ pub(crate) fn guard_acquired(
 ) -> Option<GuardHold> {
     // SAFETY: only `Local`'s methods that set `busy` call out.
     let l = unsafe { local_or_make() }?;
+    // A reset applies before anything is counted.
+    l.fresh();
     let site = match SiteRef::direct(site) {
         Some(s) => s,
         None => l.intern(site),
