@@ -387,11 +387,11 @@ fn acquire_lock_slow(
 
 /// With [lock statistics](crate::stat) on, the statistics of an async lock's acquisition of
 /// kind `read` at `site`, obtained after a wait that began at `waited_since` (a
-/// [`wait_begins`] stamp) if it had to wait: the hold, for the guard to keep and give to
-/// [`guard_released`] when it is dropped (it may be dropped on another thread, where a
-/// thread's record of its holds would not find it). `None` with statistics off. Counted for
-/// every acquisition, inside a tracked task or not: the statistics need the lock's class, not
-/// the task's held locks.
+/// [`wait_begins`] stamp) if it had to wait. Whether they counted it: then the guard calls
+/// [`guard_released`] when it is dropped (before it releases the map). Counted for every
+/// acquisition, inside a tracked task or not: the statistics need the lock's class, not the
+/// task's held locks. A constant `false` with statistics off (the guard stays 16 bytes, returned
+/// in registers).
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn lock_stat(
@@ -399,9 +399,9 @@ pub(crate) fn lock_stat(
     read: ReadKind,
     site: &'static Location<'static>,
     waited_since: Option<u64>,
-) -> Option<super::stat::GuardHold> {
+) -> bool {
     if cfg!(feature = "disabled") || super::GATE.load(Ordering::Relaxed) & super::STAT == 0 {
-        return None;
+        return false;
     }
     lock_stat_slow(map, read, site, waited_since)
 }
@@ -413,14 +413,20 @@ fn lock_stat_slow(
     read: ReadKind,
     site: &'static Location<'static>,
     waited_since: Option<u64>,
-) -> Option<super::stat::GuardHold> {
-    // The class of subclass 0 (what an async lock's acquisitions use): cached in the map once
-    // the process-wide engine has seen it, else looked up (and registered) now.
-    let class = match map.cached_class() {
-        Some(c) => c,
-        None => with_task(|e, t| e.class_of(t, map, 0))?,
+) -> bool {
+    let Some(class) = class_for_stat(map) else {
+        return false;
     };
-    super::stat::guard_acquired(map.instance(), class, read, Site::Code(site), waited_since)
+    super::stat::async_hold_begins(map.instance(), class, read, Site::Code(site), waited_since)
+}
+
+/// The class of subclass 0 (what an async lock's acquisitions use): cached in the map once the
+/// process-wide engine has seen it, else looked up (and registered) now.
+fn class_for_stat(map: &LockMap) -> Option<crate::lock::class::ClassId> {
+    match map.cached_class() {
+        Some(c) => Some(c),
+        None => with_task(|e, t| e.class_of(t, map, 0)),
+    }
 }
 
 /// Now, in the statistics' clock, if [lock statistics](crate::stat) are on: the start of an
@@ -432,11 +438,15 @@ pub(crate) fn wait_begins() -> Option<u64> {
         .then(super::stat::wait_begins)
 }
 
-/// The guard of an async lock's hold that [`lock_stat`] counted is dropped: its hold time.
+/// The guard of an async lock's hold that [`lock_stat`] counted (kind `read`) is dropped: the
+/// hold ends (timed if this is the thread that took it).
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 #[cold]
-pub(crate) fn guard_released(hold: super::stat::GuardHold) {
-    super::stat::guard_released(hold);
+#[inline(never)]
+pub(crate) fn guard_released(map: &LockMap, read: bool) {
+    if let Some(class) = class_for_stat(map) {
+        super::stat::async_hold_ends(map.instance(), class, read);
+    }
 }
 
 /// Whether a join of work of `work`'s class could wait for a lock the current task holds: it

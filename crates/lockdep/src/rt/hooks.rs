@@ -565,7 +565,7 @@ pub(super) fn acquire_fast(map: &LockMap, how: &Acquire<'_>, site: Site) -> bool
 
 /// The slow path of an acquisition, saying whether it was recorded (not if the validator is off
 /// or the thread inside it). Lock statistics are the caller's (`future.rs`: an async lock's
-/// guard keeps its hold's start, as its task may release it on another thread).
+/// guard ends its own hold, as its task may release it on another thread).
 #[inline(never)]
 #[track_caller]
 pub(super) fn acquire_recorded(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {

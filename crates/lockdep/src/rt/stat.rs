@@ -54,8 +54,10 @@
 //! Async locks: `lockdep::tokio`'s `Mutex` and `RwLock` (the `tokio` feature) count every
 //! acquisition, inside a tracked task or not; a wait that has to yield (the lock is busy and
 //! the task suspends) is a contention, timed from the failed try to the moment the lock is
-//! obtained, and its contention point is the lock call. The guard keeps the hold's start, so a
-//! hold released on another worker thread is timed too. An async lock of your own calls
+//! obtained, and its contention point is the lock call. A guard dropped on another worker
+//! thread than the one that took it counts its acquisition without a hold time (the hold's start
+//! is kept by the thread that took it, so that the guard stays two words). An async lock of your
+//! own calls
 //! [`contended`](crate::LockMap::contended) before it waits and
 //! [`acquire_async`](crate::LockMap::acquire_async) once it has the lock (counted in a tracked
 //! task, when both run on one thread).
@@ -266,8 +268,9 @@ impl ToNs {
 // ===== per-thread counters =====
 
 /// One kind's counters of one class on one thread. Written by that thread only (a load and a
-/// store, no read-modify-write), read by [`snapshot`]. Every counted hold is an acquisition, so
-/// `hold_nr` is both counts. The minimums are kept inverted (`!min`): a zeroed cell's minimum is
+/// store, no read-modify-write), read by [`snapshot`]. Every counted hold is an acquisition:
+/// the acquisitions are `hold_nr` and `untimed` (those of async locks whose guard was dropped
+/// on another thread than the one that took it, whose hold is not timed). The minimums are kept inverted (`!min`): a zeroed cell's minimum is
 /// then the longest duration, and the first one counted replaces it without a test of the count.
 #[derive(Default)]
 struct Cells {
@@ -281,6 +284,7 @@ struct Cells {
     hold_min_inv: AtomicU64,
     hold_max: AtomicU64,
     hold_total: AtomicU64,
+    untimed: AtomicU64,
 }
 
 #[inline(always)]
@@ -333,7 +337,7 @@ impl Cells {
                 total_ns: l(&self.wait_total),
             }),
             acq_bounces: l(&self.acq_bounces),
-            acquisitions: hold.nr,
+            acquisitions: hold.nr + l(&self.untimed),
             hold: time(hold),
         }
     }
@@ -350,6 +354,7 @@ impl Cells {
             &self.hold_min_inv,
             &self.hold_max,
             &self.hold_total,
+            &self.untimed,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -1011,16 +1016,14 @@ fn acquired_slow(instance: usize) {
     }
 }
 
-/// The start of a hold that its guard keeps: an async lock's, which the task may release on
-/// another thread than the one that took it (counted into the releasing thread's counters).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct GuardHold {
-    since: u64,
-    class: u32,
-    kind: u8,
-}
+/// The tag of an async lock guard's hold in a thread's record of holds: its instance with the
+/// low bit set (a lock map is at least 2-aligned), so that only [`async_hold_ends`] ends it —
+/// a release of the map (the validator's, or the one that ends a validation before a wait) never
+/// matches it.
+const GUARD_HOLD: usize = 1;
+const _: () = assert!(std::mem::align_of::<crate::LockMap>() >= 2);
 
-/// Now, for the start of a wait: the stamp to pass to [`guard_acquired`].
+/// Now, for the start of a wait: the stamp to pass to [`async_hold_begins`].
 #[inline]
 pub(crate) fn wait_begins() -> u64 {
     now()
@@ -1028,18 +1031,20 @@ pub(crate) fn wait_begins() -> u64 {
 
 /// An async lock `instance` of `class` was obtained by the current thread, for an acquisition
 /// of kind `read` at `site`, after a wait that began at `waited_since` (a [`wait_begins`]
-/// stamp) if it had to wait: counts the contention and its wait, the acquisition bounce, and
-/// notes the last holder. The hold, for the guard to keep and pass to [`guard_released`];
-/// `None` if this thread's statistics are busy.
-pub(crate) fn guard_acquired(
+/// stamp) if it had to wait: counts the contention and its wait, the acquisition bounce, notes
+/// the last holder, and begins the hold on this thread. `false` if this thread's statistics are
+/// busy (nothing was counted; the guard must not call [`async_hold_ends`]).
+pub(crate) fn async_hold_begins(
     instance: usize,
     class: ClassId,
     read: ReadKind,
     site: Site,
     waited_since: Option<u64>,
-) -> Option<GuardHold> {
+) -> bool {
     // SAFETY: only `Local`'s methods that set `busy` call out.
-    let l = unsafe { local_or_make() }?;
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return false;
+    };
     // A reset applies before anything is counted.
     l.fresh();
     let site = match SiteRef::direct(site) {
@@ -1047,35 +1052,51 @@ pub(crate) fn guard_acquired(
         None => l.intern(site),
     };
     let kind = u8::from(read.is_read());
-    let since = now();
     if waited_since.is_some() {
         l.contention(instance, class.0, kind, site);
     }
     let cells = l.cells(class.0, kind);
-    // SAFETY: as for `Hold::cells`.
-    let cells = unsafe { &*cells };
-    if let Some(w) = waited_since {
-        cells.add_wait(since.saturating_sub(w));
+    if l.holds.len() == l.holds.capacity() {
+        l.make_room();
     }
-    note_holder(l.id, instance, site, cells);
-    Some(GuardHold {
+    let since = now();
+    // SAFETY: as for `Hold::cells`.
+    let c = unsafe { &*cells };
+    if let Some(w) = waited_since {
+        c.add_wait(since.saturating_sub(w));
+    }
+    note_holder(l.id, instance, site, c);
+    l.holds.push(Hold {
+        instance: instance | GUARD_HOLD,
+        cells,
+        site,
         since,
         class: class.0,
         kind,
-    })
+    });
+    true
 }
 
-/// The guard of an async lock's hold is dropped: counts the acquisition and its hold time into
-/// the current thread's counters.
-pub(crate) fn guard_released(h: GuardHold) {
-    let d = now().saturating_sub(h.since);
+/// The guard of an async lock's hold that [`async_hold_begins`] counted is dropped on the
+/// current thread: the hold ends here if it began here; otherwise (the task moved to another
+/// worker thread since) the acquisition is counted without a hold time, into this thread's
+/// counters of `class` and `read` (the hold's record is left on the thread that took it, until
+/// its oldest records are forgotten).
+pub(crate) fn async_hold_ends(instance: usize, class: ClassId, read: bool) {
     // SAFETY: only `Local`'s methods that set `busy` call out.
-    if let Some(l) = unsafe { local_or_make() } {
-        l.fresh();
-        let cells = l.cells(h.class, h.kind);
-        // SAFETY: as for `Hold::cells`.
-        unsafe { &*cells }.add_hold(d);
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return;
+    };
+    let tagged = instance | GUARD_HOLD;
+    if let Some(i) = l.holds.iter().rposition(|h| h.instance == tagged) {
+        let h = l.holds.remove(i);
+        l.count_hold(&h, now().saturating_sub(h.since));
+        return;
     }
+    l.fresh();
+    let cells = l.cells(class.0, u8::from(read));
+    // SAFETY: as for `Hold::cells`.
+    bump(unsafe { &(*cells).untimed }, 1);
 }
 
 // ===== into the recording =====

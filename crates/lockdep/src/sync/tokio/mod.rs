@@ -139,7 +139,7 @@ impl Raw {
     /// The guard of permits just taken; it gives them back if recording panics (panic mode).
     /// `wait_since`: the start of the wait for them, if the acquisition was contended (and
     /// [lock statistics](crate::stat) are on).
-    #[inline]
+    #[inline(always)]
     fn taken<const R: u8, const TRY: bool, const BLOCKING: bool>(
         &self,
         permits: u32,
@@ -150,18 +150,24 @@ impl Raw {
             raw: NonNull::from(self),
             permits,
             held: false,
-            stat: None,
+            stat: NOT_COUNTED,
             _lock: PhantomData,
         };
         let read = how(R, TRY).read;
         g.held = crate::rt::future::acquire_lock(&self.map, read, TRY, BLOCKING, site);
-        g.stat = crate::rt::future::lock_stat(&self.map, read, site, wait_since);
+        if crate::rt::future::lock_stat(&self.map, read, site, wait_since) {
+            g.stat = COUNTED | R;
+        }
         g
     }
 }
 
 /// The kind of an exclusive acquisition, for [`Raw::acquire`].
 pub(crate) const WRITE: u8 = 0;
+/// [`RawGuard::stat`]: the statistics did not count the acquisition.
+const NOT_COUNTED: u8 = 0;
+/// [`RawGuard::stat`]: they did (or-ed with the kind).
+const COUNTED: u8 = 2;
 /// The kind of a shared (non-recursive) acquisition, for [`Raw::acquire`].
 pub(crate) const READ: u8 = 1;
 
@@ -283,9 +289,9 @@ pub(crate) struct RawGuard<'a> {
     raw: NonNull<Raw>,
     permits: u32,
     held: bool,
-    /// The hold's start, with [lock statistics](crate::stat) on: timed here, not by the
-    /// thread that took it, since the guard may be dropped on another.
-    stat: Option<crate::rt::stat::GuardHold>,
+    /// [`COUNTED`] (with the kind, [`WRITE`] or [`READ`]) if [lock statistics](crate::stat)
+    /// counted the acquisition: the guard ends the hold.
+    stat: u8,
     _lock: PhantomData<&'a Raw>,
 }
 
@@ -335,11 +341,11 @@ impl Drop for RawGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         let raw = self.raw();
+        if self.stat != NOT_COUNTED {
+            crate::rt::future::guard_released(&raw.map, self.stat & READ != 0);
+        }
         if self.held {
             raw.map.release_at(Site::Unknown);
-        }
-        if let Some(h) = self.stat {
-            crate::rt::future::guard_released(h);
         }
         raw.sem.add_permits(self.permits as usize);
     }
