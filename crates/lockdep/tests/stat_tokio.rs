@@ -238,9 +238,19 @@ fn untracked_and_blocking_acquisitions_are_counted_too() {
     });
     // A blocking lock that has to wait for a guard another thread holds.
     let g = m.try_lock().unwrap();
-    let m2 = m.clone();
-    let t = std::thread::spawn(move || *m2.blocking_lock() += 1);
-    std::thread::sleep(Duration::from_millis(20));
+    let (m2, started) = (m.clone(), Arc::new(AtomicBool::new(false)));
+    let t = {
+        let started = started.clone();
+        std::thread::spawn(move || {
+            started.store(true, Ordering::Release);
+            *m2.blocking_lock() += 1;
+        })
+    };
+    // However late the thread starts, it waits about this long.
+    while !started.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(30));
     drop(g);
     t.join().unwrap();
     let c = class_of(&name);
