@@ -76,9 +76,8 @@ impl LockMap {
     }
 
     /// The rest of [`acquire_lock`](Self::acquire_lock) with statistics on, out of line so that
-    /// the lock call with them off stays as it was.
-    /// The statistics were just told about the acquisition, so the hooks are called without
-    /// asking the gate again.
+    /// the lock call with them off stays as it was. The statistics were just told about the
+    /// acquisition, so their hooks are called without asking the gate again.
     #[inline(never)]
     fn lock_counted(&self, try_lock: impl FnOnce() -> bool, lock: impl FnOnce()) {
         if !try_lock() {
