@@ -378,3 +378,286 @@ fn a_child_forked_while_threads_count_and_snapshot_does_not_hang() {
         b.join().unwrap();
     }
 }
+
+// ===== contention on each lock type =====
+
+/// How a test takes its lock: takes `l` (with the lock call on the line it returns), runs
+/// `while_held`, releases.
+type Take<L> = fn(&L, &mut dyn FnMut()) -> u32;
+
+/// What [`contend`] counted.
+struct Contended {
+    contended: ClassStats,
+    quiet: ClassStats,
+    /// The line of the other thread's lock call (its contention point).
+    line: u32,
+}
+
+/// Two threads on `contended`, `ROUNDS` acquisitions each: this thread with `mine` and another
+/// with `theirs`, whose first acquisition is sure to contend (this thread holds the lock until
+/// the other's contention is counted, then a while longer); then this thread alone on `quiet`,
+/// `ROUNDS` acquisitions with `theirs`.
+fn contend<L: Send + Sync + 'static>(
+    contended: L,
+    quiet: L,
+    name: fn(&L) -> String,
+    mine: Take<L>,
+    theirs: Take<L>,
+) -> Contended {
+    let contended = Arc::new(contended);
+    let (cname, qname) = (name(&contended), name(&quiet));
+    let holding = Arc::new(AtomicBool::new(false));
+    let other = {
+        let (l, holding) = (contended.clone(), holding.clone());
+        std::thread::spawn(move || {
+            while !holding.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let mut line = 0;
+            for _ in 0..ROUNDS {
+                line = theirs(&l, &mut || {});
+            }
+            line
+        })
+    };
+    mine(&contended, &mut || {
+        holding.store(true, Ordering::Release);
+        // At most 10 s: a lock that counts no contention fails the checks instead of hanging.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !stat::snapshot()
+            .class(&cname)
+            .is_some_and(|c| !c.contention_points.is_empty())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    });
+    for _ in 1..ROUNDS {
+        mine(&contended, &mut || {});
+    }
+    let line = other.join().unwrap();
+    for _ in 0..ROUNDS {
+        theirs(&quiet, &mut || {});
+    }
+    Contended {
+        contended: class_of(&cname),
+        quiet: class_of(&qname),
+        line,
+    }
+}
+
+const ROUNDS: u64 = 1_000;
+
+impl Contended {
+    /// The checks every lock type passes: contended only on the contended lock, the waits
+    /// timed, the other thread's contention point at its own lock call.
+    fn check(&self) {
+        let (c, q) = (&self.contended, &self.quiet);
+        assert!(c.contentions() > 0, "{c:?}");
+        assert_eq!(q.contentions(), 0, "{q:?}");
+        assert!(
+            c.write.wait.max_ns + c.read.wait.max_ns >= 5_000_000,
+            "{c:?}"
+        );
+        let here = format!("{}:{}:", file!(), self.line);
+        assert!(
+            c.contention_points
+                .iter()
+                .any(|p| p.site.starts_with(&here)),
+            "{here} not in {:?}",
+            c.contention_points
+        );
+        assert!(c.contending_points.iter().all(|p| p.site.contains(file!())));
+    }
+}
+
+#[test]
+fn the_std_mutex_counts_contentions_on_the_contended_lock_only() {
+    let _s = serial();
+    use lockdep::std::sync::Mutex;
+    fn take(m: &Mutex<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let mut g = m.lock().unwrap();
+        *g += 1;
+        f();
+        line
+    }
+    let r = contend(Mutex::new(0), Mutex::new(0), Mutex::class_name, take, take);
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
+    assert_eq!(r.quiet.write.acquisitions, ROUNDS);
+    assert_eq!(r.contended.write.hold.nr, 2 * ROUNDS);
+    assert!(
+        r.contended.write.hold.max_ns >= 10_000_000,
+        "{:?}",
+        r.contended
+    );
+    assert_eq!(r.contended.read.acquisitions + r.quiet.read.acquisitions, 0);
+}
+
+#[test]
+fn the_std_rwlock_counts_contended_writes() {
+    let _s = serial();
+    use lockdep::std::sync::RwLock;
+    fn write(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let mut g = l.write().unwrap();
+        *g += 1;
+        f();
+        line
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        write,
+    );
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
+    assert_eq!(r.quiet.write.acquisitions, ROUNDS);
+    assert!(r.contended.write.wait.nr > 0);
+    assert_eq!(r.contended.read.acquisitions, 0);
+}
+
+#[test]
+fn the_std_rwlock_counts_reads_contended_by_a_writer() {
+    let _s = serial();
+    use lockdep::std::sync::RwLock;
+    fn write(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let mut g = l.write().unwrap();
+        *g += 1;
+        f();
+        line
+    }
+    fn read(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.read().unwrap();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        read,
+    );
+    r.check();
+    let (c, q) = (&r.contended, &r.quiet);
+    assert_eq!(
+        (c.write.acquisitions, c.read.acquisitions),
+        (ROUNDS, ROUNDS)
+    );
+    assert!(c.read.wait.nr > 0, "the reads waited for the writer: {c:?}");
+    assert_eq!((q.write.acquisitions, q.read.acquisitions), (0, ROUNDS));
+    assert_eq!(c.read.hold.nr, ROUNDS);
+}
+
+#[test]
+fn a_std_condvar_wait_ends_one_hold_and_begins_another() {
+    let _s = serial();
+    use lockdep::std::sync::{Condvar, Mutex};
+    let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    let name = pair.0.class_name();
+    let p = pair.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        *p.0.lock().unwrap() = true;
+        p.1.notify_one();
+    });
+    {
+        let mut ready = pair.0.lock().unwrap();
+        while !*ready {
+            ready = pair.1.wait(ready).unwrap();
+        }
+    }
+    t.join().unwrap();
+    let c = class_of(&name);
+    // The waiter's hold before the wait, each hold after a wake, the notifier's hold.
+    assert!(c.write.acquisitions >= 3, "{c:?}");
+    // No hold spans the wait.
+    assert!(c.write.hold.max_ns < 25_000_000, "{c:?}");
+}
+
+#[test]
+fn the_rwlock_counts_contended_writes_and_reads() {
+    let _s = serial();
+    fn write(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let mut g = l.write();
+        *g += 1;
+        f();
+        line
+    }
+    fn read(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.read();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    fn read_recursive(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.read_recursive();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    fn upgradable(l: &RwLock<u64>, f: &mut dyn FnMut()) -> u32 {
+        let line = line!() + 1;
+        let g = l.upgradable_read();
+        std::hint::black_box(*g);
+        f();
+        line
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        write,
+    );
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
+    assert_eq!(r.quiet.write.acquisitions, ROUNDS);
+    // Each pair of locks made at its own line: a class of its own.
+    let reads = [
+        contend(
+            RwLock::new(0),
+            RwLock::new(0),
+            RwLock::class_name,
+            write,
+            read,
+        ),
+        contend(
+            RwLock::new(0),
+            RwLock::new(0),
+            RwLock::class_name,
+            write,
+            read_recursive,
+        ),
+    ];
+    for r in reads {
+        r.check();
+        let (c, q) = (&r.contended, &r.quiet);
+        assert_eq!(
+            (c.write.acquisitions, c.read.acquisitions),
+            (ROUNDS, ROUNDS)
+        );
+        assert!(c.read.wait.nr > 0, "the reads waited for the writer: {c:?}");
+        assert_eq!((q.write.acquisitions, q.read.acquisitions), (0, ROUNDS));
+    }
+    let r = contend(
+        RwLock::new(0),
+        RwLock::new(0),
+        RwLock::class_name,
+        write,
+        upgradable,
+    );
+    r.check();
+    assert_eq!(r.contended.write.acquisitions, 2 * ROUNDS);
+}

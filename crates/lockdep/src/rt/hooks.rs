@@ -76,14 +76,15 @@ impl LockMap {
     }
 
     /// The rest of [`acquire_lock`](Self::acquire_lock) with statistics on, out of line so that
-    /// the lock call with them off stays as it was.
+    /// the lock call with them off stays as it was. The statistics were just told about the
+    /// acquisition, so their hooks are called without asking the gate again.
     #[inline(never)]
     fn lock_counted(&self, try_lock: impl FnOnce() -> bool, lock: impl FnOnce()) {
         if !try_lock() {
-            contended(self);
+            stat::contended(self.instance());
             lock();
         }
-        acquired(self);
+        stat::acquired(self.instance());
     }
 
     /// Records that the lock is contended (the kernel's `lock_contended`): this thread has
@@ -615,7 +616,8 @@ pub(super) fn acquire_fast(map: &LockMap, how: &Acquire<'_>, site: Site) -> bool
 }
 
 /// The slow path of an acquisition, saying whether it was recorded (not if the validator is off
-/// or the thread inside it). Lock statistics are not kept for these (async locks).
+/// or the thread inside it). Lock statistics are the caller's (`future.rs`: an async lock's
+/// guard ends its own hold, as its task may release it on another thread).
 #[inline(never)]
 #[track_caller]
 pub(super) fn acquire_recorded(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {

@@ -40,16 +40,28 @@
 //!
 //! ## Where it is measured
 //!
-//! Every instrumented lock takes its raw lock through
+//! Every instrumented blocking lock — [`Mutex`](crate::Mutex), [`RwLock`](crate::RwLock),
+//! [`Condvar`](crate::Condvar)'s re-acquisitions, the `lock_api` wrappers, and the std mirror
+//! `lockdep::std::sync` — takes its raw lock through
 //! [`LockMap::acquire_lock`](crate::LockMap::acquire_lock) (the kernel's `LOCK_CONTENDED`), which
 //! with statistics on tries the lock first and calls the
 //! [`contended`](crate::LockMap::contended) and [`acquired`](crate::LockMap::acquired) hooks; a
-//! lock type of your own calls the same hooks (an async lock calls `contended` before it awaits).
-//! A lock that only calls `acquire` and `release` gets acquisitions and hold times, never
-//! contentions. Holds made with statistics off, and holds released by another thread than the
-//! one that took them (`send_guard`), are not timed. Statistics, like validation, are gathered
-//! only while the validator is on.
+//! lock type of your own calls the same hooks. A lock that only calls `acquire` and `release`
+//! gets acquisitions and hold times, never contentions. Holds made with statistics off, and
+//! holds released by another thread than the one that took them (`send_guard`), are not timed.
+//! Statistics, like validation, are gathered only while the validator is on.
 //!
+//! Async locks: `lockdep::tokio`'s `Mutex` and `RwLock` (the `tokio` feature) count every
+//! acquisition, inside a tracked task or not; a wait that has to yield (the lock is busy and
+//! the task suspends) is a contention, timed from the failed try to the moment the lock is
+//! obtained, and its contention point is the lock call. A guard dropped on another worker
+//! thread than the one that took it counts its acquisition without a hold time (the hold's start
+//! is kept by the thread that took it, so that the guard stays two words). An async lock of your
+//! own calls
+//! [`contended`](crate::LockMap::contended) before it waits and
+//! [`acquire_async`](crate::LockMap::acquire_async) once it has the lock (counted in a tracked
+//! task, when both run on one thread).
+
 //! ## Cost
 //!
 //! Off, nothing: the hooks' fast path runs only when the one word it already reads says
@@ -58,7 +70,9 @@
 //! start time is kept in a per-thread stack beside the held-lock stack (so the held-lock entry
 //! stays the size it is), and the clock is the CPU's invariant time-stamp counter where there is
 //! one (`Instant` elsewhere). The one shared table written is that of the last holder of each
-//! lock instance, and only when the holder changes. `docs/PERFORMANCE.md` has the measurements.
+//! lock instance, and only when the holder changes. Each statistics hook's common case is a
+//! leaf that calls nothing; an uncontended lock and unlock costs about 1.6× what it costs with
+//! statistics off. `docs/PERFORMANCE.md` has the measurements.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -193,6 +207,25 @@ fn now() -> u64 {
         // SAFETY: as in `raw_ticks`.
         return unsafe { std::arch::x86_64::_rdtsc() };
     }
+    now_slow()
+}
+
+/// The time-stamp counter, if it is the clock: for the hooks' fast paths, which leave the other
+/// clock to their slow paths (so that they call nothing).
+#[inline(always)]
+fn tsc_now() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    if USE_TSC.load(Ordering::Relaxed) {
+        // SAFETY: as in `raw_ticks`.
+        return Some(unsafe { std::arch::x86_64::_rdtsc() });
+    }
+    None
+}
+
+/// [`now`] without a time-stamp counter: out of line, so that the hooks' fast paths stay
+/// leaves.
+#[inline(never)]
+fn now_slow() -> u64 {
     clock().start.elapsed().as_nanos() as u64
 }
 
@@ -243,23 +276,26 @@ impl ToNs {
 // ===== per-thread counters =====
 
 /// One kind's counters of one class on one thread. Written by that thread only (a load and a
-/// store, no read-modify-write), read by [`snapshot`].
+/// store, no read-modify-write), read by [`snapshot`]. Every counted hold is an acquisition:
+/// the acquisitions are `hold_nr` and `untimed` (those of async locks whose guard was dropped
+/// on another thread than the one that took it, whose hold is not timed). The minimums are kept inverted (`!min`): a zeroed cell's minimum is
+/// then the longest duration, and the first one counted replaces it without a test of the count.
 #[derive(Default)]
 struct Cells {
     con_bounces: AtomicU64,
     contentions: AtomicU64,
-    wait_min: AtomicU64,
+    wait_min_inv: AtomicU64,
     wait_max: AtomicU64,
     wait_total: AtomicU64,
     acq_bounces: AtomicU64,
-    acquisitions: AtomicU64,
     hold_nr: AtomicU64,
-    hold_min: AtomicU64,
+    hold_min_inv: AtomicU64,
     hold_max: AtomicU64,
     hold_total: AtomicU64,
+    untimed: AtomicU64,
 }
 
-#[inline]
+#[inline(always)]
 fn bump(c: &AtomicU64, by: u64) {
     c.store(
         c.load(Ordering::Relaxed).wrapping_add(by),
@@ -267,16 +303,17 @@ fn bump(c: &AtomicU64, by: u64) {
     );
 }
 
-fn time_add(nr: &AtomicU64, min: &AtomicU64, max: &AtomicU64, total: &AtomicU64, d: u64) {
-    let n = nr.load(Ordering::Relaxed);
-    if n == 0 || d < min.load(Ordering::Relaxed) {
-        min.store(d, Ordering::Relaxed);
+/// Counts one duration `d` into a count, an inverted minimum, a maximum and a total.
+#[inline(always)]
+fn time_add(nr: &AtomicU64, min_inv: &AtomicU64, max: &AtomicU64, total: &AtomicU64, d: u64) {
+    bump(nr, 1);
+    if !d > min_inv.load(Ordering::Relaxed) {
+        min_inv.store(!d, Ordering::Relaxed);
     }
     if d > max.load(Ordering::Relaxed) {
         max.store(d, Ordering::Relaxed);
     }
     bump(total, d);
-    nr.store(n + 1, Ordering::Relaxed);
 }
 
 impl Cells {
@@ -293,27 +330,23 @@ impl Cells {
             t.min_ns = t.min_ns.min(t.max_ns);
             t
         };
-        let k = KindStats {
-            con_bounces: l(&self.con_bounces),
-            wait: LockTime {
-                nr: l(&self.contentions),
-                min_ns: l(&self.wait_min),
-                max_ns: l(&self.wait_max),
-                total_ns: l(&self.wait_total),
-            },
-            acq_bounces: l(&self.acq_bounces),
-            acquisitions: l(&self.acquisitions),
-            hold: LockTime {
-                nr: l(&self.hold_nr),
-                min_ns: l(&self.hold_min),
-                max_ns: l(&self.hold_max),
-                total_ns: l(&self.hold_total),
-            },
+        let hold = LockTime {
+            nr: l(&self.hold_nr),
+            min_ns: !l(&self.hold_min_inv),
+            max_ns: l(&self.hold_max),
+            total_ns: l(&self.hold_total),
         };
         KindStats {
-            wait: time(k.wait),
-            hold: time(k.hold),
-            ..k
+            con_bounces: l(&self.con_bounces),
+            wait: time(LockTime {
+                nr: l(&self.contentions),
+                min_ns: !l(&self.wait_min_inv),
+                max_ns: l(&self.wait_max),
+                total_ns: l(&self.wait_total),
+            }),
+            acq_bounces: l(&self.acq_bounces),
+            acquisitions: hold.nr + l(&self.untimed),
+            hold: time(hold),
         }
     }
 
@@ -321,18 +354,40 @@ impl Cells {
         for c in [
             &self.con_bounces,
             &self.contentions,
-            &self.wait_min,
+            &self.wait_min_inv,
             &self.wait_max,
             &self.wait_total,
             &self.acq_bounces,
-            &self.acquisitions,
             &self.hold_nr,
-            &self.hold_min,
+            &self.hold_min_inv,
             &self.hold_max,
             &self.hold_total,
+            &self.untimed,
         ] {
             c.store(0, Ordering::Relaxed);
         }
+    }
+
+    #[inline(always)]
+    fn add_hold(&self, d: u64) {
+        time_add(
+            &self.hold_nr,
+            &self.hold_min_inv,
+            &self.hold_max,
+            &self.hold_total,
+            d,
+        );
+    }
+
+    #[inline(always)]
+    fn add_wait(&self, d: u64) {
+        time_add(
+            &self.contentions,
+            &self.wait_min_inv,
+            &self.wait_max,
+            &self.wait_total,
+            d,
+        );
     }
 }
 
@@ -439,11 +494,11 @@ struct Hold {
     /// The counters of the hold's class and kind: an element of `Local::shared.classes`, which
     /// never moves and lives as long as the `Local` that holds this entry.
     cells: *const Cells,
-    class: u32,
-    kind: u8,
     site: SiteRef,
     /// When the lock was obtained (ticks).
     since: u64,
+    class: u32,
+    kind: u8,
 }
 
 impl Hold {
@@ -458,15 +513,22 @@ impl Hold {
 /// What only the owning thread touches.
 struct Local {
     shared: Arc<Shared>,
+    /// `shared.id`.
+    id: u32,
     /// `shared.epoch`, as this thread last set it.
     epoch: u64,
     /// `shared.classes` by class id: the vector's elements never move.
     index: Vec<*const [Cells; 2]>,
     /// Open holds, most recent last (a lock is released from the top almost always).
     holds: Vec<Hold>,
-    /// The lock this thread is waiting for, and since when.
-    wait: Option<(usize, u64)>,
-    /// A hook is using this `Local` (see [`with_local`]).
+    /// The lock this thread is waiting for (0: none), since `wait_since`. `wait_early`: the
+    /// wait began before its hold did (a lock of one's own that calls
+    /// [`contended`](crate::LockMap::contended) before `acquire_async`), so it is counted when
+    /// the lock is obtained.
+    wait_instance: usize,
+    wait_since: u64,
+    wait_early: bool,
+    /// A hook that calls out (allocates, takes a lock) is using this `Local` (see [`local`]).
     busy: bool,
 }
 
@@ -486,35 +548,45 @@ impl Local {
         registry().threads.push(shared.clone());
         start_recording();
         Local {
+            id: shared.id,
             shared,
             epoch,
             index: Vec::new(),
             holds: Vec::with_capacity(8),
-            wait: None,
+            wait_instance: 0,
+            wait_since: 0,
+            wait_early: false,
             busy: false,
         }
     }
 
-    /// The counters of `class`, zeroed first if a reset happened since this thread last
-    /// counted.
+    /// The counters of `class` (not zeroed by a reset yet: see [`Local::fresh`]).
     #[inline(always)]
-    fn cells(&mut self, class: u32) -> &[Cells; 2] {
-        let epoch = EPOCH.load(Ordering::Acquire);
-        if self.epoch != epoch {
-            self.renew(epoch);
-        }
+    fn cells(&mut self, class: u32, kind: u8) -> *const Cells {
         let p = match self.index.get(class as usize) {
             Some(p) => *p,
             None => self.grow(class),
         };
         // SAFETY: `index` points into `shared.classes`, whose elements never move and live as
         // long as `shared`, which `self` owns.
-        unsafe { &*p }
+        unsafe { &(*p)[usize::from(kind)] }
     }
 
+    /// Applies a reset made since this thread last counted: its counters are zeroed before it
+    /// counts again.
+    #[inline(always)]
+    fn fresh(&mut self) {
+        let epoch = EPOCH.load(Ordering::Acquire);
+        if self.epoch != epoch {
+            self.renew(epoch);
+        }
+    }
+
+    /// Makes the counters of classes up to `class` (allocates: `busy` meanwhile).
     #[cold]
     #[inline(never)]
     fn grow(&mut self, class: u32) -> *const [Cells; 2] {
+        self.busy = true;
         let s = &self.shared;
         while s.classes.count() <= class as usize {
             s.classes.push(Default::default());
@@ -522,7 +594,31 @@ impl Local {
         while self.index.len() <= class as usize {
             self.index.push(&s.classes[self.index.len()]);
         }
+        self.busy = false;
         self.index[class as usize]
+    }
+
+    /// Room for one more hold (allocates: `busy` meanwhile), or the oldest forgotten.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) {
+        if self.holds.len() >= MAX_HOLDS {
+            self.holds.remove(0);
+        } else {
+            self.busy = true;
+            self.holds.reserve(self.holds.len().max(8));
+            self.busy = false;
+        }
+    }
+
+    /// A text site, interned (allocates: `busy` meanwhile).
+    #[cold]
+    #[inline(never)]
+    fn intern(&mut self, site: Site) -> SiteRef {
+        self.busy = true;
+        let s = SiteRef::new(site);
+        self.busy = false;
+        s
     }
 
     #[cold]
@@ -539,6 +635,94 @@ impl Local {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.shared.epoch.store(epoch, Ordering::Release);
+    }
+
+    /// A contention on `instance` by a hold of `class`, `kind` taken at `site`: the bounce (if
+    /// another thread had the lock last), the contention point, and the contending point (where
+    /// the last holder took it).
+    #[cold]
+    #[inline(never)]
+    fn contention(&mut self, instance: usize, class: u32, kind: u8, site: SiteRef) {
+        self.fresh();
+        let slot = holder(instance);
+        let known = slot.instance.load(Ordering::Relaxed) == instance;
+        // SAFETY: the slot's site word was stored from `SiteRef::word`.
+        let holder_site =
+            known.then(|| unsafe { SiteRef::from_word(slot.site.load(Ordering::Relaxed)) });
+        let c = self.cells(class, kind);
+        if known && slot.thread.load(Ordering::Relaxed) != self.id {
+            // SAFETY: as for `Hold::cells`.
+            bump(unsafe { &(*c).con_bounces }, 1);
+        }
+        self.busy = true;
+        {
+            let mut points = self.shared.points.lock().unwrap_or_else(|e| e.into_inner());
+            *points
+                .entry((class, PointKind::Contention, site))
+                .or_default() += 1;
+            if let Some(hs) = holder_site {
+                *points
+                    .entry((class, PointKind::Contending, hs))
+                    .or_default() += 1;
+            }
+        }
+        self.busy = false;
+    }
+
+    /// The wait for the hold `i` is over: counted, and the hold starts now.
+    #[cold]
+    #[inline(never)]
+    fn wait_ends(&mut self, i: usize) {
+        let (instance, class, kind, site) = {
+            let h = &self.holds[i];
+            (h.instance, h.class, h.kind, h.site)
+        };
+        if self.wait_early {
+            self.contention(instance, class, kind, site);
+        }
+        self.wait_instance = 0;
+        self.fresh();
+        let t = now();
+        let h = &mut self.holds[i];
+        h.since = t;
+        h.cells().add_wait(t.saturating_sub(self.wait_since));
+    }
+
+    /// A release of `instance` that is not the most recent hold (or of one not held here).
+    #[cold]
+    #[inline(never)]
+    fn hold_ends_below(&mut self, instance: usize) {
+        if let Some(i) = self.holds.iter().rposition(|h| h.instance == instance) {
+            let h = self.holds.remove(i);
+            self.count_hold(&h, now().saturating_sub(h.since));
+        }
+    }
+
+    #[inline(always)]
+    fn count_hold(&mut self, h: &Hold, d: u64) {
+        if self.wait_instance == h.instance {
+            self.wait_instance = 0;
+        }
+        // A reset since the hold began applies first, so the hold counts after it.
+        self.fresh();
+        h.cells().add_hold(d);
+    }
+}
+
+/// Notes `me` as the last holder of `instance`, taken at `site`, counting an acquisition bounce
+/// into `cells` if another thread had it last. The slot is written only when that changes.
+#[inline(always)]
+fn note_holder(me: u32, instance: usize, site: SiteRef, cells: &Cells) {
+    let slot = holder(instance);
+    let same_instance = slot.instance.load(Ordering::Relaxed) == instance;
+    let last = slot.thread.load(Ordering::Relaxed);
+    if same_instance && last != me {
+        bump(&cells.acq_bounces, 1);
+    }
+    if !same_instance || last != me || slot.site.load(Ordering::Relaxed) != site.word() {
+        slot.instance.store(instance, Ordering::Relaxed);
+        slot.site.store(site.word(), Ordering::Relaxed);
+        slot.thread.store(me, Ordering::Relaxed);
     }
 }
 
@@ -569,52 +753,61 @@ thread_local! {
     static LOCAL: Cell<*mut Local> = const { Cell::new(std::ptr::null_mut()) };
 }
 
-/// Clears `Local::busy` when dropped.
-struct NotBusy(*mut Local);
-
-impl Drop for NotBusy {
-    fn drop(&mut self) {
-        // SAFETY: the pointer is this thread's `Local`, alive for the whole hook.
-        unsafe { (*self.0).busy = false };
-    }
-}
-
-/// Runs `f` on this thread's statistics, unless they are in use already (a hook called from
-/// inside one, e.g. by an instrumented allocator) or the thread is exiting.
+/// This thread's statistics, unless they do not exist (yet, or any more) or a hook further up
+/// this thread's stack is using them (`busy`: a hook called from inside one, e.g. by an
+/// instrumented allocator).
+///
+/// # Safety
+/// The reference is unique only while nothing that could run a hook on this thread is called
+/// (an allocation, a lock, user code): the caller may call out only with `busy` set (as the
+/// `Local` methods that allocate do), and must give the reference up before it returns.
+/// (`'static` stands for "until this thread's `OWNER` is destroyed", which no hook outlives.)
 #[inline(always)]
-fn with_local(f: impl FnOnce(&mut Local)) {
+unsafe fn local() -> Option<&'static mut Local> {
     let p = LOCAL.with(Cell::get);
-    if p.is_null() {
-        return first_use(f);
-    }
-    // SAFETY: `LOCAL` is non-null only while `OWNER` owns the box it points to, on this
-    // thread; `busy` makes the reference unique (a nested hook finds it set and does nothing).
-    let l = unsafe { &mut *p };
-    if l.busy {
-        return;
-    }
-    l.busy = true;
-    let _not_busy = NotBusy(p);
-    f(l);
+    // SAFETY: `LOCAL` is non-null only while `OWNER` owns the box it points to, on this thread;
+    // `busy` is clear, so no hook up the stack holds a reference it could use while this one
+    // lives (the caller's promise covers the rest).
+    let l = unsafe { p.as_mut() }?;
+    (!l.busy).then_some(l)
 }
 
-/// The first statistics hook on this thread: makes its `Local`.
+/// [`local`], making this thread's statistics at its first hook.
+///
+/// # Safety
+/// As for [`local`].
+#[inline(always)]
+unsafe fn local_or_make() -> Option<&'static mut Local> {
+    // SAFETY: passed on to the caller.
+    match unsafe { local() } {
+        Some(l) => Some(l),
+        // SAFETY: passed on to the caller.
+        None => unsafe { make_local() },
+    }
+}
+
+/// The first statistics hook on this thread: makes its `Local` (nothing if the thread is
+/// exiting, or if this hook runs inside the making).
+///
+/// # Safety
+/// As for [`local`].
 #[cold]
 #[inline(never)]
-fn first_use(f: impl FnOnce(&mut Local)) {
-    let made = OWNER.try_with(|o| {
-        let Ok(mut o) = o.try_borrow_mut() else {
-            return;
-        };
-        if o.is_none() {
-            let mut l = Box::new(Local::new());
-            LOCAL.with(|p| p.set(&mut *l));
-            *o = Some(l);
-        }
-    });
-    if made.is_ok() && !LOCAL.with(Cell::get).is_null() {
-        with_local(f);
+unsafe fn make_local() -> Option<&'static mut Local> {
+    if LOCAL.with(Cell::get).is_null() {
+        let _ = OWNER.try_with(|o| {
+            let Ok(mut o) = o.try_borrow_mut() else {
+                return;
+            };
+            if o.is_none() {
+                let mut l = Box::new(Local::new());
+                LOCAL.with(|p| p.set(&mut *l));
+                *o = Some(l);
+            }
+        });
     }
+    // SAFETY: passed on to the caller.
+    unsafe { local() }
 }
 
 // ===== the last holder of each lock instance =====
@@ -639,7 +832,7 @@ const EMPTY_HOLDER: Holder = Holder {
 };
 static HOLDER: [Holder; HOLDERS] = [EMPTY_HOLDER; HOLDERS];
 
-#[inline]
+#[inline(always)]
 fn holder(instance: usize) -> &'static Holder {
     let h = (instance >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - 12);
     &HOLDER[h % HOLDERS]
@@ -649,133 +842,269 @@ fn holder(instance: usize) -> &'static Holder {
 
 /// A hold begins: `instance` was pushed as `class`, `read`. Returns `true` (the caller reports
 /// how it takes the lock) unless this thread's statistics are busy.
+///
+/// The fast path is a leaf (it calls nothing, so it saves no registers): this thread's
+/// statistics exist, the class has counters, the site needs no interning and there is room
+/// for the hold; anything else is [`hold_begins_slow`].
+#[inline]
 pub(crate) fn hold_begins(instance: usize, class: ClassId, read: ReadKind, site: Site) -> bool {
-    let mut recorded = false;
-    with_local(|l| {
-        if l.holds.len() >= MAX_HOLDS {
-            l.holds.remove(0);
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let (Some(site), Some(&cells)) = (SiteRef::direct(site), l.index.get(class.0 as usize)) {
+            let len = l.holds.len();
+            if len < l.holds.capacity() {
+                if let Some(since) = tsc_now() {
+                    let kind = u8::from(read.is_read());
+                    // SAFETY: `index` points into `shared.classes`, whose elements never move
+                    // and live as long as `shared`, which `l` owns.
+                    let cells: *const Cells = unsafe { &(*cells)[usize::from(kind)] };
+                    let hold = Hold {
+                        instance,
+                        cells,
+                        site,
+                        since,
+                        class: class.0,
+                        kind,
+                    };
+                    // SAFETY: `len` is below the capacity, so the element there is allocated
+                    // (and unused); it is written before the length covers it.
+                    unsafe {
+                        l.holds.as_mut_ptr().add(len).write(hold);
+                        l.holds.set_len(len + 1);
+                    }
+                    return true;
+                }
+            }
         }
-        let site = SiteRef::direct(site).unwrap_or_else(|| SiteRef::new(site));
-        let kind = u8::from(read.is_read());
-        let cells: *const Cells = &l.cells(class.0)[usize::from(kind)];
-        l.holds.push(Hold {
-            instance,
-            cells,
-            class: class.0,
-            kind,
-            site,
-            since: now(),
-        });
-        recorded = true;
-    });
-    recorded
+    }
+    hold_begins_slow(instance, class, read, site)
 }
 
-/// A hold ends: counts the acquisition and its hold time.
-pub(crate) fn hold_ends(instance: usize) {
-    with_local(|l| {
-        let h = match l.holds.last() {
-            Some(top) if top.instance == instance => l.holds.pop().expect("not empty"),
-            _ => match l.holds.iter().rposition(|h| h.instance == instance) {
-                Some(i) => l.holds.remove(i),
-                None => return,
-            },
-        };
-        let d = now().saturating_sub(h.since);
-        if l.wait.is_some_and(|(w, _)| w == instance) {
-            l.wait = None;
-        }
-        // A reset since the hold began applies first, so the hold counts after it.
-        let epoch = EPOCH.load(Ordering::Acquire);
-        if l.epoch != epoch {
-            l.renew(epoch);
-        }
-        let c = h.cells();
-        bump(&c.acquisitions, 1);
-        time_add(&c.hold_nr, &c.hold_min, &c.hold_max, &c.hold_total, d);
+/// [`hold_begins`] in every other case: makes this thread's statistics, the class's counters,
+/// the interned site, or room.
+#[cold]
+#[inline(never)]
+fn hold_begins_slow(instance: usize, class: ClassId, read: ReadKind, site: Site) -> bool {
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return false;
+    };
+    let site = match SiteRef::direct(site) {
+        Some(s) => s,
+        None => l.intern(site),
+    };
+    let kind = u8::from(read.is_read());
+    let cells = l.cells(class.0, kind);
+    if l.holds.len() == l.holds.capacity() {
+        l.make_room();
+    }
+    l.holds.push(Hold {
+        instance,
+        cells,
+        site,
+        since: now(),
+        class: class.0,
+        kind,
     });
+    true
+}
+
+/// A hold ends: counts the acquisition and its hold time. The fast path (a leaf) is the
+/// release of the most recent hold, with no wait for it open and no reset to apply.
+#[inline]
+pub(crate) fn hold_ends(instance: usize) {
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let Some(top) = l.holds.last() {
+            if top.instance == instance
+                && l.wait_instance != instance
+                && l.epoch == EPOCH.load(Ordering::Acquire)
+            {
+                let Some(t) = tsc_now() else {
+                    return hold_ends_slow(instance);
+                };
+                top.cells().add_hold(t.saturating_sub(top.since));
+                // SAFETY: `holds` is not empty (`top`), and `Hold` has no destructor.
+                unsafe { l.holds.set_len(l.holds.len() - 1) };
+                return;
+            }
+        }
+    }
+    hold_ends_slow(instance);
+}
+
+#[cold]
+#[inline(never)]
+fn hold_ends_slow(instance: usize) {
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local() }) else {
+        return;
+    };
+    match l.holds.last() {
+        Some(top) if top.instance == instance => {
+            let d = now().saturating_sub(top.since);
+            let h = l.holds.pop().expect("not empty");
+            l.count_hold(&h, d);
+        }
+        _ => l.hold_ends_below(instance),
+    }
 }
 
 /// The hold of an annotation (`might_lock`) that is not a real acquisition: forgotten.
 pub(crate) fn forget(instance: usize) {
-    with_local(|l| {
+    // SAFETY: nothing here calls out.
+    if let Some(l) = unsafe { local() } {
         if let Some(i) = l.holds.iter().rposition(|h| h.instance == instance) {
             l.holds.remove(i);
         }
-    });
+    }
 }
 
+/// The first try to take `instance` failed: the contention is counted and the wait timed. A
+/// lock not held here yet (an async lock of one's own, which calls `contended` before
+/// `acquire_async`) is counted when its hold begins and it is [`acquired`].
 pub(crate) fn contended(instance: usize) {
-    with_local(|l| {
-        let Some(h) = l.holds.iter().rev().find(|h| h.instance == instance) else {
-            return;
-        };
-        let (class, kind, site) = (h.class, h.kind, h.site);
-        let slot = holder(instance);
-        let known = slot.instance.load(Ordering::Relaxed) == instance;
-        // SAFETY: the slot's site word was stored from `SiteRef::word`.
-        let holder_site =
-            known.then(|| unsafe { SiteRef::from_word(slot.site.load(Ordering::Relaxed)) });
-        let bounced = known && slot.thread.load(Ordering::Relaxed) != l.shared.id;
-        // A reset must apply before the points are counted.
-        let c: *const Cells = &l.cells(class)[usize::from(kind)];
-        if bounced {
-            // SAFETY: as for `Hold::cells`.
-            bump(unsafe { &(*c).con_bounces }, 1);
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return;
+    };
+    match l.holds.iter().rev().find(|h| h.instance == instance) {
+        Some(h) => {
+            let (class, kind, site) = (h.class, h.kind, h.site);
+            l.contention(instance, class, kind, site);
+            l.wait_early = false;
         }
-        {
-            let mut points = l.shared.points.lock().unwrap_or_else(|e| e.into_inner());
-            *points
-                .entry((class, PointKind::Contention, site))
-                .or_default() += 1;
-            if let Some(hs) = holder_site {
-                *points
-                    .entry((class, PointKind::Contending, hs))
-                    .or_default() += 1;
-            }
-        }
-        l.wait = Some((instance, now()));
-    });
+        None => l.wait_early = true,
+    }
+    l.wait_instance = instance;
+    l.wait_since = now();
 }
 
+/// The lock was obtained: the acquisition bounce and the last holder, and the end of a wait.
+/// The fast path (a leaf) is the most recent hold's, with no wait open for it, taken by the
+/// thread that had the lock last at the same site: nothing to count or write.
+#[inline]
 pub(crate) fn acquired(instance: usize) {
-    with_local(|l| {
-        let me = l.shared.id;
-        let i = match l.holds.last() {
-            Some(top) if top.instance == instance => l.holds.len() - 1,
-            _ => match l.holds.iter().rposition(|h| h.instance == instance) {
-                Some(i) => i,
-                None => return,
-            },
-        };
-        let site = l.holds[i].site;
-        let slot = holder(instance);
-        let same_instance = slot.instance.load(Ordering::Relaxed) == instance;
-        let last = slot.thread.load(Ordering::Relaxed);
-        if same_instance && last != me {
-            bump(&l.holds[i].cells().acq_bounces, 1);
-        }
-        if !same_instance || last != me || slot.site.load(Ordering::Relaxed) != site.word() {
-            slot.instance.store(instance, Ordering::Relaxed);
-            slot.site.store(site.word(), Ordering::Relaxed);
-            slot.thread.store(me, Ordering::Relaxed);
-        }
-        if let Some((w, since)) = l.wait {
-            if w == instance {
-                l.wait = None;
-                let t = now();
-                l.holds[i].since = t;
-                let c = l.holds[i].cells();
-                time_add(
-                    &c.contentions,
-                    &c.wait_min,
-                    &c.wait_max,
-                    &c.wait_total,
-                    t.saturating_sub(since),
-                );
+    // SAFETY: nothing on this path calls out.
+    if let Some(l) = unsafe { local() } {
+        if let Some(top) = l.holds.last() {
+            let slot = holder(instance);
+            if top.instance == instance
+                && l.wait_instance != instance
+                && slot.instance.load(Ordering::Relaxed) == instance
+                && slot.thread.load(Ordering::Relaxed) == l.id
+                && slot.site.load(Ordering::Relaxed) == top.site.word()
+            {
+                return;
             }
         }
+    }
+    acquired_slow(instance);
+}
+
+#[cold]
+#[inline(never)]
+fn acquired_slow(instance: usize) {
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local() }) else {
+        return;
+    };
+    let i = match l.holds.last() {
+        Some(top) if top.instance == instance => l.holds.len() - 1,
+        _ => match l.holds.iter().rposition(|h| h.instance == instance) {
+            Some(i) => i,
+            None => return,
+        },
+    };
+    l.fresh();
+    let h = &l.holds[i];
+    note_holder(l.id, instance, h.site, h.cells());
+    if l.wait_instance == instance {
+        l.wait_ends(i);
+    }
+}
+
+/// The tag of an async lock guard's hold in a thread's record of holds: its instance with the
+/// low bit set (a lock map is at least 2-aligned), so that only [`async_hold_ends`] ends it —
+/// a release of the map (the validator's, or the one that ends a validation before a wait) never
+/// matches it.
+const GUARD_HOLD: usize = 1;
+const _: () = assert!(std::mem::align_of::<crate::LockMap>() >= 2);
+
+/// Now, for the start of a wait: the stamp to pass to [`async_hold_begins`].
+#[inline]
+pub(crate) fn wait_begins() -> u64 {
+    now()
+}
+
+/// An async lock `instance` of `class` was obtained by the current thread, for an acquisition
+/// of kind `read` at `site`, after a wait that began at `waited_since` (a [`wait_begins`]
+/// stamp) if it had to wait: counts the contention and its wait, the acquisition bounce, notes
+/// the last holder, and begins the hold on this thread. `false` if this thread's statistics are
+/// busy (nothing was counted; the guard must not call [`async_hold_ends`]).
+pub(crate) fn async_hold_begins(
+    instance: usize,
+    class: ClassId,
+    read: ReadKind,
+    site: Site,
+    waited_since: Option<u64>,
+) -> bool {
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return false;
+    };
+    // A reset applies before anything is counted.
+    l.fresh();
+    let site = match SiteRef::direct(site) {
+        Some(s) => s,
+        None => l.intern(site),
+    };
+    let kind = u8::from(read.is_read());
+    if waited_since.is_some() {
+        l.contention(instance, class.0, kind, site);
+    }
+    let cells = l.cells(class.0, kind);
+    if l.holds.len() == l.holds.capacity() {
+        l.make_room();
+    }
+    let since = now();
+    // SAFETY: as for `Hold::cells`.
+    let c = unsafe { &*cells };
+    if let Some(w) = waited_since {
+        c.add_wait(since.saturating_sub(w));
+    }
+    note_holder(l.id, instance, site, c);
+    l.holds.push(Hold {
+        instance: instance | GUARD_HOLD,
+        cells,
+        site,
+        since,
+        class: class.0,
+        kind,
     });
+    true
+}
+
+/// The guard of an async lock's hold that [`async_hold_begins`] counted is dropped on the
+/// current thread: the hold ends here if it began here; otherwise (the task moved to another
+/// worker thread since) the acquisition is counted without a hold time, into this thread's
+/// counters of `class` and `read` (the hold's record is left on the thread that took it, until
+/// its oldest records are forgotten).
+pub(crate) fn async_hold_ends(instance: usize, class: ClassId, read: bool) {
+    // SAFETY: only `Local`'s methods that set `busy` call out.
+    let Some(l) = (unsafe { local_or_make() }) else {
+        return;
+    };
+    let tagged = instance | GUARD_HOLD;
+    if let Some(i) = l.holds.iter().rposition(|h| h.instance == tagged) {
+        let h = l.holds.remove(i);
+        l.count_hold(&h, now().saturating_sub(h.since));
+        return;
+    }
+    l.fresh();
+    let cells = l.cells(class.0, u8::from(read));
+    // SAFETY: as for `Hold::cells`.
+    bump(unsafe { &(*cells).untimed }, 1);
 }
 
 // ===== into the recording =====

@@ -136,8 +136,13 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
     /// Takes an exclusive hold with explicit acquisition arguments (subclass, nest lock).
     #[track_caller]
     pub fn write_with(&self, how: Acquire<'_>) -> GenericWriteGuard<'_, R, T> {
-        self.lock_map().acquire_at(how, Site::caller());
-        self.raw().inner().lock_exclusive();
+        let raw = self.raw().inner();
+        self.lock_map().acquire_lock(
+            how,
+            Site::caller(),
+            || raw.try_lock_exclusive(),
+            || raw.lock_exclusive(),
+        );
         // SAFETY: the exclusive lock was just acquired.
         unsafe { self.inner.make_write_guard_unchecked() }
     }
@@ -154,8 +159,13 @@ impl<R: RawRwLock, T: ?Sized> GenericRwLock<R, T> {
     #[track_caller]
     pub fn read_with(&self, how: Acquire<'_>) -> GenericReadGuard<'_, R, T> {
         let how = how.with_read(crate::ReadKind::Shared);
-        self.lock_map().acquire_at(how, Site::caller());
-        self.raw().inner().lock_shared();
+        let raw = self.raw().inner();
+        self.lock_map().acquire_lock(
+            how,
+            Site::caller(),
+            || raw.try_lock_shared(),
+            || raw.lock_shared(),
+        );
         // SAFETY: a shared lock was just acquired.
         unsafe { self.inner.make_read_guard_unchecked() }
     }
@@ -215,9 +225,13 @@ impl<R: RawRwLockRecursive, T: ?Sized> GenericRwLock<R, T> {
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> GenericReadGuard<'_, R, T> {
-        self.lock_map()
-            .acquire_at(Acquire::shared_recursive(), Site::caller());
-        self.raw().inner().lock_shared_recursive();
+        let raw = self.raw().inner();
+        self.lock_map().acquire_lock(
+            Acquire::shared_recursive(),
+            Site::caller(),
+            || raw.try_lock_shared_recursive(),
+            || raw.lock_shared_recursive(),
+        );
         // SAFETY: a shared lock was just acquired.
         unsafe { self.inner.make_read_guard_unchecked() }
     }
@@ -245,9 +259,13 @@ impl<R: RawRwLockUpgrade, T: ?Sized> GenericRwLock<R, T> {
     /// Takes an upgradable read hold (modelled as exclusive; see [`Lockdep`](crate::sync::Lockdep)).
     #[track_caller]
     pub fn upgradable_read(&self) -> GenericUpgradableReadGuard<'_, R, T> {
-        self.lock_map()
-            .acquire_at(Acquire::exclusive(), Site::caller());
-        self.raw().inner().lock_upgradable();
+        let raw = self.raw().inner();
+        self.lock_map().acquire_lock(
+            Acquire::exclusive(),
+            Site::caller(),
+            || raw.try_lock_upgradable(),
+            || raw.lock_upgradable(),
+        );
         // SAFETY: an upgradable lock was just acquired.
         unsafe { self.inner.make_upgradable_guard_unchecked() }
     }

@@ -134,10 +134,13 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        self.raw
-            .lock_map()
-            .acquire_at(Acquire::shared(), Site::caller());
-        self.raw.inner().lock_shared();
+        let raw = self.raw.inner();
+        self.raw.lock_map().acquire_lock(
+            Acquire::shared(),
+            Site::caller(),
+            || raw.try_lock_shared(),
+            || raw.lock_shared(),
+        );
         // SAFETY: a shared hold was just taken.
         unsafe { RwLockReadGuard::new(self) }
     }
@@ -165,10 +168,13 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     #[inline]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        self.raw
-            .lock_map()
-            .acquire_at(Acquire::exclusive(), Site::caller());
-        self.raw.inner().lock_exclusive();
+        let raw = self.raw.inner();
+        self.raw.lock_map().acquire_lock(
+            Acquire::exclusive(),
+            Site::caller(),
+            || raw.try_lock_exclusive(),
+            || raw.lock_exclusive(),
+        );
         // SAFETY: the exclusive hold was just taken.
         unsafe { RwLockWriteGuard::new(self) }
     }

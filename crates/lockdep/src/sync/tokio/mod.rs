@@ -98,6 +98,8 @@ impl Raw {
             permits,
             site,
             waiting: None,
+            wait_since: None,
+            yielded: false,
         }
     }
 
@@ -108,7 +110,7 @@ impl Raw {
         site: &'static Location<'static>,
     ) -> Option<RawGuard<'_>> {
         self.sem.try_acquire_many(permits).ok()?.forget();
-        Some(self.taken::<R, true, false>(permits, site))
+        Some(self.taken::<R, true, false>(permits, site, None))
     }
 
     /// The `blocking_*` form: blocks the thread (tokio's check forbids it inside a runtime), and
@@ -119,38 +121,53 @@ impl Raw {
         site: &'static Location<'static>,
     ) -> RawGuard<'_> {
         forbid_blocking_in_runtime();
+        let mut wait_since = None;
         match self.sem.try_acquire_many(permits) {
             Ok(p) => p.forget(),
             Err(_) => {
                 self.map.validate_at(how(R, false), Site::Code(site));
+                // A thread that blocks is contended, as for a blocking lock.
+                wait_since = crate::rt::future::wait_begins();
                 block_on(self.sem.acquire_many(permits))
                     .expect("the semaphore of a lock is never closed")
                     .forget();
             }
         }
-        self.taken::<R, false, true>(permits, site)
+        self.taken::<R, false, true>(permits, site, wait_since)
     }
 
     /// The guard of permits just taken; it gives them back if recording panics (panic mode).
-    #[inline]
+    /// `wait_since`: the start of the wait for them, if the acquisition was contended (and
+    /// [lock statistics](crate::stat) are on).
+    #[inline(always)]
     fn taken<const R: u8, const TRY: bool, const BLOCKING: bool>(
         &self,
         permits: u32,
         site: &'static Location<'static>,
+        wait_since: Option<u64>,
     ) -> RawGuard<'_> {
         let mut g = RawGuard {
             raw: NonNull::from(self),
             permits,
             held: false,
+            stat: NOT_COUNTED,
             _lock: PhantomData,
         };
-        g.held = crate::rt::future::acquire_lock(&self.map, how(R, TRY).read, TRY, BLOCKING, site);
+        let read = how(R, TRY).read;
+        g.held = crate::rt::future::acquire_lock(&self.map, read, TRY, BLOCKING, site);
+        if crate::rt::future::lock_stat(&self.map, read, site, wait_since) {
+            g.stat = COUNTED | R;
+        }
         g
     }
 }
 
 /// The kind of an exclusive acquisition, for [`Raw::acquire`].
 pub(crate) const WRITE: u8 = 0;
+/// [`RawGuard::stat`]: the statistics did not count the acquisition.
+const NOT_COUNTED: u8 = 0;
+/// [`RawGuard::stat`]: they did (or-ed with the kind).
+const COUNTED: u8 = 2;
 /// The kind of a shared (non-recursive) acquisition, for [`Raw::acquire`].
 pub(crate) const READ: u8 = 1;
 
@@ -172,11 +189,19 @@ type Waiting<'a> =
 /// acquisition is one `poll` with nothing moved around: try the semaphore, record, done. When
 /// the lock is taken, the acquisition is validated and the semaphore's queue is joined.
 /// Dropping it while it waits gives back what the queue assigned and records nothing.
+///
+/// With [lock statistics](crate::stat) on, a wait that has to yield (the queue's future is
+/// pending at least once) is a contention, timed from the failed try to the moment the permits
+/// are obtained; a wait that is granted at its first poll is not.
 pub(crate) struct RawAcquire<'a, const R: u8> {
     raw: &'a Raw,
     permits: u32,
     site: &'static Location<'static>,
     waiting: Option<Waiting<'a>>,
+    /// When the first try failed (statistics only).
+    wait_since: Option<u64>,
+    /// Whether the wait was pending at least once.
+    yielded: bool,
 }
 
 impl<'a, const R: u8> Future for RawAcquire<'a, R> {
@@ -190,12 +215,17 @@ impl<'a, const R: u8> Future for RawAcquire<'a, R> {
             None => match this.raw.sem.try_acquire_many(this.permits) {
                 Ok(p) => {
                     p.forget();
-                    return Poll::Ready(this.raw.taken::<R, false, false>(this.permits, this.site));
+                    return Poll::Ready(this.raw.taken::<R, false, false>(
+                        this.permits,
+                        this.site,
+                        None,
+                    ));
                 }
                 Err(_) => {
                     this.raw
                         .map
                         .validate_at(how(R, false), Site::Code(this.site));
+                    this.wait_since = crate::rt::future::wait_begins();
                     this.waiting
                         .insert(Box::pin(this.raw.sem.acquire_many(this.permits)))
                 }
@@ -205,9 +235,16 @@ impl<'a, const R: u8> Future for RawAcquire<'a, R> {
             Poll::Ready(p) => {
                 p.expect("the semaphore of a lock is never closed").forget();
                 this.waiting = None;
-                Poll::Ready(this.raw.taken::<R, false, false>(this.permits, this.site))
+                let waited = this.wait_since.filter(|_| this.yielded);
+                Poll::Ready(
+                    this.raw
+                        .taken::<R, false, false>(this.permits, this.site, waited),
+                )
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                this.yielded = true;
+                Poll::Pending
+            }
         }
     }
 }
@@ -252,6 +289,9 @@ pub(crate) struct RawGuard<'a> {
     raw: NonNull<Raw>,
     permits: u32,
     held: bool,
+    /// [`COUNTED`] (with the kind, [`WRITE`] or [`READ`]) if [lock statistics](crate::stat)
+    /// counted the acquisition: the guard ends the hold.
+    stat: u8,
     _lock: PhantomData<&'a Raw>,
 }
 
@@ -279,6 +319,7 @@ impl<'a> RawGuard<'a> {
             raw: g.raw,
             permits: g.permits,
             held: g.held,
+            stat: g.stat,
             _lock: PhantomData,
         }
     }
@@ -300,6 +341,9 @@ impl Drop for RawGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         let raw = self.raw();
+        if self.stat != NOT_COUNTED {
+            crate::rt::future::guard_released(&raw.map, self.stat & READ != 0);
+        }
         if self.held {
             raw.map.release_at(Site::Unknown);
         }
