@@ -239,37 +239,26 @@ fn unregister_class(c: crate::lock::class::ClassId) {
 // of bytes, and moving it through `try_with`, `Option` and `Result` on every call was most of the
 // cost of the already-seen path. A `None` box is one word.
 
-/// The way into the already-seen path of a hook: this thread's task, if the hook may take its
-/// fast path at all: the validator is on and the thread's current slot is open (see [`FAST`]:
-/// not busy, a slow-path hook has run on it before, and its task in the fast state). `None`
-/// sends the hook to its slow path, which decides everything again.
+/// The way into a release's fast path: this thread's task, if the hook may take its fast path
+/// (the thread's current slot is open: see [`FAST`]). It may pop what the fast path pushed
+/// whatever the action is now: only statistics send it to the slow path (which ends the hold's
+/// timing). `None` sends the hook to its slow path, which decides everything again.
 ///
 /// # Safety
 /// The caller must give up the reference before it calls out to anything that could reach the
 /// validator (allocation, user code, a report): it may only run one of the engine's fast paths,
 /// which never do.
 #[inline(always)]
-pub(super) unsafe fn fast_task() -> Option<&'static mut Task> {
-    // SAFETY: passed on to the caller.
-    unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0) }
-}
-
-/// [`fast_task`] for a release, which may pop what the fast path pushed whatever the action
-/// is now: only statistics send it to the slow path (which ends the hold's timing).
-///
-/// # Safety
-/// As for [`fast_task`].
-#[inline(always)]
 unsafe fn fast_task_release() -> Option<&'static mut Task> {
     // SAFETY: passed on to the caller.
     unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & STAT == 0) }
 }
 
-/// [`fast_task`] for a hook that has read the gate itself: `open` says whether it may take its
-/// fast path.
+/// [`fast_task_release`] for a hook that has read the gate itself: `open` says whether it may
+/// take its fast path.
 ///
 /// # Safety
-/// As for [`fast_task`].
+/// As for [`fast_task_release`].
 #[inline(always)]
 unsafe fn fast_task_if(open: bool) -> Option<&'static mut Task> {
     if cfg!(feature = "disabled") || !open {
@@ -324,34 +313,47 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     if cfg!(feature = "disabled") {
         return false;
     }
-    // The thread's task is only ever used with the process-wide engine, and the map's class
-    // cache is only filled by it, so the fast path needs neither the engine nor the check that
-    // the task's caches belong to it.
-    let slot = FAST.with(Cell::get);
-    if GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0 && !slot.is_null() {
-        // The push is several stores: a signal handler that interrupts it must not see (or
-        // use) the task half-way. Closing `FAST` sends the handler's hooks to the slow path,
-        // which sees the slot open, not busy and yet closed, and refuses them
-        // (`with_task`). A release's fast path is one decisive store and needs no such care.
-        FAST.with(|f| f.set(std::ptr::null()));
-        // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
-        // reference to its task exists (see `FAST`), and only the engine's fast path runs with
-        // this one, which calls out to nothing.
-        let task = unsafe { &mut *(*slot).task.get() };
-        let class = match map.cached_class() {
-            Some(c) => Some(c),
-            None => Engine::memoised_class(task, map, true),
-        };
-        let done = match class {
-            Some(class) => Engine::acquire_open(task, map, class, &how, site),
-            None => false,
-        };
-        FAST.with(|f| f.set(slot));
-        if done {
-            return false;
-        }
+    if push_seen(
+        map,
+        &how,
+        site,
+        GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0,
+    ) {
+        return false;
     }
     acquire_slow(map, how, site.words())
+}
+
+/// The already-seen path of an acquisition, if `open` (the gate lets this hook take it): pushes
+/// `map` onto the thread's open task if its chain is listed for the fast path (then the map's
+/// class cache holds its class), and says whether it did. The thread's task is only ever used with the process-wide engine, and the map's
+/// class cache is only filled by it, so this needs neither the engine nor the check that the
+/// task's caches belong to it.
+#[inline(always)]
+fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
+    let slot = FAST.with(Cell::get);
+    if cfg!(feature = "disabled") || !open || slot.is_null() {
+        return false;
+    }
+    // The push is several stores: a signal handler that interrupts it must not see (or use)
+    // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
+    // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
+    // path is one decisive store and needs no such care.
+    FAST.with(|f| f.set(std::ptr::null()));
+    // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
+    // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
+    // one, which calls out to nothing.
+    let task = unsafe { &mut *(*slot).task.get() };
+    let class = match map.cached_class() {
+        Some(c) => Some(c),
+        None => Engine::memoised_class(task, map, true),
+    };
+    let pushed = match class {
+        Some(c) => Engine::acquire_open(task, map, c, how, site),
+        None => false,
+    };
+    FAST.with(|f| f.set(slot));
+    pushed
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
@@ -380,16 +382,9 @@ pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> 
 #[inline]
 #[track_caller]
 fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
-    // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) } {
-        let class = match map.cached_class() {
-            Some(c) => Some(c),
-            None => Engine::memoised_class(task, map, true),
-        };
-        if let Some(class) = class {
-            if Engine::acquire_open(task, map, class, &how, site) {
-                return stat::hold_begins(map.instance(), class, how.read, site);
-            }
+    if push_seen(map, &how, site, open_but_for_stat(gate)) {
+        if let Some(class) = map.cached_class() {
+            return stat::hold_begins(map.instance(), class, how.read, site);
         }
     }
     let done = with_task(|e, t| {
@@ -541,7 +536,7 @@ pub(crate) fn check_freed(instance: usize) {
     let Some(slot) = (unsafe { fast_slot() }) else {
         return;
     };
-    // SAFETY: as in `fast_task`: `busy` is clear (checked first), and the look calls out to
+    // SAFETY: as in `fast_task_if`: `busy` is clear (checked first), and the look calls out to
     // nothing.
     if slot.busy.get() || unsafe { &*slot.task.get() }.held.is_empty() {
         return;
@@ -602,17 +597,12 @@ pub fn depth() -> usize {
 /// (`future.rs`), which must know whether the acquisition was recorded: whether it was taken.
 #[inline(always)]
 pub(super) fn acquire_fast(map: &LockMap, how: &Acquire<'_>, site: Site) -> bool {
-    // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task() } {
-        let class = match map.cached_class() {
-            Some(c) => Some(c),
-            None => Engine::memoised_class(task, map, true),
-        };
-        if let Some(class) = class {
-            return Engine::acquire_open(task, map, class, how, site);
-        }
-    }
-    false
+    push_seen(
+        map,
+        how,
+        site,
+        GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0,
+    )
 }
 
 /// The slow path of an acquisition, saying whether it was recorded (not if the validator is off

@@ -71,7 +71,7 @@ pub fn global() -> &'static Engine {
 /// being delivered) a hook on the same thread does nothing. Every access to `task` either holds
 /// `busy` for as long as it holds the reference ([`with_task`]), or finds `busy` clear and runs
 /// code that calls out to nothing — no allocation, no user code, no report — so nothing can reach
-/// the slot while its reference lives ([`fast_task`], [`check_freed`]).
+/// the slot while its reference lives (`hooks::push_seen`, `hooks::check_freed`).
 ///
 /// Each thread has one (in [`ThreadSlot`]); a tracked future ([`future`]) owns another, which is
 /// the thread's *current* slot while the future is polled.
