@@ -144,3 +144,30 @@ fn a_recording_keeps_the_old_and_the_new_lock_apart() {
         checked.reports[0].render()
     );
 }
+
+#[test]
+fn a_lock_made_where_a_moved_lock_was_keeps_its_own_class_after_the_moved_one_is_freed() {
+    // `old` is classed at address X, then moved out (its class cache goes with it); `here` is
+    // made at X, so its first lookup finds the class registered at X: the same class as the
+    // moved lock's. Freeing the moved lock zaps that class, and its slot goes to the next
+    // self-keyed lock: `here` must not end up sharing a class with that unrelated lock.
+    let reports = ReportCollector::new();
+    let mut here = Box::new(LockMap::self_keyed());
+    here.acquire(Acquire::exclusive());
+    here.release();
+    let old = std::mem::replace(&mut *here, LockMap::self_keyed());
+    here.acquire(Acquire::exclusive());
+    here.release();
+    drop(old);
+    let other = Box::new(LockMap::self_keyed());
+    {
+        let _h = here.hold(Acquire::exclusive());
+        let _o = other.hold(Acquire::exclusive()); // two different locks: no report
+    }
+    let mine = reports.matching(|r| {
+        r.lock
+            .as_ref()
+            .is_some_and(|l| l.instance == other.instance() || l.instance == here.instance())
+    });
+    assert!(mine.is_empty(), "{}", mine[0].render());
+}

@@ -82,6 +82,12 @@ impl Engine {
         let identity = key.identity(instance);
         let mut st = self.state.lock();
         if let Some(&c) = st.registry.get(&(identity.clone(), subclass)) {
+            if self.cache_in_maps && subclass == 0 && matches!(key, Key::Instance) {
+                // The caller's map has no cached class (else it would not be here), yet its
+                // address has one: either a racing first lookup of this map, or another map
+                // that was classed here and moved, keeping the id in its cache.
+                self.class(c).shared.store(true, Ordering::Relaxed);
+            }
             return c;
         }
         if matches!(key, Key::Instance) {
@@ -114,13 +120,22 @@ impl Engine {
     /// [`unregister_instance`](Self::unregister_instance) for the lock whose class (of any
     /// subclass) is `c`, wherever the lock is now: a self-keyed class is registered under the
     /// address its lock had then, and a lock may have moved since. Nothing for another class.
+    ///
+    /// Only while `c` is still the class registered at that address: a map whose class was
+    /// shared with another one (see `Class::shared`) may find it unregistered, and the address
+    /// now another lock's, whose class must not be zapped while that lock lives.
     pub(crate) fn unregister_class(&self, c: ClassId) {
         let Some(class) = self.classes.get(c.index()) else {
             return;
         };
         let instance = class.instance.load(Ordering::Relaxed);
-        if instance != 0 {
-            self.unregister_instance(instance);
+        if instance == 0 {
+            return;
+        }
+        let identity = KeyIdentity::Instance(instance);
+        let mut st = self.state.lock();
+        if st.registry.get(&(identity, class.subclass)) == Some(&c) {
+            self.unregister_locked(&mut st, instance);
         }
     }
 
@@ -164,6 +179,7 @@ impl Engine {
             source_name: Default::default(),
             lifetime: Default::default(),
             instance: Default::default(),
+            shared: Default::default(),
         });
         debug_assert_eq!(
             pushed, index,
@@ -203,13 +219,32 @@ impl Engine {
     /// engine.unregister_instance(a.instance());
     /// assert!(engine.dependencies().is_empty());
     /// ```
+    ///
+    /// A class that two lock maps may share (one classed at `instance` moved away, keeping its
+    /// cached class, and another was made there) keeps what it learnt and its slot, as the
+    /// other map may still use it; only the address is unregistered.
     pub fn unregister_instance(&self, instance: usize) {
-        let identity = KeyIdentity::Instance(instance);
         let mut st = self.state.lock();
+        self.unregister_locked(&mut st, instance);
+    }
+
+    /// [`unregister_instance`](Self::unregister_instance) with the state lock held.
+    fn unregister_locked(&self, st: &mut State, instance: usize) {
+        let identity = KeyIdentity::Instance(instance);
         let classes: Vec<ClassId> = (0..MAX_SUBCLASSES)
             .filter_map(|s| st.registry.get(&(identity.clone(), s)).copied())
             .collect();
         if classes.is_empty() {
+            return;
+        }
+        let shared = classes
+            .iter()
+            .any(|&c| self.class(c).shared.load(Ordering::Relaxed));
+        if shared {
+            for &c in &classes {
+                st.registry
+                    .remove(&(identity.clone(), self.class(c).subclass));
+            }
             return;
         }
         for &c in &classes {

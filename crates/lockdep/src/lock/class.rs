@@ -324,6 +324,12 @@ pub(crate) struct Class {
     /// For a reused slot (`lifetime > 0`): the address of the self-keyed lock it is now the
     /// class of, which names it instead of `base_name`.
     pub(crate) instance: std::sync::atomic::AtomicUsize,
+    /// A self-keyed class that a lock map with an empty class cache found already registered at
+    /// its address: another map (one that moved away from that address, keeping its cached
+    /// id) may hold it too. Such a class is never zapped and its slot never reused: a map's
+    /// cache can't be cleared when another map is freed, and a reused slot would make two locks
+    /// one class.
+    pub(crate) shared: std::sync::atomic::AtomicBool,
 }
 
 impl Class {
