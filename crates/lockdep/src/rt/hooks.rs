@@ -239,26 +239,16 @@ fn unregister_class(c: crate::lock::class::ClassId) {
 // of bytes, and moving it through `try_with`, `Option` and `Result` on every call was most of the
 // cost of the already-seen path. A `None` box is one word.
 
-/// The way into a release's fast path: this thread's task, if the hook may take its fast path
-/// (the thread's current slot is open: see [`FAST`]). It may pop what the fast path pushed
-/// whatever the action is now: only statistics send it to the slow path (which ends the hold's
-/// timing). `None` sends the hook to its slow path, which decides everything again.
+/// The way into a release's fast path: this thread's task, if `open` (the hook has read the
+/// gate and may take its fast path) and the thread's current slot is open (see [`FAST`]). A
+/// release may pop what the fast path pushed whatever the action is now: only statistics send
+/// it elsewhere (to end the hold's timing). `None` sends the hook to its slow path, which
+/// decides everything again.
 ///
 /// # Safety
 /// The caller must give up the reference before it calls out to anything that could reach the
 /// validator (allocation, user code, a report): it may only run one of the engine's fast paths,
 /// which never do.
-#[inline(always)]
-unsafe fn fast_task_release() -> Option<&'static mut Task> {
-    // SAFETY: passed on to the caller.
-    unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & STAT == 0) }
-}
-
-/// [`fast_task_release`] for a hook that has read the gate itself: `open` says whether it may
-/// take its fast path.
-///
-/// # Safety
-/// As for [`fast_task_release`].
 #[inline(always)]
 unsafe fn fast_task_if(open: bool) -> Option<&'static mut Task> {
     if cfg!(feature = "disabled") || !open {
@@ -324,6 +314,20 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     acquire_slow(map, how, site.words())
 }
 
+/// An acquisition with statistics on: the same fast path, then the hold is recorded; out of
+/// line (so that the lock call with them off stays as it was) but not the slow path's entry.
+#[inline(never)]
+#[track_caller]
+fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
+    let s = Site::from_words(site);
+    if push_seen(map, &how, s, true) {
+        if let Some(class) = map.cached_class() {
+            return stat::hold_begins(map.instance(), class, how.read, s);
+        }
+    }
+    acquire_uncounted(map, how, site)
+}
+
 /// The already-seen path of an acquisition, if `open` (the gate lets this hook take it): pushes
 /// `map` onto the thread's open task if its chain is listed for the fast path (then the map's
 /// class cache holds its class), and says whether it did. The thread's task is only ever used with the process-wide engine, and the map's
@@ -362,6 +366,17 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
 #[inline(never)]
 #[track_caller]
 pub(super) fn acquire_slow(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
+    if GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == STAT {
+        return acquire_counted(map, how, site);
+    }
+    acquire_uncounted(map, how, site)
+}
+
+/// [`acquire_slow`] without the statistics' own entry.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn acquire_uncounted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
     let site = Site::from_words(site);
     if signal::active() {
         signal::log_acquire(map, &how, site);
@@ -442,17 +457,47 @@ pub(crate) fn release(map: &LockMap, site: Site) {
         return;
     }
     // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_release() } {
+    if let Some(task) = unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & STAT == 0) } {
         if Engine::release_top(task, map) {
             return;
         }
     }
-    release_slow(map, site.words());
+    release_slow(map, site.words(), false);
 }
 
+/// A release with statistics on: the hold's end is recorded, then the same fast path; out of
+/// line, but not the slow path's entry.
+#[inline(never)]
+fn release_counted(map: &LockMap, site: SiteWords) {
+    // An open slot means this thread is neither inside the validator nor in a declared signal
+    // handler: the statistics may run (before the task is taken: they may allocate).
+    if FAST.with(Cell::get).is_null() {
+        return release_uncounted(map, site, false);
+    }
+    stat::hold_ends(map.instance());
+    // SAFETY: only the engine's fast path runs with the task.
+    if let Some(task) = unsafe { fast_task_if(true) } {
+        if Engine::release_top(task, map) {
+            return;
+        }
+    }
+    release_uncounted(map, site, true);
+}
+
+/// Everything else; `counted` if the statistics have ended the hold already.
 #[cold]
 #[inline(never)]
-pub(super) fn release_slow(map: &LockMap, site: SiteWords) {
+pub(super) fn release_slow(map: &LockMap, site: SiteWords, counted: bool) {
+    if !counted && GATE.load(Ordering::Relaxed) & STAT != 0 {
+        return release_counted(map, site);
+    }
+    release_uncounted(map, site, counted)
+}
+
+/// [`release_slow`] without the statistics' own entry.
+#[cold]
+#[inline(never)]
+fn release_uncounted(map: &LockMap, site: SiteWords, counted: bool) {
     let site = Site::from_words(site);
     if signal::active() {
         signal::log_release(map, site);
@@ -460,7 +505,9 @@ pub(super) fn release_slow(map: &LockMap, site: SiteWords) {
     }
     let gate = gate();
     if gate & STAT != 0 {
-        stat::hold_ends(map.instance());
+        if !counted {
+            stat::hold_ends(map.instance());
+        }
         // SAFETY: only the engine's fast path runs with the task.
         if let Some(task) = unsafe { fast_task_if(open_but_for_stat(gate)) } {
             if Engine::release_top(task, map) {
