@@ -7,30 +7,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockdep::{LockClassKey, Mutex};
 
-/// Waits for `pid` up to `limit`; kills it and returns `None` if it is still running.
-fn wait_for(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        let mut status = 0;
-        // SAFETY: waiting for our own child, with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return Some(status);
-        }
-        if start.elapsed() > limit {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            // SAFETY: as above.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+#[path = "support/child.rs"]
+mod child;
+use child::wait_for;
 
 #[test]
 fn children_forked_while_another_thread_is_inside_the_validator_do_not_hang() {
