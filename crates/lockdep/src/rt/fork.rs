@@ -180,7 +180,7 @@ extern "C" fn child() {
         } = held;
         super::stat::fork_child(stat);
         // Releases queued for another thread's holds will never be claimed: drop them, so the
-        // fast path (which waits for an empty queue) works again.
+        // child's slow path stops looking at the queue on every hook.
         let mine: Vec<usize> = SLOT
             .try_with(|ts| {
                 // The current task: a fork from inside a tracked poll keeps that task's holds.
