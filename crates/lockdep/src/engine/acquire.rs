@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::engine::chain::{ChainElem, ChainId};
-use crate::engine::held::MAX_FAST_DEPTH;
+use crate::engine::held::{repeat_key, MAX_FAST_DEPTH};
 use crate::lock::map::SiteWords;
 
 impl Engine {
@@ -89,6 +89,48 @@ impl Engine {
         task.fast_ready() && Self::acquire_open(task, map, class, how, site)
     }
 
+    /// The shortest already-seen path: the acquisition the entry just above the top of the
+    /// task's stack records (it was pushed there by the fast path and popped since), made
+    /// again on the same chain, as a lock taken in a loop is. Equal [`repeat`] keys and
+    /// instances mean the same parent chain (a chain number names the whole stack below), the
+    /// same class and map flags, the same read kind and trylock: so that entry is exactly the
+    /// one [`acquire_open`](Self::acquire_open) would push (listed as seen, which a key
+    /// implies), but for its site. No rule is skipped that the longer path applies.
+    ///
+    /// Only for a task of the process-wide engine, whose keys and map caches it owns, in the
+    /// fast state ([`Task::fast_ready`]), as the driver knows of an open slot.
+    ///
+    /// [`repeat`]: crate::engine::held::HeldLock
+    #[inline(always)]
+    pub(crate) fn acquire_repeat(
+        task: &mut Task,
+        map: &LockMap,
+        how: &Acquire<'_>,
+        site: Site,
+    ) -> bool {
+        if !(how.check && how.subclass == 0 && how.nest_lock.is_none()) {
+            return false;
+        }
+        debug_assert!(task.fast_ready());
+        let key = repeat_key(
+            task.chain(),
+            map.class_word_to_compare(),
+            how.read,
+            how.trylock,
+        );
+        let next = task.held.above_top();
+        if next.repeat != key || next.instance != map.instance() {
+            return false;
+        }
+        match task.site_ref(site) {
+            Some(site) => {
+                task.held.push_repeat(site);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// [`acquire_seen`](Self::acquire_seen) for a task its caller knows to be in the fast state
     /// ([`Task::fast_ready`]), as the process-wide driver knows of an open slot: the same push,
     /// without asking again.
@@ -166,8 +208,17 @@ impl Engine {
         let Some(site) = task.site_ref(site) else {
             return false;
         };
+        // The key is made from the class this engine found, so it means that class whatever
+        // engine the map's cache belongs to (only the process-wide one compares keys).
+        let word = map.class_word_of(class);
+        let repeat = if word == 0 {
+            0
+        } else {
+            repeat_key(task.chain(), word, read, trylock)
+        };
         task.held.push_open(HeldLock {
             instance: map.instance(),
+            repeat,
             map_flags: map.flags(),
             wait_inner,
             class,
@@ -256,6 +307,7 @@ impl Engine {
             pin_count: 0,
             chain: ROOT,
             site: task.intern_site(site),
+            repeat: 0,
             irq_context: task.context_bits,
             hardirqs_off: !task.irq.hardirqs_enabled,
             blocks_fast: false,

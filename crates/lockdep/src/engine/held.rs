@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::chain::{ChainId, TaskChains, ROOT};
 use crate::lock::class::{ClassId, ClassMemo};
-use crate::lock::map::{ReadKind, Site, SiteRef, ASYNC, MOVABLE};
+use crate::lock::map::{ReadKind, Site, SiteRef, ASYNC, CLASS_WORD_BITS, MOVABLE};
 #[cfg(test)]
 use crate::lock::wait::WaitType;
 use crate::report::stack::StackTrace;
@@ -37,6 +37,13 @@ pub(crate) const IRQ_CONTEXT_HARD: u8 = 2;
 pub struct HeldLock {
     pub(crate) instance: usize,
     pub(crate) site: SiteRef,
+    /// The fast path's key for this acquisition ([`repeat_key`]), 0 if it has none: nonzero
+    /// only on an entry the fast path pushed, so for a chain listed as seen, of a plain
+    /// acquisition, unchanged since. Entries above the top keep theirs: an acquisition whose
+    /// key and instance equal those of the entry just above the top is that entry again (the
+    /// key names the parent chain, the class and flags of the map, the read kind and trylock:
+    /// everything the entry records but its site), so its push is just making it the top.
+    pub(crate) repeat: u64,
     pub(crate) class: ClassId,
     /// The task's chain with this lock on top: the task's chain while this is its top entry
     /// ([`Task::chain`]; the stack's bottom sentinel holds [`ROOT`]).
@@ -59,6 +66,23 @@ pub struct HeldLock {
     /// The class's inner wait type, copied at acquisition (the sleep and wait-context checks
     /// read it for every held lock).
     pub(crate) wait_inner: crate::lock::wait::WaitType,
+}
+
+/// The [`HeldLock::repeat`] key of a plain acquisition (`read`, `trylock`) of a map whose class
+/// word is `class_word` ([`LockMap::class_word`](crate::LockMap)), on top of the chain `parent`.
+/// The class word holds the class and the map's flags; read kind and trylock go above them,
+/// and one bit that every key has, so that no key is 0 (an entry's "none"), not even that of
+/// an empty class cache on the root chain. An entry is only ever given the key of a nonzero
+/// class word, so the key of an empty cache matches no entry.
+#[inline(always)]
+pub(crate) fn repeat_key(parent: ChainId, class_word: u32, read: ReadKind, trylock: bool) -> u64 {
+    const READ_SHIFT: u32 = CLASS_WORD_BITS + 3;
+    const TRYLOCK: u32 = 1 << (READ_SHIFT + 2);
+    const KEY: u32 = 1 << (READ_SHIFT + 3);
+    u64::from(parent) << 32
+        | u64::from(
+            class_word | ((read as u32) << READ_SHIFT) | (u32::from(trylock) * TRYLOCK) | KEY,
+        )
 }
 
 // `HeldStack::discard_top` relies on it.
@@ -118,20 +142,38 @@ impl HeldLock {
 /// Below the first held lock lies a sentinel entry, which no release matches (its instance is
 /// no lock's) and whose chain is [`ROOT`]: so the top entry always exists, the task's chain is
 /// the top entry's, and the fast path's push and pop need no test for an empty stack.
+///
+/// The entries live in one buffer that is initialised in full and only ever replaced by a
+/// larger one: above the top lie the entries popped before (left as they were) and, at the
+/// end, a filler that no push overwrites. So the entry just above the top can always be read:
+/// the fast path compares it with the acquisition it is making, and when it is that very
+/// acquisition again (see [`HeldLock::repeat`]) the push is one pointer store. The stack is
+/// kept as a pointer to its top entry, which is what both fast paths read.
 #[derive(Debug)]
 pub(crate) struct HeldStack {
-    /// The sentinel, then the held locks, oldest first.
-    locks: Vec<HeldLock>,
+    /// The sentinel, the held locks oldest first, the entries above the top, the filler.
+    buf: Box<[HeldLock]>,
+    /// The top entry (the sentinel while nothing is held): an element of `buf`, below its last.
+    top: *mut HeldLock,
     blockers: u32,
     context_blocks: bool,
 }
+
+// SAFETY: `top` points into `buf`, which the stack owns (a `Box` does not move its elements
+// when the stack moves); it is only dereferenced through `&self`/`&mut self`, exactly as the
+// buffer would be. So the stack is as `Send` and `Sync` as a `Box<[HeldLock]>` of plain data.
+unsafe impl Send for HeldStack {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for HeldStack {}
 
 impl std::ops::Deref for HeldStack {
     type Target = [HeldLock];
 
     #[inline]
     fn deref(&self) -> &[HeldLock] {
-        &self.locks[1..]
+        // SAFETY: the entries from index 1 to the top are initialised elements of `buf` (the
+        // top is in `buf`, at index `depth`).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().add(1), self.depth()) }
     }
 }
 
@@ -140,7 +182,7 @@ impl<'a> IntoIterator for &'a HeldStack {
     type IntoIter = std::slice::Iter<'a, HeldLock>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.locks[1..].iter()
+        self[..].iter()
     }
 }
 
@@ -152,10 +194,11 @@ pub(crate) const MAX_FAST_DEPTH: usize = 48;
 // A clone keeps the capacity the fast path relies on.
 impl Clone for HeldStack {
     fn clone(&self) -> HeldStack {
-        let mut locks = Vec::with_capacity(self.locks.capacity().max(MAX_FAST_DEPTH));
-        locks.extend_from_slice(&self.locks);
+        let mut buf = self.buf.clone();
+        let top = buf[self.depth()..].as_mut_ptr();
         HeldStack {
-            locks,
+            buf,
+            top,
             blockers: self.blockers,
             context_blocks: self.context_blocks,
         }
@@ -168,42 +211,92 @@ impl Default for HeldStack {
     }
 }
 
-/// The instance of the stack's sentinel: no lock map's address, and no replay's instance id.
+/// The instance of the stack's sentinel and filler: no lock map's address, and no replay's
+/// instance id.
 const SENTINEL_INSTANCE: usize = usize::MAX;
+
+/// The sentinel, and what fills the buffer above the top until an entry is pushed there: no
+/// release matches it, and its `repeat` key (0) matches no acquisition.
+fn filler() -> HeldLock {
+    HeldLock {
+        instance: SENTINEL_INSTANCE,
+        site: SiteRef::direct(Site::Unknown).expect("not a text"),
+        repeat: 0,
+        class: ClassId(0),
+        chain: ROOT,
+        nest: 0,
+        references: 0,
+        pin_count: 0,
+        read: ReadKind::Exclusive,
+        trylock: false,
+        check: false,
+        irq_context: 0,
+        hardirqs_off: false,
+        blocks_fast: false,
+        map_flags: 0,
+        wait_inner: crate::lock::wait::WaitType::Inv,
+    }
+}
 
 impl HeldStack {
     /// A stack with room for `n` locks above its sentinel.
     fn with_capacity(n: usize) -> HeldStack {
-        let mut locks = Vec::with_capacity(n + 1);
-        locks.push(HeldLock {
-            instance: SENTINEL_INSTANCE,
-            site: SiteRef::direct(Site::Unknown).expect("not a text"),
-            class: ClassId(0),
-            chain: ROOT,
-            nest: 0,
-            references: 0,
-            pin_count: 0,
-            read: ReadKind::Exclusive,
-            trylock: false,
-            check: false,
-            irq_context: 0,
-            hardirqs_off: false,
-            blocks_fast: false,
-            map_flags: 0,
-            wait_inner: crate::lock::wait::WaitType::Inv,
-        });
+        let mut buf = vec![filler(); n + 2].into_boxed_slice();
+        let top = buf.as_mut_ptr();
         HeldStack {
-            locks,
+            buf,
+            top,
             blockers: 0,
             context_blocks: false,
         }
     }
 
-    /// The top entry: the most recent held lock, or the sentinel if none is held.
+    /// Whether nothing is held (the top is the sentinel): one comparison.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        std::ptr::eq(self.top, self.buf.as_ptr())
+    }
+
+    /// How many locks are held.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.depth()
+    }
+
+    /// How many locks are held (the top entry's index: the sentinel is at 0).
+    #[inline]
+    fn depth(&self) -> usize {
+        // SAFETY: `top` points into `buf` (see the field), so both pointers are into one
+        // allocation and the distance is a whole number of elements, and not negative.
+        unsafe { self.top.offset_from(self.buf.as_ptr()) as usize }
+    }
+
+    /// Makes entry `i` of the buffer the top (`i` below the filler's index).
+    #[inline]
+    fn set_depth(&mut self, i: usize) {
+        debug_assert!(i + 1 < self.buf.len());
+        self.top = self.buf[i..].as_mut_ptr();
+    }
+
+    /// How many more locks fit before the buffer must grow.
+    #[inline]
+    fn room(&self) -> usize {
+        self.buf.len() - 2 - self.depth()
+    }
+
+    /// The top entry: the most recent held lock, or the sentinel.
     #[inline(always)]
     pub(crate) fn top(&self) -> &HeldLock {
-        // SAFETY: the sentinel is never removed, so the vector is never empty.
-        unsafe { self.locks.get_unchecked(self.locks.len() - 1) }
+        // SAFETY: `top` always points to an initialised element of `buf` (see the field).
+        unsafe { &*self.top }
+    }
+
+    /// The entry just above the top: one popped before, or the filler (never past the buffer:
+    /// the top is below the filler).
+    #[inline(always)]
+    pub(crate) fn above_top(&self) -> &HeldLock {
+        // SAFETY: the top is below the buffer's last element, and every element is initialised.
+        unsafe { &*self.top.add(1) }
     }
 
     /// How many things keep the task off the fast path (0: none).
@@ -218,78 +311,115 @@ impl HeldStack {
     }
 
     fn recount(&mut self) {
-        self.blockers = self.locks[1..]
-            .iter()
-            .map(|h| u32::from(h.blocks_fast))
-            .sum::<u32>()
+        self.blockers = self.iter().map(|h| u32::from(h.blocks_fast)).sum::<u32>()
             + u32::from(self.context_blocks);
     }
 
+    /// A push by anything but the fast path: the entry carries no `repeat` key (only the fast
+    /// path's push makes one, for what it knows to be listed as seen).
     #[inline(always)]
     pub(crate) fn push(&mut self, mut h: HeldLock) {
         h.blocks_fast = h.irq_context != 0 || h.wait_inner.spins();
+        h.repeat = 0;
         if h.blocks_fast {
             self.blockers += 1;
         }
-        self.locks.push(h);
+        if self.room() == 0 {
+            self.grow();
+        }
+        let i = self.depth() + 1;
+        self.buf[i] = h;
+        self.set_depth(i);
+    }
+
+    /// Doubles the buffer (a stack deeper than [`MAX_FAST_DEPTH`]: only ever with the depth
+    /// limit raised, or by a simulated task), keeping every element initialised.
+    #[cold]
+    fn grow(&mut self) {
+        let depth = self.depth();
+        let mut buf = vec![filler(); 2 * self.buf.len()].into_boxed_slice();
+        buf[..=depth].clone_from_slice(&self.buf[..=depth]);
+        self.buf = buf;
+        self.set_depth(depth);
     }
 
     /// The fast path's push: of an entry that keeps nothing off the fast path (its caller
-    /// vouches: no irq context, not a spinning lock), so the count stays as it is.
+    /// vouches: no irq context, not a spinning lock), so the count stays as it is. Its
+    /// `repeat` key is the caller's: see [`HeldLock::repeat`].
     #[inline(always)]
     pub(crate) fn push_open(&mut self, h: HeldLock) {
         debug_assert!(h.irq_context == 0 && !h.wait_inner.spins() && !h.blocks_fast);
         // The chain being pushed is at most `MAX_FAST_DEPTH` deep, and so is the stack after
         // the push; its capacity is at least that from the start and never shrinks.
         debug_assert!(self.has_room());
-        let len = self.locks.len();
-        if len < self.locks.capacity() {
-            // SAFETY: there is room for one more element (just checked), which is written
-            // before the length covers it.
+        if self.has_room() {
+            // SAFETY: there is room for one more entry below the filler (just checked).
             unsafe {
-                self.locks.as_mut_ptr().add(len).write(h);
-                self.locks.set_len(len + 1);
+                let next = self.top.add(1);
+                *next = h;
+                self.top = next;
             }
+        }
+    }
+
+    /// The fast path's push of the acquisition the entry above the top already records (its
+    /// caller compared the entry's `repeat` key and instance): it only needs the new site.
+    #[inline(always)]
+    pub(crate) fn push_repeat(&mut self, site: SiteRef) {
+        // SAFETY: the entry above the top is in the buffer and below the filler (the filler's
+        // key is 0, which the caller's comparison never matched), so it may become the top.
+        unsafe {
+            let next = self.top.add(1);
+            (*next).site = site;
+            self.top = next;
         }
     }
 
     /// Whether a push needs no allocation (the fast path calls out to nothing, the allocator
     /// included, so that nothing can re-enter the validator while it runs).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn has_room(&self) -> bool {
-        self.locks.len() < self.locks.capacity()
+        // The entry above the top is below the filler: two entries below the buffer's end.
+        (self.top as usize) + 2 * std::mem::size_of::<HeldLock>()
+            < (self.buf.as_ptr() as usize) + std::mem::size_of_val(&*self.buf)
+    }
+
+    /// Forgets every entry's `repeat` key: the task's chains were forgotten, and a key names
+    /// one of them (see [`HeldLock::repeat`]).
+    pub(crate) fn forget_repeats(&mut self) {
+        self.buf.iter_mut().for_each(|h| h.repeat = 0);
     }
 
     /// Drops the top entry, known not to keep anything off the fast path (the open slot's
     /// release: see [`Task::fast_open`]).
     #[inline(always)]
     pub(crate) fn discard_open_top(&mut self) {
-        debug_assert!(self.locks.len() > 1 && !self.top().blocks_fast);
-        // SAFETY: the caller found its lock on top, so the top is not the sentinel; and
-        // `HeldLock` has no drop glue (all its fields are plain data), so shortening the vector
-        // is the whole of dropping the entry.
-        unsafe { self.locks.set_len(self.locks.len() - 1) };
+        debug_assert!(self.depth() > 0 && !self.top().blocks_fast);
+        // SAFETY: the caller found its lock on top, so the top is not the sentinel and the
+        // entry below it is in the buffer. The entry stays as it was (see `above_top`).
+        unsafe { self.top = self.top.sub(1) };
     }
 
     /// Drops the top entry (the fast path's release).
     #[inline(always)]
     pub(crate) fn discard_top(&mut self) {
-        if self.locks.len() > 1 {
+        if self.depth() > 0 {
             if self.top().blocks_fast {
                 self.blockers -= 1;
             }
-            // SAFETY: the stack is not empty, and `HeldLock` has no drop glue (all its fields
-            // are plain data), so shortening the vector is the whole of dropping the entry.
-            unsafe { self.locks.set_len(self.locks.len() - 1) };
+            // SAFETY: the top is not the sentinel, so the entry below it is in the buffer.
+            unsafe { self.top = self.top.sub(1) };
         }
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<HeldLock> {
-        if self.locks.len() == 1 {
+        let depth = self.depth();
+        if depth == 0 {
             return None;
         }
-        let h = self.locks.pop()?;
+        let h = self.buf[depth].clone();
+        self.set_depth(depth - 1);
         if h.blocks_fast {
             self.blockers -= 1;
         }
@@ -298,34 +428,45 @@ impl HeldStack {
 
     /// Removes and returns the entries from `i` up, oldest first.
     pub(crate) fn split_off(&mut self, i: usize) -> Vec<HeldLock> {
-        let upper = self.locks.split_off(i + 1);
+        let upper = self.buf[i + 1..=self.depth()].to_vec();
+        self.set_depth(i);
         self.blockers -= upper.iter().map(|h| u32::from(h.blocks_fast)).sum::<u32>();
         upper
     }
 
     pub(crate) fn clear(&mut self) {
-        self.locks.truncate(1);
+        self.set_depth(0);
         self.recount();
     }
 
     pub(crate) fn retain(&mut self, mut f: impl FnMut(&HeldLock) -> bool) {
-        let mut sentinel = true;
-        self.locks
-            .retain(|h| std::mem::replace(&mut sentinel, false) || f(h));
+        let depth = self.depth();
+        let mut kept = 0;
+        for i in 1..=depth {
+            if f(&self.buf[i]) {
+                kept += 1;
+                if kept != i {
+                    self.buf[kept] = self.buf[i].clone();
+                }
+            }
+        }
+        self.set_depth(kept);
         self.recount();
     }
 
     /// An entry, to change its reference or pin count. (What decides `blocks_fast` — the irq
-    /// context, the wait type — is fixed once pushed.)
+    /// context, the wait type — is fixed once pushed.) A changed entry no longer records a
+    /// plain acquisition, so its `repeat` key is forgotten.
     pub(crate) fn get_mut(&mut self, i: usize) -> &mut HeldLock {
-        &mut self.locks[i + 1]
+        assert!(i < self.depth(), "held entry {i} out of range");
+        let h = &mut self.buf[i + 1];
+        h.repeat = 0;
+        h
     }
 
     pub(crate) fn last_mut(&mut self) -> Option<&mut HeldLock> {
-        if self.locks.len() == 1 {
-            return None;
-        }
-        self.locks.last_mut()
+        let depth = self.depth();
+        (depth > 0).then(|| self.get_mut(depth - 1))
     }
 }
 
@@ -687,10 +828,11 @@ impl Task {
 mod tests {
     use super::*;
 
-    /// The fast path writes a whole entry per acquisition: keep it small (a one-word site).
+    /// The fast path writes a whole entry per new acquisition: keep it small (a one-word site,
+    /// a one-word repeat key).
     #[test]
-    fn a_held_entry_is_48_bytes() {
-        assert_eq!(std::mem::size_of::<HeldLock>(), 48);
+    fn a_held_entry_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<HeldLock>(), 56);
     }
 
     #[test]
@@ -699,6 +841,7 @@ mod tests {
         let entry = |irq_context: u8, wait_inner: WaitType| HeldLock {
             instance: 1,
             site: SiteRef::direct(Site::Unknown).unwrap(),
+            repeat: 0,
             class: ClassId(0),
             chain: ROOT,
             nest: 0,

@@ -310,7 +310,7 @@ impl Engine {
         // them (and the fast path would take them without validating them again).
         let zaps = self.zaps.load(Ordering::Acquire);
         if task.zaps_seen != zaps {
-            task.chains.clear();
+            task.forget_chains();
             task.zaps_seen = zaps;
         }
     }
@@ -346,10 +346,17 @@ pub(crate) fn task_ref(task: &Task) -> TaskRef {
 }
 
 impl Task {
+    /// Forgets the task's chains, and with them the fast path's keys, which name chains (see
+    /// `HeldLock::repeat`): chain numbers are given out again from the root.
+    pub(crate) fn forget_chains(&mut self) {
+        self.chains.clear();
+        self.held.forget_repeats();
+    }
+
     /// Forgets the task's cached chains and classes (when the engine it was used with is
     /// replaced).
     pub fn forget_cache(&mut self) {
-        self.chains.clear();
+        self.forget_chains();
         self.classes.clear();
         self.class_memo.clear();
     }

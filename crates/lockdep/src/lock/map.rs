@@ -68,6 +68,13 @@ pub(crate) const ASYNC: u8 = 2;
 /// Flag of the lock map a spawned thread or task runs its work in (see `crate::task`).
 pub(crate) const WORK: u8 = 4;
 
+/// How many low bits of a map's class word hold its class id plus one (see
+/// [`LockMap::class_word`]); the flags (three bits) lie above them, and the bits above those
+/// are clear, for the fast path's key to use.
+pub(crate) const CLASS_WORD_BITS: u32 = 24;
+const CLASS_WORD_MASK: u32 = (1 << CLASS_WORD_BITS) - 1;
+const _: () = assert!(((MOVABLE | ASYNC | WORK) as u32) < 1 << 3);
+
 /// The ordering of a class-cache store (see [`LockMap::cache_class`]); public for the loom model.
 #[doc(hidden)]
 pub const CACHE_STORE: Ordering = Ordering::Release;
@@ -308,10 +315,27 @@ impl LockMap {
 
     #[inline]
     pub(crate) fn cached_class(&self) -> Option<ClassId> {
-        match self.class_cache.load(CACHE_LOAD) {
+        match self.class_word() {
             0 => None,
-            n => Some(ClassId(n - 1)),
+            n => Some(ClassId((n & CLASS_WORD_MASK) - 1)),
         }
+    }
+
+    /// The class cache as it is stored: 0 while empty, else the class id plus one in the low
+    /// [`CLASS_WORD_BITS`] bits and the map's flags above them. The fast path compares it whole
+    /// with what a hold of this map recorded (see `HeldLock::repeat`): equal words are the same
+    /// class and the same flags.
+    #[inline(always)]
+    pub(crate) fn class_word(&self) -> u32 {
+        self.class_cache.load(CACHE_LOAD)
+    }
+
+    /// [`class_word`](Self::class_word) for a comparison only: the word is not used to find
+    /// the class (nothing the registering thread published is read through it), so it needs
+    /// no ordering.
+    #[inline(always)]
+    pub(crate) fn class_word_to_compare(&self) -> u32 {
+        self.class_cache.load(Ordering::Relaxed)
     }
 
     pub(crate) fn cache_class(&self, class: ClassId) {
@@ -322,7 +346,22 @@ impl LockMap {
         // reader on a weakly ordered CPU could find the id before the class: the arena's index
         // would panic. On x86 both are plain moves. A racing reader that misses the cache just
         // looks the class up again. `tests/loom_fast_path.rs` model-checks this protocol.
-        self.class_cache.store(class.0 + 1, CACHE_STORE);
+        // A class id that does not fit the word is never cached: such a map's class is looked
+        // up by the slower paths each time, which is only slower.
+        let word = self.class_word_of(class);
+        if word != 0 {
+            self.class_cache.store(word, CACHE_STORE);
+        }
+    }
+
+    /// The class word ([`class_word`](Self::class_word)) this map has with `class` cached; 0
+    /// (none) for a class id too large for the word.
+    #[inline(always)]
+    pub(crate) fn class_word_of(&self, class: ClassId) -> u32 {
+        if class.0 >= CLASS_WORD_MASK {
+            return 0;
+        }
+        (class.0 + 1) | u32::from(self.flags) << CLASS_WORD_BITS
     }
 }
 

@@ -348,6 +348,10 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
     // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
     // one, which calls out to nothing.
     let task = unsafe { &mut *(*slot).task.get() };
+    if Engine::acquire_repeat(task, map, how, site) {
+        FAST.with(|f| f.set(slot));
+        return true;
+    }
     let class = match map.cached_class() {
         Some(c) => Some(c),
         None => Engine::memoised_class(task, map, true),
@@ -456,10 +460,19 @@ pub(crate) fn release(map: &LockMap, site: Site) {
     if cfg!(feature = "disabled") {
         return;
     }
-    // SAFETY: only the engine's fast path runs with the task.
-    if let Some(task) = unsafe { fast_task_if(GATE.load(Ordering::Relaxed) & STAT == 0) } {
-        if Engine::release_top(task, map) {
-            return;
+    // Whatever the action is now, a release may pop what the fast path pushed; only a hold the
+    // statistics are timing must go to them (the slot's `counting`, instead of the gate).
+    let slot = FAST.with(Cell::get);
+    // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive and not
+    // busy (see `fast_task_if`); the reference is given up before this hook calls out.
+    if let Some(slot) = unsafe { slot.as_ref() } {
+        if !slot.counting.get() {
+            // SAFETY: as in `fast_task_if`: no other reference to the task exists, and only
+            // the engine's fast path runs with this one.
+            let task = unsafe { &mut *slot.task.get() };
+            if Engine::release_top(task, map) {
+                return;
+            }
         }
     }
     release_slow(map, site.words(), false);

@@ -81,6 +81,10 @@ pub(crate) struct Slot {
     /// fast path may take it ([`Task::fast_open`]): then the slot is [`FAST`] while it is the
     /// thread's current one and not busy.
     open: Cell<bool>,
+    /// Whether a hold of this slot's task may have been begun by the lock statistics (see
+    /// [`counting_begins`]): then a release leaves its fast path, for the statistics to end the
+    /// hold's timing. Cleared when a slow-path hook leaves the task holding nothing.
+    counting: Cell<bool>,
     task: UnsafeCell<Task>,
 }
 
@@ -89,6 +93,7 @@ impl Slot {
         Slot {
             busy: Cell::new(false),
             open: Cell::new(false),
+            counting: Cell::new(false),
             task: UnsafeCell::new(task),
         }
     }
@@ -284,10 +289,23 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         }
         let r = f(&ENGINE, task);
         slot.open.set(task.fast_open(PROCESS_WIDE_ID));
+        if task.held.is_empty() {
+            slot.counting.set(false);
+        }
         Some(r)
     })
     .ok()
     .flatten()
+}
+
+/// The lock statistics began timing a hold of the current slot's task: its releases leave the
+/// fast path (which knows nothing of the statistics) until the task holds nothing again. The
+/// release's fast path reads this flag of the slot it has in hand instead of the global gate.
+pub(super) fn counting_begins() {
+    // SAFETY: the reference is used for this one store.
+    if let Some(slot) = unsafe { hooks::fast_slot() } {
+        slot.counting.set(true);
+    }
 }
 
 /// Hooks refused because a signal handler interrupted the thread inside the validator.

@@ -872,6 +872,7 @@ pub(crate) fn hold_begins(instance: usize, class: ClassId, read: ReadKind, site:
                         l.holds.as_mut_ptr().add(len).write(hold);
                         l.holds.set_len(len + 1);
                     }
+                    super::counting_begins();
                     return true;
                 }
             }
@@ -906,6 +907,7 @@ fn hold_begins_slow(instance: usize, class: ClassId, read: ReadKind, site: Site)
         class: class.0,
         kind,
     });
+    super::counting_begins();
     true
 }
 
