@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::engine::chain::{ChainElem, ChainId};
-use crate::engine::held::{repeat_key, MAX_FAST_DEPTH};
+use crate::engine::held::{repeat_key, Repeat, MAX_FAST_DEPTH};
 use crate::lock::map::SiteWords;
+use crate::lock::map::CLASS_WORD_BITS;
 
 impl Engine {
     /// Records an acquisition of `map` by `task` (the kernel's `lock_acquire`) and validates it.
@@ -91,11 +92,13 @@ impl Engine {
 
     /// The shortest already-seen path: the acquisition the entry just above the top of the
     /// task's stack records (it was pushed there by the fast path and popped since), made
-    /// again on the same chain, as a lock taken in a loop is. Equal [`repeat`] keys and
-    /// instances mean the same parent chain (a chain number names the whole stack below), the
-    /// same class and map flags, the same read kind and trylock: so that entry is exactly the
-    /// one [`acquire_open`](Self::acquire_open) would push (listed as seen, which a key
-    /// implies), but for its site. No rule is skipped that the longer path applies.
+    /// again on the same stack, as a lock taken in a loop is. Equal [`repeat`] keys and
+    /// instances mean the same class and map flags, the same read kind and trylock; and an
+    /// entry with a key was pushed on the entry below it (the stack's invariant, see
+    /// [`repeat`]), so on the same parent chain: that entry is exactly the one
+    /// [`acquire_open`](Self::acquire_open) would push (listed as seen, which a key implies),
+    /// but for its site. A lock made anew at the same address, of the same key, is that
+    /// acquisition too (lock churn). No rule is skipped that the longer path applies.
     ///
     /// Only for a task of the process-wide engine, whose keys and map caches it owns, in the
     /// fast state ([`Task::fast_ready`]), as the driver knows of an open slot.
@@ -112,15 +115,24 @@ impl Engine {
             return false;
         }
         debug_assert!(task.fast_ready());
-        let key = repeat_key(
-            task.chain(),
-            map.class_word_to_compare(),
-            how.read,
-            how.trylock,
-        );
         let next = task.held.above_top();
-        if next.repeat != key || next.instance != map.instance() {
+        if next.instance != map.instance() {
             return false;
+        }
+        let word = map.class_word_to_compare();
+        let key = repeat_key(word, how.read, how.trylock);
+        if next.repeat.classed != key {
+            // A lock made anew where the entry's lock was (lock churn: its class cache is
+            // still empty), with the same key, flags, read kind and trylock: of the same
+            // class, so the same acquisition. `key | flags` is the key the entry has but for
+            // its class bits; an entry's key word is nonzero (a real key) where it has a
+            // repeat key at all, and a map with no key word (self-keyed, or a `Default` one
+            // not yet acquired) never gets here.
+            let flags = u32::from(map.flags()) << CLASS_WORD_BITS;
+            if word != 0 || next.repeat.unclassed != key | flags || map.key_word() != Some(next.key)
+            {
+                return false;
+            }
         }
         match task.site_ref(site) {
             Some(site) => {
@@ -212,13 +224,14 @@ impl Engine {
         // engine the map's cache belongs to (only the process-wide one compares keys).
         let word = map.class_word_of(class);
         let repeat = if word == 0 {
-            0
+            Repeat::NONE
         } else {
-            repeat_key(task.chain(), word, read, trylock)
+            Repeat::of(word, read, trylock)
         };
         task.held.push_open(HeldLock {
             instance: map.instance(),
             repeat,
+            key: map.key_word().unwrap_or(0),
             map_flags: map.flags(),
             wait_inner,
             class,
@@ -307,7 +320,8 @@ impl Engine {
             pin_count: 0,
             chain: ROOT,
             site: task.intern_site(site),
-            repeat: 0,
+            repeat: Repeat::NONE,
+            key: 0,
             irq_context: task.context_bits,
             hardirqs_off: !task.irq.hardirqs_enabled,
             blocks_fast: false,

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 
 use crate::engine::chain::{ChainId, TaskChains, ROOT};
 use crate::lock::class::{ClassId, ClassMemo};
-use crate::lock::map::{ReadKind, Site, SiteRef, ASYNC, CLASS_WORD_BITS, MOVABLE};
+use crate::lock::map::{ReadKind, Site, SiteRef, ASYNC, CLASS_ID_MASK, CLASS_WORD_BITS, MOVABLE};
 #[cfg(test)]
 use crate::lock::wait::WaitType;
 use crate::report::stack::StackTrace;
@@ -37,13 +37,21 @@ pub(crate) const IRQ_CONTEXT_HARD: u8 = 2;
 pub struct HeldLock {
     pub(crate) instance: usize,
     pub(crate) site: SiteRef,
-    /// The fast path's key for this acquisition ([`repeat_key`]), 0 if it has none: nonzero
-    /// only on an entry the fast path pushed, so for a chain listed as seen, of a plain
-    /// acquisition, unchanged since. Entries above the top keep theirs: an acquisition whose
-    /// key and instance equal those of the entry just above the top is that entry again (the
-    /// key names the parent chain, the class and flags of the map, the read kind and trylock:
-    /// everything the entry records but its site), so its push is just making it the top.
-    pub(crate) repeat: u64,
+    /// The fast path's key for this acquisition ([`repeat_key`]), [`Repeat::NONE`] if it has
+    /// none. Only the fast path's push of a chain listed as seen gives an entry a key, and
+    /// entries above the top keep theirs. The stack keeps one invariant for them: *an entry
+    /// with a key was pushed on the entry now below it* (any other write of an entry takes the
+    /// key of the entry above it away: see [`HeldStack::push`], [`HeldStack::get_mut`]). So
+    /// an acquisition whose key and instance equal those of the entry just above the top is
+    /// that entry again, on the very stack it was pushed on (the key names the class and flags
+    /// of the map, the read kind and trylock: everything the entry records but its site and
+    /// what lies below), and its push is just making it the top.
+    pub(crate) repeat: Repeat,
+    /// The map's key word ([`LockMap::key_word`](crate::LockMap), 0 for none) where `repeat`
+    /// is a key: with it, a lock made anew at the address of this one (lock churn), whose
+    /// class cache is still empty, is known to be of this entry's class (a key's class never
+    /// changes while the task's chains are kept: only self-keyed classes are ever zapped).
+    pub(crate) key: usize,
     pub(crate) class: ClassId,
     /// The task's chain with this lock on top: the task's chain while this is its top entry
     /// ([`Task::chain`]; the stack's bottom sentinel holds [`ROOT`]).
@@ -68,22 +76,47 @@ pub struct HeldLock {
     pub(crate) wait_inner: crate::lock::wait::WaitType,
 }
 
-/// The [`HeldLock::repeat`] key of a plain acquisition (`read`, `trylock`) of a map whose class
-/// word is `class_word` ([`LockMap::class_word`](crate::LockMap)), on top of the chain `parent`.
-/// The class word holds the class and the map's flags; read kind and trylock go above them,
-/// and one bit that every key has, so that no key is 0 (an entry's "none"), not even that of
-/// an empty class cache on the root chain. An entry is only ever given the key of a nonzero
-/// class word, so the key of an empty cache matches no entry.
+/// The fast path's key of an acquisition (see [`HeldLock::repeat`]), as two words: `classed`
+/// for a map with its class cached, `unclassed` (the same without the class bits) for a map
+/// made anew whose cache is still empty. Two words rather than one masked on demand, so that
+/// the common comparison is one instruction against memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Repeat {
+    pub(crate) classed: u32,
+    pub(crate) unclassed: u32,
+}
+
+impl Repeat {
+    /// An entry without a key: a bit no key has (the class word's 27 bits, two of read kind,
+    /// one of trylock lie below it).
+    pub(crate) const NONE: Repeat = Repeat {
+        classed: 1 << 31,
+        unclassed: 1 << 31,
+    };
+
+    /// The key of an entry for a plain acquisition (`read`, `trylock`) of a map whose class
+    /// word is the nonzero `class_word`.
+    #[inline(always)]
+    pub(crate) fn of(class_word: u32, read: ReadKind, trylock: bool) -> Repeat {
+        let classed = repeat_key(class_word, read, trylock);
+        Repeat {
+            classed,
+            unclassed: classed & !CLASS_ID_MASK,
+        }
+    }
+}
+
+/// The [`Repeat::classed`] key of a plain acquisition (`read`, `trylock`) of a map whose class
+/// word is `class_word` ([`LockMap::class_word`](crate::LockMap)). The class word holds the
+/// class and the map's flags; read kind and trylock go above them. An entry is only ever given
+/// the key of a nonzero class word, so the key of an empty cache matches no entry.
 #[inline(always)]
-pub(crate) fn repeat_key(parent: ChainId, class_word: u32, read: ReadKind, trylock: bool) -> u64 {
+pub(crate) fn repeat_key(class_word: u32, read: ReadKind, trylock: bool) -> u32 {
     const READ_SHIFT: u32 = CLASS_WORD_BITS + 3;
     const TRYLOCK: u32 = 1 << (READ_SHIFT + 2);
-    const KEY: u32 = 1 << (READ_SHIFT + 3);
-    u64::from(parent) << 32
-        | u64::from(
-            class_word | ((read as u32) << READ_SHIFT) | (u32::from(trylock) * TRYLOCK) | KEY,
-        )
+    class_word | ((read as u32) << READ_SHIFT) | (u32::from(trylock) * TRYLOCK)
 }
+const _: () = assert!(CLASS_WORD_BITS + 3 + 3 < 31);
 
 // `HeldStack::discard_top` relies on it.
 const _: () = assert!(!std::mem::needs_drop::<HeldLock>());
@@ -221,7 +254,8 @@ fn filler() -> HeldLock {
     HeldLock {
         instance: SENTINEL_INSTANCE,
         site: SiteRef::direct(Site::Unknown).expect("not a text"),
-        repeat: 0,
+        repeat: Repeat::NONE,
+        key: 0,
         class: ClassId(0),
         chain: ROOT,
         nest: 0,
@@ -316,11 +350,12 @@ impl HeldStack {
     }
 
     /// A push by anything but the fast path: the entry carries no `repeat` key (only the fast
-    /// path's push makes one, for what it knows to be listed as seen).
+    /// path's push makes one, for what it knows to be listed as seen). Like every push, it
+    /// takes the key of the entry above away: that entry was pushed on another one.
     #[inline(always)]
     pub(crate) fn push(&mut self, mut h: HeldLock) {
         h.blocks_fast = h.irq_context != 0 || h.wait_inner.spins();
-        h.repeat = 0;
+        h.repeat = Repeat::NONE;
         if h.blocks_fast {
             self.blockers += 1;
         }
@@ -329,6 +364,8 @@ impl HeldStack {
         }
         let i = self.depth() + 1;
         self.buf[i] = h;
+        // `i` is below the filler (there was room), so `i + 1` is in the buffer.
+        self.buf[i + 1].repeat = Repeat::NONE;
         self.set_depth(i);
     }
 
@@ -345,7 +382,7 @@ impl HeldStack {
 
     /// The fast path's push: of an entry that keeps nothing off the fast path (its caller
     /// vouches: no irq context, not a spinning lock), so the count stays as it is. Its
-    /// `repeat` key is the caller's: see [`HeldLock::repeat`].
+    /// `repeat` key is the caller's; the entry above loses its key (see [`HeldLock::repeat`]).
     #[inline(always)]
     pub(crate) fn push_open(&mut self, h: HeldLock) {
         debug_assert!(h.irq_context == 0 && !h.wait_inner.spins() && !h.blocks_fast);
@@ -353,10 +390,12 @@ impl HeldStack {
         // the push; its capacity is at least that from the start and never shrinks.
         debug_assert!(self.has_room());
         if self.has_room() {
-            // SAFETY: there is room for one more entry below the filler (just checked).
+            // SAFETY: there is room for one more entry below the filler (just checked), so
+            // the entry above it is in the buffer too (at most the filler).
             unsafe {
                 let next = self.top.add(1);
                 *next = h;
+                (*next.add(1)).repeat = Repeat::NONE;
                 self.top = next;
             }
         }
@@ -366,12 +405,15 @@ impl HeldStack {
     /// caller compared the entry's `repeat` key and instance): it only needs the new site.
     #[inline(always)]
     pub(crate) fn push_repeat(&mut self, site: SiteRef) {
-        // SAFETY: the entry above the top is in the buffer and below the filler (the filler's
-        // key is 0, which the caller's comparison never matched), so it may become the top.
+        // SAFETY: the entry above the top is in the buffer and below the filler (the filler has
+        // no key, so the caller's comparison never matched it), so it may become the top. The
+        // entry keeps its key and the one above keeps its own: the entry is the same
+        // acquisition on the same stack as before, so the invariant of `HeldLock::repeat`
+        // holds for both.
         unsafe {
             let next = self.top.add(1);
-            (*next).site = site;
             self.top = next;
+            (*next).site = site;
         }
     }
 
@@ -384,10 +426,17 @@ impl HeldStack {
             < (self.buf.as_ptr() as usize) + std::mem::size_of_val(&*self.buf)
     }
 
-    /// Forgets every entry's `repeat` key: the task's chains were forgotten, and a key names
-    /// one of them (see [`HeldLock::repeat`]).
+    /// Forgets every entry's `repeat` key: the task's chains were forgotten, and a key stands
+    /// for a chain listed as seen (see [`HeldLock::repeat`]).
     pub(crate) fn forget_repeats(&mut self) {
-        self.buf.iter_mut().for_each(|h| h.repeat = 0);
+        self.forget_repeats_from(0);
+    }
+
+    /// Forgets the `repeat` keys of the entries from index `i` of the buffer up.
+    fn forget_repeats_from(&mut self, i: usize) {
+        self.buf[i..]
+            .iter_mut()
+            .for_each(|h| h.repeat = Repeat::NONE);
     }
 
     /// Drops the top entry, known not to keep anything off the fast path (the open slot's
@@ -442,13 +491,21 @@ impl HeldStack {
     pub(crate) fn retain(&mut self, mut f: impl FnMut(&HeldLock) -> bool) {
         let depth = self.depth();
         let mut kept = 0;
+        let mut first_removed = None;
         for i in 1..=depth {
             if f(&self.buf[i]) {
                 kept += 1;
                 if kept != i {
                     self.buf[kept] = self.buf[i].clone();
                 }
+            } else {
+                first_removed.get_or_insert(i);
             }
+        }
+        if let Some(i) = first_removed {
+            // From the first entry removed up, entries were moved onto others, or lost the
+            // entry they were pushed on: their keys no longer hold (see `HeldLock::repeat`).
+            self.forget_repeats_from(i);
         }
         self.set_depth(kept);
         self.recount();
@@ -456,11 +513,14 @@ impl HeldStack {
 
     /// An entry, to change its reference or pin count. (What decides `blocks_fast` — the irq
     /// context, the wait type — is fixed once pushed.) A changed entry no longer records a
-    /// plain acquisition, so its `repeat` key is forgotten.
+    /// plain acquisition, so its `repeat` key is forgotten, and so is that of the entry above
+    /// (pushed on what this entry was).
     pub(crate) fn get_mut(&mut self, i: usize) -> &mut HeldLock {
         assert!(i < self.depth(), "held entry {i} out of range");
+        // The entry is below the top, so the one above it is in the buffer.
+        self.buf[i + 2].repeat = Repeat::NONE;
         let h = &mut self.buf[i + 1];
-        h.repeat = 0;
+        h.repeat = Repeat::NONE;
         h
     }
 
@@ -829,10 +889,11 @@ mod tests {
     use super::*;
 
     /// The fast path writes a whole entry per new acquisition: keep it small (a one-word site,
-    /// a one-word repeat key).
+    /// a one-word repeat key and the map's key word), and a power of two, so that a stack
+    /// depth is a shift of a pointer difference.
     #[test]
-    fn a_held_entry_is_56_bytes() {
-        assert_eq!(std::mem::size_of::<HeldLock>(), 56);
+    fn a_held_entry_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<HeldLock>(), 64);
     }
 
     #[test]
@@ -841,7 +902,8 @@ mod tests {
         let entry = |irq_context: u8, wait_inner: WaitType| HeldLock {
             instance: 1,
             site: SiteRef::direct(Site::Unknown).unwrap(),
-            repeat: 0,
+            repeat: Repeat::NONE,
+            key: 0,
             class: ClassId(0),
             chain: ROOT,
             nest: 0,

@@ -72,7 +72,8 @@ pub(crate) const WORK: u8 = 4;
 /// [`LockMap::class_word`]); the flags (three bits) lie above them, and the bits above those
 /// are clear, for the fast path's key to use.
 pub(crate) const CLASS_WORD_BITS: u32 = 24;
-const CLASS_WORD_MASK: u32 = (1 << CLASS_WORD_BITS) - 1;
+/// The class-id bits of a class word.
+pub(crate) const CLASS_ID_MASK: u32 = (1 << CLASS_WORD_BITS) - 1;
 const _: () = assert!(((MOVABLE | ASYNC | WORK) as u32) < 1 << 3);
 
 /// The ordering of a class-cache store (see [`LockMap::cache_class`]); public for the loom model.
@@ -317,7 +318,7 @@ impl LockMap {
     pub(crate) fn cached_class(&self) -> Option<ClassId> {
         match self.class_word() {
             0 => None,
-            n => Some(ClassId((n & CLASS_WORD_MASK) - 1)),
+            n => Some(ClassId((n & CLASS_ID_MASK) - 1)),
         }
     }
 
@@ -358,7 +359,7 @@ impl LockMap {
     /// (none) for a class id too large for the word.
     #[inline(always)]
     pub(crate) fn class_word_of(&self, class: ClassId) -> u32 {
-        if class.0 >= CLASS_WORD_MASK {
+        if class.0 >= CLASS_ID_MASK {
             return 0;
         }
         (class.0 + 1) | u32::from(self.flags) << CLASS_WORD_BITS

@@ -11,6 +11,13 @@ use crate::lock::class::LockClassKey;
 use crate::lock::map::MapGuard;
 use std::marker::PhantomData;
 
+/// Marks the branch it is called on as the unlikely one (stable Rust's way of saying so: a
+/// call of a cold function), so that the compiler lays the fast path out straight, without
+/// a jump around the slow call.
+#[cold]
+#[inline(always)]
+fn unlikely() {}
+
 /// The hooks a lock map offers: the kernel's `lock_acquire`, `lock_release`, `might_lock`, the
 /// assertions and the class changes, all on the current thread's task of the process-wide
 /// validator. They live here, with the driver, so that the map itself stays a plain value.
@@ -311,6 +318,7 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     ) {
         return false;
     }
+    unlikely();
     acquire_slow(map, how, site.words())
 }
 
@@ -465,17 +473,18 @@ pub(crate) fn release(map: &LockMap, site: Site) {
     let slot = FAST.with(Cell::get);
     // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive and not
     // busy (see `fast_task_if`); the reference is given up before this hook calls out.
-    if let Some(slot) = unsafe { slot.as_ref() } {
-        if !slot.counting.get() {
-            // SAFETY: as in `fast_task_if`: no other reference to the task exists, and only
-            // the engine's fast path runs with this one.
-            let task = unsafe { &mut *slot.task.get() };
-            if Engine::release_top(task, map) {
-                return;
-            }
+    let popped = match unsafe { slot.as_ref() } {
+        // SAFETY: as in `fast_task_if`: no other reference to the task exists, and only the
+        // engine's fast path runs with this one.
+        Some(slot) if !slot.counting.get() => {
+            Engine::release_top(unsafe { &mut *slot.task.get() }, map)
         }
+        _ => false,
+    };
+    if !popped {
+        unlikely();
+        release_slow(map, site.words(), false);
     }
-    release_slow(map, site.words(), false);
 }
 
 /// A release with statistics on: the hold's end is recorded, then the same fast path; out of
