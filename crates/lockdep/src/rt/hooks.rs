@@ -329,18 +329,18 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
 fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
     let s = Site::from_words(site);
     if push_seen(map, &how, s, true) {
-        if let Some(class) = map.cached_class() {
-            return stat::hold_begins(map.instance(), class, how.read, s);
-        }
+        return stat::hold_begins(map.instance(), pushed_class(), how.read, s);
     }
     acquire_uncounted(map, how, site)
 }
 
 /// The already-seen path of an acquisition, if `open` (the gate lets this hook take it): pushes
-/// `map` onto the thread's open task if its chain is listed for the fast path (then the map's
-/// class cache holds its class), and says whether it did. The thread's task is only ever used with the process-wide engine, and the map's
-/// class cache is only filled by it, so this needs neither the engine nor the check that the
-/// task's caches belong to it.
+/// `map` onto the thread's open task if its chain is listed for the fast path, and says whether
+/// it did ([`pushed_class`] is then the class it pushed: the map's class cache need not hold
+/// it, as a lock made anew where one of its key was is pushed as a repeat without a lookup).
+/// The thread's task is only ever used with the process-wide engine, and the map's class cache
+/// is only filled by it, so this needs neither the engine nor the check that the task's caches
+/// belong to it.
 #[inline(always)]
 fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
     let slot = FAST.with(Cell::get);
@@ -370,6 +370,16 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
     };
     FAST.with(|f| f.set(slot));
     pushed
+}
+
+/// The class of the lock [`push_seen`] just pushed (the top entry of the thread's open task).
+#[inline]
+fn pushed_class() -> ClassId {
+    // SAFETY: only the top entry is read, before anything calls out.
+    let task = unsafe { fast_task_if(true) };
+    // `push_seen` reopened the slot after its push, so the task is there.
+    debug_assert!(task.is_some());
+    task.map_or(ClassId(0), |t| t.held.top().class)
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
@@ -410,9 +420,7 @@ fn acquire_uncounted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
 #[track_caller]
 fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
     if push_seen(map, &how, site, open_but_for_stat(gate)) {
-        if let Some(class) = map.cached_class() {
-            return stat::hold_begins(map.instance(), class, how.read, site);
-        }
+        return stat::hold_begins(map.instance(), pushed_class(), how.read, site);
     }
     let done = with_task(|e, t| {
         let r = e.acquire(t, map, how, site).map(Box::new);

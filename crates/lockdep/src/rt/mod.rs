@@ -53,6 +53,7 @@ use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 
 use crate::engine::held::Task;
 use crate::engine::{Engine, PROCESS_WIDE_ID};
+use crate::lock::class::ClassId;
 use crate::lock::map::{Acquire, LockMap, ReadKind, Site, SiteWords};
 use crate::report::Report;
 
