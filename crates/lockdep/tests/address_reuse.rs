@@ -171,3 +171,51 @@ fn a_lock_made_where_a_moved_lock_was_keeps_its_own_class_after_the_moved_one_is
     });
     assert!(mine.is_empty(), "{}", mine[0].render());
 }
+
+/// A class slot given to a new self-keyed lock is a new class to every thread, not only to the
+/// one that looked it up: another thread that validated a chain with the old lock in that slot,
+/// and has taken no slow path since, must not take the new lock's chain as seen.
+#[test]
+fn a_recycled_class_is_new_to_a_thread_that_knew_the_old_one() {
+    use std::sync::mpsc;
+    let reports = ReportCollector::new();
+    let x = std::sync::Arc::new(Mutex::new(0));
+    let x_name = x.class_name();
+    // `old` lives on the other thread's side: it takes x -> old until told to stop, then the
+    // main thread frees `old` and makes `new` (which may get old's class slot), takes
+    // new -> x, and hands `new` over; the other thread then takes x -> new.
+    let (to_main, from_other) = mpsc::channel::<()>();
+    let (to_other, from_main) = mpsc::channel::<&'static Own>();
+    let old: &'static mut MaybeUninit<Own> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let old_ptr = old.write(Own::new(0)) as *const Own as usize;
+    let xo = x.clone();
+    let other = std::thread::spawn(move || {
+        // SAFETY: the main thread frees `old` only after this thread said it is done with it.
+        let old = unsafe { &*(old_ptr as *const Own) };
+        for _ in 0..4 {
+            let _x = xo.lock();
+            let _o = old.lock();
+        }
+        to_main.send(()).unwrap();
+        let new = from_main.recv().unwrap();
+        let _x = xo.lock();
+        let _n = new.lock();
+    });
+    from_other.recv().unwrap();
+    // SAFETY: written above; the other thread no longer uses it.
+    unsafe { old.assume_init_drop() };
+    let new: &'static Own = Box::leak(Box::new(Own::new(1)));
+    {
+        let _n = new.lock();
+        let _x = x.lock();
+    }
+    to_other.send(new).unwrap();
+    other.join().unwrap();
+    let circular = reports.matching(|r| r.kind == ReportKind::Circular && r.involves(&x_name));
+    assert_eq!(
+        circular.len(),
+        1,
+        "x -> new closes new -> x: {:?}",
+        reports.reports()
+    );
+}

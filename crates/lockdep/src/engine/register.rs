@@ -29,6 +29,13 @@ impl Engine {
             }
         }
         self.adopt(task);
+        if subclass == 0 && self.cache_in_maps {
+            // A recycled class, kept by its map apart from the cache (see below): looked up
+            // here, after `adopt`, every time.
+            if let Some(c) = map.recycled_class() {
+                return c;
+            }
+        }
         if map.is_unresolved() {
             // A `Default`-made lock not yet acquired: its construction site's class for now,
             // remembered nowhere (the first acquisition fixes the real one).
@@ -65,8 +72,18 @@ impl Engine {
                 task.class_memo.put(w, c);
             }
         }
+        // A recycled class slot (a zapped self-keyed class given to a new lock) is not cached
+        // in the map: another thread may still list chains it validated with the slot's old
+        // lock, and only its slow path (`adopt`, at the zap count) forgets them. Uncached, every
+        // acquisition of the new lock comes here, through `adopt`, so no thread takes the new
+        // lock's chains as seen on the strength of the old one's. The map keeps the class
+        // apart, for its unregistering when it is freed.
         if subclass == 0 && self.cache_in_maps {
-            map.cache_class(c);
+            if self.class(c).lifetime.load(Ordering::Relaxed) == 0 {
+                map.cache_class(c);
+            } else {
+                map.note_recycled_class(c);
+            }
         }
         c
     }

@@ -355,6 +355,23 @@ impl LockMap {
         }
     }
 
+    /// Keeps the class of a self-keyed map whose class slot was recycled (a zapped class given
+    /// to a new lock: see `Engine::class_of`), which is never cached where the fast paths read
+    /// it. A self-keyed map's key pointer is otherwise unused (its key is its address), so the
+    /// class id plus one goes there, and the map stays 16 bytes.
+    pub(crate) fn note_recycled_class(&self, class: ClassId) {
+        if self.key_tag == TAG_INSTANCE {
+            self.key_ptr
+                .store((class.0 as usize + 1) as *mut (), Ordering::Relaxed);
+        }
+    }
+
+    /// The class [`note_recycled_class`](Self::note_recycled_class) kept, if any.
+    pub(crate) fn recycled_class(&self) -> Option<ClassId> {
+        let word = self.key_ptr.load(Ordering::Relaxed) as usize;
+        (self.key_tag == TAG_INSTANCE && word != 0).then(|| ClassId(word as u32 - 1))
+    }
+
     /// The class word ([`class_word`](Self::class_word)) this map has with `class` cached; 0
     /// (none) for a class id too large for the word.
     #[inline(always)]

@@ -224,9 +224,9 @@ impl Drop for LockMap {
         crate::rt::check_freed(self.instance());
         // A self-keyed map is classed by its address, which a new lock may get next: its class
         // forgets what it learnt (the kernel unregisters a dynamic key when it is freed). Only
-        // a map whose class was looked up has one.
+        // a map whose class was looked up has one (cached, or kept apart if recycled).
         if self.is_self_keyed() {
-            if let Some(c) = self.cached_class() {
+            if let Some(c) = self.cached_class().or_else(|| self.recycled_class()) {
                 unregister_class(c);
             }
         }
