@@ -4,7 +4,8 @@
 //! counts, declarations before use, one type per class, call stacks and allocation scopes that
 //! never pop more than was pushed (per task). A file with any error is rejected whole.
 
-use std::collections::HashMap;
+// Fx: the names are hashed once or twice per statement, and nothing iterates these maps.
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
@@ -147,7 +148,26 @@ pub(crate) fn run(
             Some(at) => &raw[..at],
             None => raw,
         };
-        let tokens: Vec<&str> = code.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
+        // The words of the statement, in an array while there are few (no allocation per line).
+        let mut few = [""; 8];
+        let mut count = 0;
+        let mut many = Vec::new();
+        for t in code.split([' ', '\t']).filter(|t| !t.is_empty()) {
+            if count < few.len() {
+                few[count] = t;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&few);
+                }
+                many.push(t);
+            }
+            count += 1;
+        }
+        let tokens = if many.is_empty() {
+            &few[..count]
+        } else {
+            &many[..]
+        };
         let Some((&keyword, args)) = tokens.split_first() else {
             continue;
         };
@@ -271,9 +291,9 @@ impl CaseBuilder {
             },
             implicit,
             has_statements: false,
-            instances: HashMap::new(),
-            classes: HashMap::new(),
-            tasks: HashMap::new(),
+            instances: HashMap::default(),
+            classes: HashMap::default(),
+            tasks: HashMap::default(),
             task_state: Vec::new(),
             current: 0,
             expect_none: None,
@@ -385,11 +405,12 @@ impl CaseBuilder {
     }
 
     fn instance(&self, name: &str) -> Result<usize, String> {
+        if let Some(&i) = self.instances.get(name) {
+            // A declared name was checked when it was declared.
+            return Ok(i);
+        }
         check_name(name, "instance")?;
-        self.instances
-            .get(name)
-            .copied()
-            .ok_or_else(|| format!("undeclared instance `{name}`"))
+        Err(format!("undeclared instance `{name}`"))
     }
 
     fn state(&mut self) -> &mut TaskState {

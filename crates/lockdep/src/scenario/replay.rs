@@ -214,7 +214,7 @@ impl Live {
         self.sync(case);
         if let Some(mut report) = self.statement(engine, case, step.line, &step.op) {
             rewrite_addresses(&mut report, &self.fake);
-            self.reports.push(report);
+            self.reports.push(*report);
         }
     }
 
@@ -233,7 +233,15 @@ impl Live {
         }
     }
 
-    fn statement(&mut self, engine: &Engine, case: &Case, line: usize, op: &Op) -> Option<Report> {
+    /// The report of a statement, if any. Boxed: a report is some 500 bytes, and most events
+    /// have none, which a pointer says without copying an empty report from call to call.
+    fn statement(
+        &mut self,
+        engine: &Engine,
+        case: &Case,
+        line: usize,
+        op: &Op,
+    ) -> Option<Box<Report>> {
         // Statements that shape the task, not events.
         match op {
             Op::Thread(t) => {
@@ -293,14 +301,16 @@ impl Live {
         &mut self.tasks[i]
     }
 
-    fn event(&mut self, engine: &Engine, op: &Op, site: Site) -> Option<Report> {
+    /// The report of an event, boxed where the engine made it (see [`Live::statement`]).
+    fn event(&mut self, engine: &Engine, op: &Op, site: Site) -> Option<Box<Report>> {
+        let boxed = |r: Option<Report>| r.map(Box::new);
         let maps = &self.maps;
         let map = |i: usize| maps.get(i).map(|m| &**m);
         let i = self.current.min(self.tasks.len().saturating_sub(1));
         let task = &mut self.tasks[i];
         match op {
             Op::Thread(_) | Op::Call(_) | Op::Ret => None,
-            Op::Exit => engine.exit(task),
+            Op::Exit => boxed(engine.exit(task)),
             Op::Acquire {
                 inst,
                 read,
@@ -321,24 +331,24 @@ impl Live {
                 if *might {
                     // An annotation: acquire and release at once.
                     let second = engine.release(task, m, site);
-                    return first.or(second);
+                    return boxed(first.or(second));
                 }
                 // The engine performs `might_sleep` for a lock whose inner wait type is `sleep`
                 // (the default of `mutex` and `rwsem`), before the lock is pushed, and reports
                 // it only if the acquisition itself found nothing.
-                first
+                boxed(first)
             }
-            Op::Unlock(x) => engine.release(task, map(*x)?, site),
-            Op::Downgrade(x) => engine.downgrade(task, map(*x)?, site),
-            Op::SetSubclass(x, sub) => engine.set_subclass(task, map(*x)?, *sub, site),
-            Op::Init(x) => engine.check_freed(task, map(*x)?.instance()),
+            Op::Unlock(x) => boxed(engine.release(task, map(*x)?, site)),
+            Op::Downgrade(x) => boxed(engine.downgrade(task, map(*x)?, site)),
+            Op::SetSubclass(x, sub) => boxed(engine.set_subclass(task, map(*x)?, *sub, site)),
+            Op::Init(x) => boxed(engine.check_freed(task, map(*x)?.instance())),
             Op::Assert { inst, held, want } => {
-                engine.assert_held(task, map(*inst)?, *held, *want, site)
+                boxed(engine.assert_held(task, map(*inst)?, *held, *want, site))
             }
-            Op::IrqDisable => engine.irq_disable(task),
-            Op::IrqEnable => engine.irq_enable(task),
-            Op::BhDisable => engine.bh_disable(task),
-            Op::BhEnable => engine.bh_enable(task),
+            Op::IrqDisable => boxed(engine.irq_disable(task)),
+            Op::IrqEnable => boxed(engine.irq_enable(task)),
+            Op::BhDisable => boxed(engine.bh_disable(task)),
+            Op::BhEnable => boxed(engine.bh_enable(task)),
             Op::HardirqEnter => {
                 engine.hardirq_enter(task);
                 None
@@ -363,15 +373,15 @@ impl Live {
                 engine.non_block_start(task);
                 None
             }
-            Op::NonBlockEnd => engine.non_block_end(task, site),
-            Op::MightSleep => engine.might_sleep(task, site),
+            Op::NonBlockEnd => boxed(engine.non_block_end(task, site)),
+            Op::MightSleep => boxed(engine.might_sleep(task, site)),
             // The reclaim annotations, with the case's predeclared maps (instances 0 and 1).
-            Op::Alloc(g) => engine.might_alloc(task, &reclaim_maps(maps)?, *g, site),
+            Op::Alloc(g) => boxed(engine.might_alloc(task, &reclaim_maps(maps)?, *g, site)),
             Op::FsReclaimAcquire(g) => {
-                engine.fs_reclaim_acquire(task, &reclaim_maps(maps)?, *g, site)
+                boxed(engine.fs_reclaim_acquire(task, &reclaim_maps(maps)?, *g, site))
             }
             Op::FsReclaimRelease(g) => {
-                engine.fs_reclaim_release(task, &reclaim_maps(maps)?, *g, site)
+                boxed(engine.fs_reclaim_release(task, &reclaim_maps(maps)?, *g, site))
             }
             Op::MemallocSave(scope) => {
                 let was = task.memalloc_save(scope_flag(*scope));
@@ -408,15 +418,15 @@ impl Live {
             Op::WwInit { ctx, first, class } => {
                 let st = self.ww.entry(*ctx).or_default();
                 *st = WwCtxState::new(*class);
-                engine.ww_acquire_init(task, map(*ctx)?, map(*first)?, st, site)
+                boxed(engine.ww_acquire_init(task, map(*ctx)?, map(*first)?, st, site))
             }
             Op::WwDone(ctx) => {
                 let st = self.ww.entry(*ctx).or_default();
-                engine.ww_acquire_done(task, map(*ctx)?, st, site)
+                boxed(engine.ww_acquire_done(task, map(*ctx)?, st, site))
             }
             Op::WwFini(ctx) => {
                 let st = self.ww.entry(*ctx).or_default();
-                engine.ww_acquire_fini(task, map(*ctx)?, st, site)
+                boxed(engine.ww_acquire_fini(task, map(*ctx)?, st, site))
             }
             Op::WwSetAcquired(ctx, n) => {
                 self.ww.entry(*ctx).or_default().set_acquired(*n);
@@ -434,7 +444,7 @@ impl Live {
                     return None;
                 }
                 let Some(ctx) = ctx else {
-                    return engine.ww_lock(task, m, None, *mode, site);
+                    return boxed(engine.ww_lock(task, m, None, *mode, site));
                 };
                 let st = self.ww.entry(*ctx).or_default();
                 let first = engine.ww_lock(task, m, Some((map(*ctx)?, &mut *st)), *mode, site);
@@ -445,11 +455,11 @@ impl Live {
                     WwOutcome::BackOff => engine.ww_back_off(task, m, st, true, site),
                     WwOutcome::Already => None,
                 };
-                first.or(then)
+                boxed(first.or(then))
             }
             Op::WwUnlock { inst, owner } => {
                 let owner = owner.map(|o| self.ww.entry(o).or_default());
-                engine.ww_unlock(task, map(*inst)?, owner, site)
+                boxed(engine.ww_unlock(task, map(*inst)?, owner, site))
             }
         }
     }
