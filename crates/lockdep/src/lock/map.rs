@@ -525,14 +525,14 @@ pub enum Site {
 
 /// A line of a named file: the site of a statement of a scenario, which [`Site::Line`] carries.
 ///
-/// Two words that stay valid for the life of the process: the file's name is interned once (a
-/// small number of its own), the line is a number. A replay of millions of statements makes no
+/// Two numbers that stay valid for the life of the process: the file's (its name is stored
+/// once, the first time a `FileLine` names it) and the line. A replay of millions of statements makes no
 /// text per statement, which a [`Site::Text`] would need.
 ///
 /// ```
 /// use lockdep::{FileLine, Site};
 ///
-/// let at = FileLine::new("abba.lockdep", 9).expect("a short name");
+/// let at = FileLine::new("abba.lockdep", 9).expect("fewer than 4096 files named");
 /// assert_eq!((at.file(), at.line()), ("abba.lockdep", 9));
 /// assert_eq!(Site::Line(at.with_line(12)).to_string(), "abba.lockdep:12");
 /// ```
@@ -557,7 +557,7 @@ static FILE_IDS: std::sync::Mutex<Option<std::collections::HashMap<&'static str,
     std::sync::Mutex::new(None);
 
 impl FileLine {
-    /// Line `line` of the file named `file`; `None` when [`MAX_FILES`] names are taken already.
+    /// Line `line` of the file named `file`; `None` when 4096 file names are taken already.
     /// The first `FileLine` of a name stores the name for the life of the process; later ones
     /// look it up (keep one and make the others with [`FileLine::with_line`]).
     pub fn new(file: &str, line: u32) -> Option<FileLine> {
