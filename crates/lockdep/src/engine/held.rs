@@ -577,8 +577,9 @@ pub enum StackSource {
     /// The real call stack of the current thread (captured only on the slow path).
     #[default]
     Native,
-    /// A simulated call stack, innermost frame last (the replay's `call` / `ret`).
-    Simulated(Vec<&'static str>),
+    /// A simulated call stack, innermost frame last (the replay's `call` / `ret`): each frame a
+    /// function's name ([`Site::Text`]) or a statement's line ([`Site::Line`]).
+    Simulated(Vec<Site>),
 }
 
 /// The per-task state of the validator.
@@ -715,6 +716,12 @@ impl Task {
     /// Pushes a frame on a simulated call stack (innermost frames are pushed last). Does nothing
     /// for a native task.
     pub fn push_frame(&mut self, frame: &'static str) {
+        self.push_frame_site(Site::Text(frame));
+    }
+
+    /// Pushes a frame that is a site (as printed: a [`Site::Line`] prints `FILE:LINE`) on a
+    /// simulated call stack. Does nothing for a native task.
+    pub fn push_frame_site(&mut self, frame: Site) {
         if let StackSource::Simulated(frames) = &mut self.stack {
             frames.push(frame);
         }
@@ -729,7 +736,7 @@ impl Task {
     }
 
     /// The innermost simulated frame, if any.
-    pub fn current_frame(&self) -> Option<&'static str> {
+    pub fn current_frame(&self) -> Option<Site> {
         match &self.stack {
             StackSource::Simulated(frames) => frames.last().copied(),
             StackSource::Native => None,
@@ -769,7 +776,7 @@ impl Task {
         match &self.stack {
             StackSource::Native => StackTrace::capture(),
             StackSource::Simulated(frames) => {
-                StackTrace::symbolic(frames.iter().rev().copied().collect())
+                StackTrace::simulated(frames.iter().rev().copied().collect())
             }
         }
     }

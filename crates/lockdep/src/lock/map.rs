@@ -531,11 +531,101 @@ impl<'a> Acquire<'a> {
 pub enum Site {
     /// A source location captured with `#[track_caller]`.
     Code(&'static Location<'static>),
-    /// A symbolic location (a simulated frame in a scenario, or `FILE:LINE`).
+    /// A symbolic location (a simulated frame in a scenario, or a text of the caller's).
     Text(&'static str),
+    /// A line of a named file (a scenario's statement), printed `FILE:LINE`. Unlike a
+    /// [`Site::Text`], it costs no memory per line: the file's name is stored once.
+    Line(FileLine),
     /// Not known.
     #[default]
     Unknown,
+}
+
+/// A line of a named file: the site of a statement of a scenario, which [`Site::Line`] carries.
+///
+/// Two numbers that stay valid for the life of the process: the file's (its name is stored
+/// once, the first time a `FileLine` names it) and the line. A replay of millions of statements makes no
+/// text per statement, which a [`Site::Text`] would need.
+///
+/// ```
+/// use lockdep::{FileLine, Site};
+///
+/// let at = FileLine::new("abba.lockdep", 9).expect("fewer than 4096 files named");
+/// assert_eq!((at.file(), at.line()), ("abba.lockdep", 9));
+/// assert_eq!(Site::Line(at.with_line(12)).to_string(), "abba.lockdep:12");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileLine {
+    /// Index into [`FILE_NAMES`].
+    file: u32,
+    line: u32,
+}
+
+/// How many file names [`FileLine`]s can name (more make texts: [`Site::file_line`]).
+const MAX_FILES: usize = 1 << 12;
+
+/// The names [`FileLine`]s index: written once each (under [`FILE_IDS`]), then only read, with
+/// no lock (a report of the runtime may print a site in a forked child).
+static FILE_NAMES: [std::sync::OnceLock<&'static str>; MAX_FILES] =
+    [const { std::sync::OnceLock::new() }; MAX_FILES];
+
+/// The index of each name in [`FILE_NAMES`] (a leaf lock, taken only to make a [`FileLine`] of
+/// a new name: never by the runtime's hooks).
+static FILE_IDS: std::sync::Mutex<Option<std::collections::HashMap<&'static str, u32>>> =
+    std::sync::Mutex::new(None);
+
+impl FileLine {
+    /// Line `line` of the file named `file`; `None` when 4096 file names are taken already.
+    /// The first `FileLine` of a name stores the name for the life of the process; later ones
+    /// look it up (keep one and make the others with [`FileLine::with_line`]).
+    pub fn new(file: &str, line: u32) -> Option<FileLine> {
+        let mut ids = FILE_IDS.lock().unwrap_or_else(|e| e.into_inner());
+        let ids = ids.get_or_insert_with(Default::default);
+        if let Some(&file) = ids.get(file) {
+            return Some(FileLine { file, line });
+        }
+        let id = ids.len();
+        let slot = FILE_NAMES.get(id)?;
+        let name: &'static str = Box::leak(file.to_string().into_boxed_str());
+        // The slot is this id's, and the lock makes ids one at a time: it is empty.
+        let _ = slot.set(name);
+        let file = u32::try_from(id).ok()?;
+        ids.insert(name, file);
+        Some(FileLine { file, line })
+    }
+
+    /// The same file's line `line` (no lookup).
+    #[inline]
+    pub fn with_line(self, line: u32) -> FileLine {
+        FileLine { line, ..self }
+    }
+
+    /// The file's name.
+    pub fn file(self) -> &'static str {
+        // Only `new` makes a `FileLine`, after it set its name.
+        FILE_NAMES
+            .get(self.file as usize)
+            .and_then(|n| n.get().copied())
+            .unwrap_or("<unknown>")
+    }
+
+    /// The line.
+    #[inline]
+    pub fn line(self) -> u32 {
+        self.line
+    }
+}
+
+impl fmt::Display for FileLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file(), self.line)
+    }
+}
+
+impl fmt::Debug for FileLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileLine({self})")
+    }
 }
 
 /// A [`Site`] as two words, which a call passes in registers: a `Site` is three words, and
@@ -543,6 +633,12 @@ pub enum Site {
 /// first. Made only by [`Site::words`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SiteWords(usize, usize);
+
+/// The first word of a [`Site::Line`]'s [`SiteWords`] is `LINE_WORDS - file`: above every
+/// text's `2 + len` (a `str` is at most `isize::MAX` bytes), below no other tag.
+const LINE_WORDS: usize = usize::MAX;
+
+const _: () = assert!(LINE_WORDS - MAX_FILES > (isize::MAX as usize) + 2);
 
 impl Site {
     /// The site as two words (see [`SiteWords`]).
@@ -552,6 +648,7 @@ impl Site {
             Site::Code(l) => SiteWords(0, l as *const Location<'static> as usize),
             Site::Unknown => SiteWords(1, 0),
             Site::Text(t) => SiteWords(2 + t.len(), t.as_ptr() as usize),
+            Site::Line(l) => SiteWords(LINE_WORDS - l.file as usize, l.line as usize),
         }
     }
 
@@ -562,6 +659,10 @@ impl Site {
             // SAFETY: made by `words` from a `&'static Location`.
             0 => Site::Code(unsafe { &*(w.1 as *const Location<'static>) }),
             1 => Site::Unknown,
+            n if n > LINE_WORDS - MAX_FILES => Site::Line(FileLine {
+                file: (LINE_WORDS - n) as u32,
+                line: w.1 as u32,
+            }),
             // SAFETY: made by `words` from a `&'static str` of `n - 2` bytes at `w.1`.
             n => Site::Text(unsafe {
                 std::str::from_utf8_unchecked(std::slice::from_raw_parts(w.1 as *const u8, n - 2))
@@ -576,26 +677,47 @@ impl Site {
     pub fn caller() -> Site {
         Site::Code(Location::caller())
     }
+
+    /// Line `line` of the file named `file`: a [`Site::Line`], or, for a line past `u32::MAX`
+    /// or a file past the names a `FileLine` can name, the interned text `FILE:LINE`.
+    pub fn file_line(file: &str, line: usize) -> Site {
+        match u32::try_from(line)
+            .ok()
+            .and_then(|l| FileLine::new(file, l))
+        {
+            Some(l) => Site::Line(l),
+            None => Site::Text(intern_owned(format!("{file}:{line}"))),
+        }
+    }
 }
 
 /// A [`Site`] in one word, as a held-lock entry keeps it (the fast path writes it with one store):
-/// a `Location`'s address, the address of an interned text with the low bit set, or 0.
+/// a `Location`'s address, the address of an interned text with the low bit set, a file line
+/// (`line << 32 | file << 2 | 0b10`, where a word has 64 bits), or 0.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SiteRef(usize);
 
-// The low bit tags texts: both kinds of target are at least 2-aligned.
+// The two low bits tag texts and lines: both kinds of pointer target are at least 4-aligned.
 const _: () = assert!(
-    std::mem::align_of::<Location<'static>>() >= 2 && std::mem::align_of::<&'static str>() >= 2
+    std::mem::align_of::<Location<'static>>() >= 4 && std::mem::align_of::<&'static str>() >= 4
 );
 
+// A file index fits between the tag and the line.
+const _: () = assert!(MAX_FILES <= 1 << 30);
+
 impl SiteRef {
-    /// A site that needs no interning (code or unknown); `None` for a text.
+    /// A site that needs no interning (code, a file line, unknown); `None` for a text (and for
+    /// a file line where a word is too small for one).
     #[inline(always)]
     pub(crate) fn direct(site: Site) -> Option<SiteRef> {
         match site {
             Site::Code(l) => Some(SiteRef(l as *const Location<'static> as usize)),
             Site::Unknown => Some(SiteRef(0)),
             Site::Text(_) => None,
+            Site::Line(l) => {
+                let w = u64::from(l.line) << 32 | u64::from(l.file) << 2 | 0b10;
+                usize::try_from(w).ok().map(SiteRef)
+            }
         }
     }
 
@@ -604,7 +726,13 @@ impl SiteRef {
     pub(crate) fn new(site: Site) -> SiteRef {
         match site {
             Site::Text(t) => SiteRef(intern_text(t) as *const &'static str as usize | 1),
-            other => SiteRef::direct(other).expect("not a text"),
+            other => SiteRef::direct(other).unwrap_or_else(|| {
+                // A file line that does not fit a word: its text.
+                SiteRef(
+                    intern_text(intern_owned(other.to_string())) as *const &'static str as usize
+                        | 1,
+                )
+            }),
         }
     }
 
@@ -632,6 +760,13 @@ impl SiteRef {
             // SAFETY: a tagged word is only made by `new` from an interned `&'static &'static str`
             // (leaked, never freed), and its address is at least 2-aligned.
             Site::Text(unsafe { *((self.0 & !1) as *const &'static str) })
+        } else if self.0 & 0b10 == 0b10 {
+            // Made by `direct` from a `FileLine`: the word held all of it.
+            let w = self.0 as u64;
+            Site::Line(FileLine {
+                file: (w >> 2 & 0x3fff_ffff) as u32,
+                line: (w >> 32) as u32,
+            })
         } else {
             // SAFETY: an untagged non-zero word is only made by `direct` from a
             // `&'static Location<'static>`.
@@ -662,11 +797,25 @@ fn intern_text(text: &'static str) -> &'static &'static str {
         .or_insert_with(|| Box::leak(Box::new(text)))
 }
 
+/// The one copy of a text made at run time (stored the first time it is seen).
+fn intern_owned(text: String) -> &'static str {
+    use std::collections::HashMap;
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    let texts = texts.get_or_insert_with(HashMap::new);
+    if let Some(t) = texts.get(text.as_str()) {
+        return t;
+    }
+    let t: &'static str = Box::leak(text.into_boxed_str());
+    texts.insert(t, Box::leak(Box::new(t)));
+    t
+}
+
 impl fmt::Display for Site {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Site::Code(l) => write!(f, "{}:{}:{}", l.file(), l.line(), l.column()),
             Site::Text(s) => f.write_str(s),
+            Site::Line(l) => fmt::Display::fmt(l, f),
             Site::Unknown => f.write_str("<unknown>"),
         }
     }
@@ -693,6 +842,51 @@ mod tests {
             SiteRef::new(Site::Text("x.c:8")),
             SiteRef::new(Site::Text(owned))
         );
+    }
+
+    #[test]
+    fn file_lines_are_words_without_memory_and_print_as_file_line() {
+        let a = FileLine::new("dir/a.lockdep", 7).unwrap();
+        let b = FileLine::new("b.lockdep", u32::MAX).unwrap();
+        // One name, one index: the same file's lines differ by their line only.
+        assert_eq!(FileLine::new("dir/a.lockdep", 9), Some(a.with_line(9)));
+        assert_ne!(a, b.with_line(7));
+        let sites = [
+            Site::Line(a),
+            Site::Line(b),
+            Site::Line(a.with_line(0)),
+            Site::caller(),
+            Site::Unknown,
+            Site::Text("dir/a.lockdep:7"),
+            Site::Text(""),
+        ];
+        for site in sites {
+            assert_eq!(Site::from_words(site.words()), site);
+            // Where a word is too small for a line, a held entry keeps its text.
+            let kept = SiteRef::new(site).get();
+            assert!(kept == site || kept.to_string() == site.to_string());
+        }
+        if usize::BITS == 64 {
+            // A line needs no interning (a text would: it is not one).
+            for site in sites.into_iter().filter(|s| matches!(s, Site::Line(_))) {
+                assert_eq!(SiteRef::direct(site), Some(SiteRef::new(site)));
+                assert_eq!(SiteRef::new(site).get(), site);
+            }
+        }
+        assert_ne!(Site::Line(a), Site::Text("dir/a.lockdep:7"));
+        assert_eq!(Site::Line(a).to_string(), "dir/a.lockdep:7");
+        assert_eq!(Site::Line(b).to_string(), format!("b.lockdep:{}", u32::MAX));
+        assert_eq!(
+            format!("{:?}", Site::Line(a)),
+            "Line(FileLine(dir/a.lockdep:7))"
+        );
+        // A line past `u32::MAX` is a text of the same print.
+        let far = u32::MAX as usize + 1;
+        assert_eq!(
+            Site::file_line("b.lockdep", far),
+            Site::Text(Box::leak(format!("b.lockdep:{far}").into_boxed_str()))
+        );
+        assert_eq!(Site::file_line("b.lockdep", 3), Site::Line(b.with_line(3)));
     }
 
     #[test]

@@ -11,11 +11,14 @@
 //! user's own frames are kept whole, inlined frames included, and a `<T as Trait>::method`
 //! frame is the user's if `T` or `Trait` is. `LOCKDEP_STACK=full` prints every frame.
 //!
-//! The replay tool's simulated tasks have symbolic stacks: their frames are names.
+//! The replay tool's simulated tasks have symbolic stacks: their frames are names, and the
+//! lines of the statements replayed outside any simulated function.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::lock::map::Site;
 
 /// A captured call stack, innermost frame first.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -28,8 +31,9 @@ enum Frames {
     /// Instruction pointers of a real stack, each with the start address of its function
     /// (0 when unknown), taken at capture time when the unwinder knows it.
     Native(Vec<(usize, usize)>),
-    /// Names of simulated frames.
-    Symbolic(Vec<&'static str>),
+    /// Simulated frames: function names ([`Site::Text`]) or statements' lines ([`Site::Line`]),
+    /// printed as sites are.
+    Symbolic(Vec<Site>),
 }
 
 /// One printable frame.
@@ -73,6 +77,11 @@ impl StackTrace {
 
     /// A symbolic stack from frame names, innermost first.
     pub fn symbolic(frames: Vec<&'static str>) -> StackTrace {
+        StackTrace::simulated(frames.into_iter().map(Site::Text).collect())
+    }
+
+    /// A symbolic stack from frames that are sites, innermost first (a simulated task's).
+    pub(crate) fn simulated(frames: Vec<Site>) -> StackTrace {
         StackTrace {
             frames: Frames::Symbolic(frames),
         }

@@ -4,8 +4,9 @@
 //! counts, declarations before use, one type per class, call stacks and allocation scopes that
 //! never pop more than was pushed (per task). A file with any error is rejected whole.
 
-use std::collections::HashMap;
-use std::io::{BufRead, Read};
+// Fx: the names are hashed once or twice per statement, and nothing iterates these maps.
+use rustc_hash::FxHashMap as HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use super::{Case, Instance, LockType, Op, ParseError, Scenario, Scope, Step, TaskDecl, WwOutcome};
@@ -107,34 +108,33 @@ pub(crate) fn run(
         line,
         message,
     };
-    let mut buf = Vec::new();
     let mut offset = 0u64;
     let mut line = 0usize;
     let mut steps = Vec::new();
     let mut statements = 0usize;
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| error(line + 1, format!("cannot read the file: {e}")))?;
-        if n == 0 {
-            break;
-        }
+    // One line, with its `\n` if it has one.
+    let mut statement = |bytes: &[u8]| -> Result<(), ParseError> {
         line += 1;
-        if buf.len() > MAX_LINE {
+        if bytes.len() > MAX_LINE {
             return Err(error(
                 line,
                 format!("line longer than {MAX_LINE} bytes (byte {offset})"),
             ));
         }
         let start = offset;
-        offset += n as u64;
-        let mut raw: &[u8] = &buf;
+        offset += bytes.len() as u64;
+        let mut raw = bytes;
         if let Some(r) = raw.strip_suffix(b"\n") {
             raw = r.strip_suffix(b"\r").unwrap_or(r);
         }
-        let raw = std::str::from_utf8(raw).map_err(|e| {
+        let text = if raw.is_ascii() {
+            // SAFETY: ASCII is UTF-8 (the check is a word at a time: most lines are ASCII, and
+            // `from_utf8` cost more than the rest of the line's reading).
+            Ok(unsafe { std::str::from_utf8_unchecked(raw) })
+        } else {
+            std::str::from_utf8(raw)
+        };
+        let raw = text.map_err(|e| {
             error(
                 line,
                 format!(
@@ -143,13 +143,28 @@ pub(crate) fn run(
                 ),
             )
         })?;
-        let code = match raw.find('#') {
-            Some(at) => &raw[..at],
-            None => raw,
+        // The words before any `#`, in an array while there are few (no allocation per line).
+        let mut few = [""; 8];
+        let mut count = 0;
+        let mut many = Vec::new();
+        for t in words(raw) {
+            if count < few.len() {
+                few[count] = t;
+            } else {
+                if many.is_empty() {
+                    many.extend_from_slice(&few);
+                }
+                many.push(t);
+            }
+            count += 1;
+        }
+        let tokens = if many.is_empty() {
+            &few[..count]
+        } else {
+            &many[..]
         };
-        let tokens: Vec<&str> = code.split([' ', '\t']).filter(|t| !t.is_empty()).collect();
         let Some((&keyword, args)) = tokens.split_first() else {
-            continue;
+            return Ok(());
         };
         let first = statements == 0;
         statements += 1;
@@ -174,9 +189,64 @@ pub(crate) fn run(
             }
             steps.clear();
         }
+        Ok(())
+    };
+    // The lines are cut in the reader's buffer; only one that a refill splits is copied, to
+    // `split` (at most `MAX_LINE` bytes and a buffer more: a longer line is an error).
+    let mut split = Vec::new();
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(error(line + 1, format!("cannot read the file: {e}"))),
+        };
+        if chunk.is_empty() {
+            if !split.is_empty() {
+                // The last line, without a `\n`.
+                statement(&split)?;
+            }
+            break;
+        }
+        let (len, whole) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (chunk.len(), false),
+        };
+        if split.is_empty() && whole {
+            let done = statement(&chunk[..len]);
+            reader.consume(len);
+            done?;
+            continue;
+        }
+        split.extend_from_slice(&chunk[..len]);
+        reader.consume(len);
+        if whole || split.len() > MAX_LINE {
+            statement(&split)?;
+            split.clear();
+        }
     }
     p.finish_case();
     Ok(())
+}
+
+/// The words of a line before any `#`, cut at spaces and tabs (a scan of the bytes: the three
+/// are ASCII, so every cut is at a character boundary).
+fn words(line: &str) -> impl Iterator<Item = &str> {
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(b' ' | b'\t') = bytes.get(at) {
+            at += 1;
+        }
+        let start = at;
+        while let Some(&b) = bytes.get(at) {
+            if matches!(b, b' ' | b'\t' | b'#') {
+                break;
+            }
+            at += 1;
+        }
+        // Empty at the end of the line or at a `#`: nothing more.
+        (at > start).then(|| line.get(start..at)).flatten()
+    })
 }
 
 struct Parser<'a> {
@@ -271,9 +341,9 @@ impl CaseBuilder {
             },
             implicit,
             has_statements: false,
-            instances: HashMap::new(),
-            classes: HashMap::new(),
-            tasks: HashMap::new(),
+            instances: HashMap::default(),
+            classes: HashMap::default(),
+            tasks: HashMap::default(),
             task_state: Vec::new(),
             current: 0,
             expect_none: None,
@@ -385,11 +455,12 @@ impl CaseBuilder {
     }
 
     fn instance(&self, name: &str) -> Result<usize, String> {
+        if let Some(&i) = self.instances.get(name) {
+            // A declared name was checked when it was declared.
+            return Ok(i);
+        }
         check_name(name, "instance")?;
-        self.instances
-            .get(name)
-            .copied()
-            .ok_or_else(|| format!("undeclared instance `{name}`"))
+        Err(format!("undeclared instance `{name}`"))
     }
 
     fn state(&mut self) -> &mut TaskState {
@@ -1488,6 +1559,52 @@ mod tests {
         let e = parse_reader("t.lockdep", &b"# \xc3\n"[..]).unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.contains("byte 2 "), "{e}");
+    }
+
+    /// Lines are cut in the reader's buffer, and copied when a refill splits one: the same text
+    /// parses the same, however the reads fall, errors included.
+    #[test]
+    fn lines_split_by_reads_parse_as_whole_ones() {
+        let texts: [&[u8]; 4] = [
+            b"case a\nmutex A\r\nlock A # c\n\n  lock A\t\nexpect recursive",
+            b"mutex A\nlock A\xff\n",
+            b"mutex A\nlock \xc3\xa9\n",
+            b"case \xc3\xa9\nthread t pid=3\ncall f\nret\nret\n",
+        ];
+        for text in texts {
+            let whole = format!("{:?}", parse_reader("t.lockdep", text));
+            for capacity in [1, 2, 3, 5, 8, 64] {
+                let r = std::io::BufReader::with_capacity(capacity, text);
+                assert_eq!(format!("{:?}", parse_reader("t.lockdep", r)), whole);
+                let r = std::io::BufReader::with_capacity(capacity, text);
+                let checked = validate("t.lockdep", r).map_err(|e| e.to_string());
+                let parsed = parse_reader("t.lockdep", text).map(|s| s.cases.len());
+                assert_eq!(checked, parsed.map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_errors() {
+        // `MAX_LINE` bytes with the `\n` is a line; one more byte is too long.
+        let line = |len: usize| {
+            let mut t = b"mutex A\n#".to_vec();
+            t.resize(8 + len - 1, b'#');
+            t.extend_from_slice(b"\nlock A\n");
+            t
+        };
+        for capacity in [1 << 16, 1000] {
+            let ok = line(MAX_LINE);
+            let r = std::io::BufReader::with_capacity(capacity, &ok[..]);
+            assert!(parse_reader("t.lockdep", r).is_ok());
+            let long = line(MAX_LINE + 1);
+            let r = std::io::BufReader::with_capacity(capacity, &long[..]);
+            let e = parse_reader("t.lockdep", r).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("t.lockdep:2: line longer than {MAX_LINE} bytes (byte 8)")
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::engine::ww::WwCtxState;
 use crate::engine::{Engine, Options};
 use crate::lock::class::LockClassKey;
 use crate::lock::gfp;
-use crate::lock::map::{Acquire, LockMap, Site};
+use crate::lock::map::{Acquire, FileLine, LockMap, Site};
 use crate::report::stack;
 use crate::report::{LockInfo, Report};
 
@@ -166,6 +166,8 @@ struct Live {
     /// The validator's state of each ww acquire context, by instance.
     ww: HashMap<usize, WwCtxState>,
     reports: Vec<Report>,
+    /// The case's file, once its first event made a site of it.
+    file: Option<FileLine>,
 }
 
 impl Live {
@@ -212,7 +214,7 @@ impl Live {
         self.sync(case);
         if let Some(mut report) = self.statement(engine, case, step.line, &step.op) {
             rewrite_addresses(&mut report, &self.fake);
-            self.reports.push(report);
+            self.reports.push(*report);
         }
     }
 
@@ -231,7 +233,15 @@ impl Live {
         }
     }
 
-    fn statement(&mut self, engine: &Engine, case: &Case, line: usize, op: &Op) -> Option<Report> {
+    /// The report of a statement, if any. Boxed: a report is some 500 bytes, and most events
+    /// have none, which a pointer says without copying an empty report from call to call.
+    fn statement(
+        &mut self,
+        engine: &Engine,
+        case: &Case,
+        line: usize,
+        op: &Op,
+    ) -> Option<Box<Report>> {
         // Statements that shape the task, not events.
         match op {
             Op::Thread(t) => {
@@ -254,12 +264,12 @@ impl Live {
         // An event: its site is the innermost simulated frame, or `FILE:LINE` of the statement
         // when the stack is empty. In that case the statement is also the one frame of the
         // stack the engine captures, so backtraces and dependency stacks show it too.
-        let here = line_site(&case.file, line);
+        let here = self.line_site(case, line);
         let pushed = self.task().current_frame().is_none();
         if pushed {
-            self.task().push_frame(here);
+            self.task().push_frame_site(here);
         }
-        let site = Site::Text(self.task().current_frame().unwrap_or(here));
+        let site = self.task().current_frame().unwrap_or(here);
         let report = self.event(engine, op, site);
         if pushed {
             self.task().pop_frame();
@@ -267,19 +277,40 @@ impl Live {
         report
     }
 
+    /// The site `FILE:LINE` of the statement at `line`: a [`Site::Line`], two words that stay
+    /// valid for the life of the process (as the kernel's static strings do) and cost nothing
+    /// per line. Every event line of a scenario is a site of its own, and a large file has
+    /// millions of them.
+    fn line_site(&mut self, case: &Case, line: usize) -> Site {
+        match (self.file, u32::try_from(line)) {
+            (Some(file), Ok(line)) => Site::Line(file.with_line(line)),
+            _ => {
+                // The case's first event, or a case past the file names a `FileLine` can name
+                // (each of its sites is then an interned text).
+                let site = Site::file_line(&case.file, line);
+                if let Site::Line(l) = site {
+                    self.file = Some(l);
+                }
+                site
+            }
+        }
+    }
+
     fn task(&mut self) -> &mut Task {
         let i = self.current.min(self.tasks.len().saturating_sub(1));
         &mut self.tasks[i]
     }
 
-    fn event(&mut self, engine: &Engine, op: &Op, site: Site) -> Option<Report> {
+    /// The report of an event, boxed where the engine made it (see [`Live::statement`]).
+    fn event(&mut self, engine: &Engine, op: &Op, site: Site) -> Option<Box<Report>> {
+        let boxed = |r: Option<Report>| r.map(Box::new);
         let maps = &self.maps;
         let map = |i: usize| maps.get(i).map(|m| &**m);
         let i = self.current.min(self.tasks.len().saturating_sub(1));
         let task = &mut self.tasks[i];
         match op {
             Op::Thread(_) | Op::Call(_) | Op::Ret => None,
-            Op::Exit => engine.exit(task),
+            Op::Exit => boxed(engine.exit(task)),
             Op::Acquire {
                 inst,
                 read,
@@ -300,24 +331,24 @@ impl Live {
                 if *might {
                     // An annotation: acquire and release at once.
                     let second = engine.release(task, m, site);
-                    return first.or(second);
+                    return boxed(first.or(second));
                 }
                 // The engine performs `might_sleep` for a lock whose inner wait type is `sleep`
                 // (the default of `mutex` and `rwsem`), before the lock is pushed, and reports
                 // it only if the acquisition itself found nothing.
-                first
+                boxed(first)
             }
-            Op::Unlock(x) => engine.release(task, map(*x)?, site),
-            Op::Downgrade(x) => engine.downgrade(task, map(*x)?, site),
-            Op::SetSubclass(x, sub) => engine.set_subclass(task, map(*x)?, *sub, site),
-            Op::Init(x) => engine.check_freed(task, map(*x)?.instance()),
+            Op::Unlock(x) => boxed(engine.release(task, map(*x)?, site)),
+            Op::Downgrade(x) => boxed(engine.downgrade(task, map(*x)?, site)),
+            Op::SetSubclass(x, sub) => boxed(engine.set_subclass(task, map(*x)?, *sub, site)),
+            Op::Init(x) => boxed(engine.check_freed(task, map(*x)?.instance())),
             Op::Assert { inst, held, want } => {
-                engine.assert_held(task, map(*inst)?, *held, *want, site)
+                boxed(engine.assert_held(task, map(*inst)?, *held, *want, site))
             }
-            Op::IrqDisable => engine.irq_disable(task),
-            Op::IrqEnable => engine.irq_enable(task),
-            Op::BhDisable => engine.bh_disable(task),
-            Op::BhEnable => engine.bh_enable(task),
+            Op::IrqDisable => boxed(engine.irq_disable(task)),
+            Op::IrqEnable => boxed(engine.irq_enable(task)),
+            Op::BhDisable => boxed(engine.bh_disable(task)),
+            Op::BhEnable => boxed(engine.bh_enable(task)),
             Op::HardirqEnter => {
                 engine.hardirq_enter(task);
                 None
@@ -342,15 +373,15 @@ impl Live {
                 engine.non_block_start(task);
                 None
             }
-            Op::NonBlockEnd => engine.non_block_end(task, site),
-            Op::MightSleep => engine.might_sleep(task, site),
+            Op::NonBlockEnd => boxed(engine.non_block_end(task, site)),
+            Op::MightSleep => boxed(engine.might_sleep(task, site)),
             // The reclaim annotations, with the case's predeclared maps (instances 0 and 1).
-            Op::Alloc(g) => engine.might_alloc(task, &reclaim_maps(maps)?, *g, site),
+            Op::Alloc(g) => boxed(engine.might_alloc(task, &reclaim_maps(maps)?, *g, site)),
             Op::FsReclaimAcquire(g) => {
-                engine.fs_reclaim_acquire(task, &reclaim_maps(maps)?, *g, site)
+                boxed(engine.fs_reclaim_acquire(task, &reclaim_maps(maps)?, *g, site))
             }
             Op::FsReclaimRelease(g) => {
-                engine.fs_reclaim_release(task, &reclaim_maps(maps)?, *g, site)
+                boxed(engine.fs_reclaim_release(task, &reclaim_maps(maps)?, *g, site))
             }
             Op::MemallocSave(scope) => {
                 let was = task.memalloc_save(scope_flag(*scope));
@@ -387,15 +418,15 @@ impl Live {
             Op::WwInit { ctx, first, class } => {
                 let st = self.ww.entry(*ctx).or_default();
                 *st = WwCtxState::new(*class);
-                engine.ww_acquire_init(task, map(*ctx)?, map(*first)?, st, site)
+                boxed(engine.ww_acquire_init(task, map(*ctx)?, map(*first)?, st, site))
             }
             Op::WwDone(ctx) => {
                 let st = self.ww.entry(*ctx).or_default();
-                engine.ww_acquire_done(task, map(*ctx)?, st, site)
+                boxed(engine.ww_acquire_done(task, map(*ctx)?, st, site))
             }
             Op::WwFini(ctx) => {
                 let st = self.ww.entry(*ctx).or_default();
-                engine.ww_acquire_fini(task, map(*ctx)?, st, site)
+                boxed(engine.ww_acquire_fini(task, map(*ctx)?, st, site))
             }
             Op::WwSetAcquired(ctx, n) => {
                 self.ww.entry(*ctx).or_default().set_acquired(*n);
@@ -413,7 +444,7 @@ impl Live {
                     return None;
                 }
                 let Some(ctx) = ctx else {
-                    return engine.ww_lock(task, m, None, *mode, site);
+                    return boxed(engine.ww_lock(task, m, None, *mode, site));
                 };
                 let st = self.ww.entry(*ctx).or_default();
                 let first = engine.ww_lock(task, m, Some((map(*ctx)?, &mut *st)), *mode, site);
@@ -424,49 +455,14 @@ impl Live {
                     WwOutcome::BackOff => engine.ww_back_off(task, m, st, true, site),
                     WwOutcome::Already => None,
                 };
-                first.or(then)
+                boxed(first.or(then))
             }
             Op::WwUnlock { inst, owner } => {
                 let owner = owner.map(|o| self.ww.entry(o).or_default());
-                engine.ww_unlock(task, map(*inst)?, owner, site)
+                boxed(engine.ww_unlock(task, map(*inst)?, owner, site))
             }
         }
     }
-}
-
-/// The text `FILE:LINE` of a statement's site, for the life of the process (the engine keeps a
-/// site as long as that: it is what the kernel's static strings are to it).
-///
-/// Every event line of a scenario is a site of its own, so a large file makes millions of them.
-/// They are written one after the other into leaked chunks, each line's once: no allocation and
-/// no interning table per site. Equal texts made twice (a file replayed twice) are two copies,
-/// which the engine treats as one site.
-fn line_site(file: &str, line: usize) -> &'static str {
-    use std::io::Write;
-    use std::sync::Mutex;
-    const CHUNK: usize = 1 << 16;
-    static FREE: Mutex<Option<&'static mut [u8]>> = Mutex::new(None);
-    const MAX: usize = 256;
-    let mut text = [0u8; MAX];
-    let len = {
-        let mut w = &mut text[..];
-        if write!(w, "{file}:{line}").is_err() {
-            // A very long file name: interned as any other text.
-            return stack::intern(&format!("{file}:{line}"));
-        }
-        MAX - w.len()
-    };
-    let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-    let chunk = match free.take() {
-        Some(c) if c.len() >= len => c,
-        _ => Box::leak(vec![0u8; CHUNK].into_boxed_slice()),
-    };
-    let (head, tail) = chunk.split_at_mut(len);
-    head.copy_from_slice(&text[..len]);
-    *free = Some(tail);
-    let head: &'static [u8] = head;
-    // `file` is a `str` and the line a number: the text is UTF-8.
-    std::str::from_utf8(head).unwrap_or("<site>")
 }
 
 /// The case's predeclared `fs_reclaim` and `mmu_notifier_invalidate_range_start` maps.
@@ -645,6 +641,54 @@ mod tests {
         let one: Vec<String> = run(text).iter().map(render_case).collect();
         let two: Vec<String> = run(text).iter().map(render_case).collect();
         assert_eq!(one, two);
+    }
+
+    /// How many texts kept for the life of the process (the interned sites and frame names)
+    /// mention `file`.
+    fn texts_naming(file: &str) -> usize {
+        let sites = crate::lock::map::TEXTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |t| t.keys().filter(|k| k.contains(file)).count());
+        let frames = stack::INTERNED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |t| t.iter().filter(|k| k.contains(file)).count());
+        sites + frames
+    }
+
+    /// Every event line is a site of its own, kept as long as the process: a replay of ten
+    /// times the lines keeps no more of them (a text per line made a 200 MB file take 3.6 GB).
+    #[test]
+    fn sites_take_no_memory_per_line() {
+        let text = |reps: usize| {
+            let mut t = String::from("mutex A\nmutex B\ncall f\nlock A\nret\n");
+            for _ in 0..reps {
+                t.push_str("lock B\nunlock B\nunlock A\nlock A\n");
+            }
+            t.push_str("unlock A\nlock B\nlock A\nunlock A\nunlock B\nexpect circular\n");
+            t
+        };
+        for (file, reps) in [("growth-short.lockdep", 100), ("growth-long.lockdep", 1000)] {
+            let s = parse(file, &text(reps)).expect("well-formed");
+            let r = replay(&s);
+            #[cfg(not(feature = "disabled"))]
+            assert!(r[0].passed, "{}", render_case(&r[0]));
+            // The sites still print as the statements' lines.
+            let last = 4 * reps + 8;
+            #[cfg(not(feature = "disabled"))]
+            assert!(
+                render_case(&r[0]).contains(&format!("(A){{+.+.}}-{{3:3}}, at: {file}:{last}")),
+                "{}",
+                render_case(&r[0])
+            );
+        }
+        assert_eq!(
+            texts_naming("growth-long.lockdep"),
+            texts_naming("growth-short.lockdep")
+        );
     }
 
     /// Random statement soup: parsing never panics, and whatever parses replays without
