@@ -139,13 +139,15 @@ fn a_lock_made_anew_with_the_same_key_keeps_the_class_orders() {
         // SAFETY: `place` holds an initialised mutex, not borrowed any more.
         unsafe { place.assume_init_drop() };
     }
-    assert!(c.reports().is_empty(), "{:?}", c.reports());
+    // (Other tests of this binary report cycles of their own, at the same time.)
+    let mine = || c.matching(|r| r.involves("repeat4.inner") || r.involves("repeat4.outer"));
+    assert!(mine().is_empty(), "{:?}", mine());
     let inner = place.write(Mutex::with_key((), &INNER));
     {
         let _i = inner.lock();
         let _o = outer.lock();
     }
-    assert_eq!(circular_about(&c, "repeat4.inner"), 1, "{:?}", c.reports());
+    assert_eq!(circular_about(&c, "repeat4.inner"), 1, "{:?}", mine());
     // SAFETY: as above.
     unsafe { place.assume_init_drop() };
 }
