@@ -7,6 +7,9 @@
 //!
 //! `RUSTFLAGS="--cfg lockdep_loom" cargo test -p lockdep --release --lib loom_model`
 //!
+//! (`src/engine/loom_model.rs` and `src/rt/loom_model.rs` model the zap count and the queue
+//! of remote releases the same way.)
+//!
 //! (a cfg of its own: `--cfg loom` would switch boxcar to its own loom build). This file is the stress test of the real thing: threads racing to
 //! register the same classes through the same maps and to validate the same chains.
 

@@ -59,6 +59,9 @@ mod release;
 mod reports;
 mod suspend;
 
+#[cfg(all(test, lockdep_loom))]
+mod loom_model;
+
 /// Options of an engine.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -308,7 +311,7 @@ impl Engine {
         }
         // Classes were zapped since the task's chains were validated: those chains may contain
         // them (and the fast path would take them without validating them again).
-        let zaps = self.zaps.load(Ordering::Acquire);
+        let zaps = self.zaps.load(ZAPS_LOAD);
         if task.zaps_seen != zaps {
             task.forget_chains();
             task.zaps_seen = zaps;
@@ -331,6 +334,14 @@ impl Engine {
             .store(o.legacy_fs_reclaim, Ordering::Relaxed);
     }
 }
+
+/// The ordering of the zap count's increment, after a class left the shared tables (see
+/// `Engine::unregister_instance`); public for the loom model.
+#[doc(hidden)]
+pub const ZAPS_STORE: Ordering = Ordering::Release;
+/// The ordering of a task's read of the zap count (`adopt`); public for the loom model.
+#[doc(hidden)]
+pub const ZAPS_LOAD: Ordering = Ordering::Acquire;
 
 /// The kernel's message for a subclass out of range.
 fn invalid_subclass(subclass: u8) -> String {

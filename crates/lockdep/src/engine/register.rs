@@ -283,7 +283,7 @@ impl Engine {
                 .push(c);
         }
         st.stats.dependencies = st.graph.edges.len();
-        self.zaps.fetch_add(1, Ordering::Release);
+        self.zaps.fetch_add(1, ZAPS_STORE);
     }
 
     /// A zapped class slot for a new self-keyed lock at `instance`, if one with the same

@@ -38,6 +38,9 @@ mod remote;
 pub(crate) mod signal;
 pub mod stat;
 
+#[cfg(all(test, lockdep_loom))]
+mod loom_model;
+
 use action::*;
 pub use action::{
     action, clear_report_handler, set_action, set_report_handler, suppressed, suppressions, Action,
