@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use super::{
-    acquire_fast, acquire_recorded, current_slot, deliver, dispatch, release, retire, with_task,
-    Claim, Slot, CUR, CURRENT, FAST, SLOT,
+    acquire_fast, acquire_recorded, current_slot, deliver, dispatch, release, retire, set_fast,
+    with_task, Claim, Slot, CUR, CURRENT, FAST, SLOT,
 };
 use crate::engine::held::Task;
 use crate::engine::Engine;
@@ -185,7 +185,8 @@ fn enter(slot: &Slot) -> Option<Entered> {
     } else {
         slot.fast_value()
     };
-    let prev_fast = FAST.with(|f| f.replace(fast));
+    let prev_fast = FAST.with(|f| f.acquire.get());
+    set_fast(fast);
     Some(Entered {
         prev_current,
         prev_cur,
@@ -198,7 +199,7 @@ impl Drop for Entered {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev_current));
         CUR.with(|f| f.set(self.prev_cur));
-        FAST.with(|f| f.set(self.prev_fast));
+        set_fast(self.prev_fast);
     }
 }
 

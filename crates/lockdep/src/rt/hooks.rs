@@ -261,7 +261,7 @@ unsafe fn fast_task_if(open: bool) -> Option<&'static mut Task> {
     if cfg!(feature = "disabled") || !open {
         return None;
     }
-    let slot = FAST.with(Cell::get);
+    let slot = FAST.with(|f| f.acquire.get());
     // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive, not busy
     // (every `busy` setter closes it first: `Claim`, `future::enter`, `SLOT`'s destructor), so
     // no other reference to the task exists; and the caller promises to run only code that
@@ -343,7 +343,7 @@ fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
 /// belong to it.
 #[inline(always)]
 fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
-    let slot = FAST.with(Cell::get);
+    let slot = FAST.with(|f| f.acquire.get());
     if cfg!(feature = "disabled") || !open || slot.is_null() {
         return false;
     }
@@ -351,13 +351,13 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
     // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
     // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
     // path is one decisive store and needs no such care.
-    FAST.with(|f| f.set(std::ptr::null()));
+    FAST.with(|f| f.acquire.set(std::ptr::null()));
     // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
     // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
     // one, which calls out to nothing.
     let task = unsafe { &mut *(*slot).task.get() };
     if Engine::acquire_repeat(task, map, how, site) {
-        FAST.with(|f| f.set(slot));
+        FAST.with(|f| f.acquire.set(slot));
         return true;
     }
     let class = match map.cached_class() {
@@ -368,7 +368,7 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
         Some(c) => Engine::acquire_open(task, map, c, how, site),
         None => false,
     };
-    FAST.with(|f| f.set(slot));
+    FAST.with(|f| f.acquire.set(slot));
     pushed
 }
 
@@ -477,17 +477,17 @@ pub(crate) fn release(map: &LockMap, site: Site) {
         return;
     }
     // Whatever the action is now, a release may pop what the fast path pushed; only a hold the
-    // statistics are timing must go to them (the slot's `counting`, instead of the gate).
-    let slot = FAST.with(Cell::get);
-    // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive and not
-    // busy (see `fast_task_if`); the reference is given up before this hook calls out.
+    // statistics are timing must go to them (`FAST`'s release word is closed for that, and is the
+    // only word this reads).
+    let slot = FAST.with(|f| f.release.get());
+    // SAFETY: the release word is non-null only while it is this thread's current slot, alive and
+    // not busy (as `FAST`, see `fast_task_if`); the reference is given up before this hook calls
+    // out.
     let popped = match unsafe { slot.as_ref() } {
         // SAFETY: as in `fast_task_if`: no other reference to the task exists, and only the
         // engine's fast path runs with this one.
-        Some(slot) if !slot.counting.get() => {
-            Engine::release_top(unsafe { &mut *slot.task.get() }, map)
-        }
-        _ => false,
+        Some(slot) => Engine::release_top(unsafe { &mut *slot.task.get() }, map),
+        None => false,
     };
     if !popped {
         unlikely();
@@ -501,7 +501,7 @@ pub(crate) fn release(map: &LockMap, site: Site) {
 fn release_counted(map: &LockMap, site: SiteWords) {
     // An open slot means this thread is neither inside the validator nor in a declared signal
     // handler: the statistics may run (before the task is taken: they may allocate).
-    if FAST.with(Cell::get).is_null() {
+    if FAST.with(|f| f.acquire.get()).is_null() {
         return release_uncounted(map, site, false);
     }
     stat::hold_ends(map.instance());

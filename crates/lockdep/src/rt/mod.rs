@@ -126,7 +126,8 @@ impl<'a> Claim<'a> {
     #[inline]
     fn new(slot: &'a Slot) -> Claim<'a> {
         let was_busy = slot.busy.replace(true);
-        let fast = FAST.with(|f| f.replace(std::ptr::null()));
+        let fast = FAST.with(|f| f.acquire.get());
+        set_fast(std::ptr::null());
         Claim {
             slot,
             was_busy,
@@ -144,7 +145,7 @@ impl Drop for Claim<'_> {
         } else {
             self.slot.fast_value()
         };
-        FAST.with(|f| f.set(fast));
+        set_fast(fast);
     }
 }
 
@@ -156,7 +157,7 @@ struct ThreadSlot {
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
         // From here on `SLOT` is being destroyed: no hook may reach it.
-        FAST.with(|f| f.set(std::ptr::null()));
+        set_fast(std::ptr::null());
         CUR.with(|f| f.set(std::ptr::null()));
         if action_code() == OFF {
             return;
@@ -212,14 +213,20 @@ thread_local! {
     /// The current slot's address (the thread's own, or the tracked future being polled), from
     /// the first slow-path hook on this thread until `SLOT`'s destructor starts; null otherwise.
     static CUR: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
-    /// The current slot's address while the fast path may take it: the slot is not busy and
+    /// The current slot's address while the fast path may take it (the `acquire` word; the
+    /// `release` word is the same but for holds the statistics time): the slot is not busy and
     /// its task is [open](Task::fast_open); null otherwise. The fast path's only test of the
     /// thread's state is this one load: everything that keeps a task off it (a hook or a report
     /// in progress, a held lock in an irq context or a spinning one, a pinned or merged hold, an
     /// irq or non-blocking context, caches of another engine) closes it here. A
     /// constant-initialised thread-local without a destructor is one `%fs`-relative load with
     /// no lazy-initialisation check, so the fast path inlines into every lock call.
-    static FAST: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
+    static FAST: FastWords = const {
+        FastWords {
+            acquire: Cell::new(std::ptr::null()),
+            release: Cell::new(std::ptr::null()),
+        }
+    };
     /// The slot of the tracked future being polled on this thread; null when none is.
     static CURRENT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
 }
@@ -235,6 +242,29 @@ thread_local! {
 #[cfg(test)]
 fn slow_entries() -> usize {
     SLOW_ENTRIES.with(Cell::get)
+}
+
+/// [`FAST`]'s two words, in one thread-local so that both are at fixed offsets from one base
+/// (the release's test is then one `%fs`-relative load, as the acquire's is).
+struct FastWords {
+    /// The slot while the acquire's fast path may take it (the text of `FAST`).
+    acquire: Cell<*const Slot>,
+    /// The same for a release's fast path: the same slot, or null while the slot's task has a
+    /// hold the statistics are timing (its `counting`), whose release must go to them. Set
+    /// with `acquire` ([`set_fast`]), except by the acquire's fast path, which closes only
+    /// `acquire` while it pushes (a release's fast path is one decisive store and needs no such
+    /// care).
+    release: Cell<*const Slot>,
+}
+
+/// Sets [`FAST`]'s acquire word to `fast` (a slot, or null), and its release word to match.
+#[inline]
+pub(super) fn set_fast(fast: *const Slot) {
+    FAST.with(|f| f.acquire.set(fast));
+    // SAFETY: a non-null `fast` is this thread's current slot, alive (see `FAST`).
+    let counting = unsafe { fast.as_ref() }.is_some_and(|s| s.counting.get());
+    let release = if counting { std::ptr::null() } else { fast };
+    FAST.with(|f| f.release.set(release));
 }
 
 /// The thread's current slot: the tracked future being polled, or the thread's own.
@@ -273,7 +303,7 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&'static Engine, &mut Task) -> R) -> O
         // Open and not busy, yet closed: a signal handler interrupted this thread inside an
         // acquisition's fast path (which closes `FAST` while it pushes). The task is half-way
         // through a change: refused, as every hook of the handler until it returns.
-        if slot.open.get() && !std::ptr::eq(FAST.with(Cell::get), slot) {
+        if slot.open.get() && !std::ptr::eq(FAST.with(|f| f.acquire.get()), slot) {
             interrupted();
             return None;
         }
@@ -309,6 +339,7 @@ pub(super) fn counting_begins() {
     // SAFETY: the reference is used for this one store.
     if let Some(slot) = unsafe { hooks::fast_slot() } {
         slot.counting.set(true);
+        FAST.with(|f| f.release.set(std::ptr::null()));
     }
 }
 

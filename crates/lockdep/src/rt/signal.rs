@@ -101,7 +101,9 @@ pub(crate) fn enter() -> *const Slot {
         }
         s.depth.set(s.depth.get() + 1);
     });
-    FAST.with(|f| f.replace(std::ptr::null()))
+    let fast = FAST.with(|f| f.acquire.get());
+    super::set_fast(std::ptr::null());
+    fast
 }
 
 /// Leaves a declared handler, putting back the fast path as the handler found it (the
@@ -113,7 +115,7 @@ pub(crate) fn exit(fast: *const Slot) {
             forget_repeated_run(s);
         }
     });
-    FAST.with(|f| f.set(fast));
+    super::set_fast(fast);
 }
 
 /// Takes the run that just ended out of the log if an earlier run there is the same.
