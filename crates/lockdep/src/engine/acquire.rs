@@ -65,7 +65,13 @@ impl Engine {
     /// (subclass 0, no nest lock) by a task in the state of [`Task::fast_ready`].
     #[inline(always)]
     pub(super) fn plain(task: &Task, how: &Acquire<'_>) -> bool {
-        how.check && how.subclass == 0 && how.nest_lock.is_none() && task.fast_ready()
+        Self::plain_how(how) && task.fast_ready()
+    }
+
+    /// The acquisition's half of [`plain`](Self::plain): checked, subclass 0, no nest lock.
+    #[inline(always)]
+    fn plain_how(how: &Acquire<'_>) -> bool {
+        how.check && how.subclass == 0 && how.nest_lock.is_none()
     }
 
     /// The already-seen path proper. It applies no rule of its own: it only recognises a state
@@ -111,7 +117,7 @@ impl Engine {
         how: &Acquire<'_>,
         site: Site,
     ) -> bool {
-        if !(how.check && how.subclass == 0 && how.nest_lock.is_none()) {
+        if !Self::plain_how(how) {
             return false;
         }
         debug_assert!(task.fast_ready());
@@ -154,7 +160,7 @@ impl Engine {
         how: &Acquire<'_>,
         site: Site,
     ) -> bool {
-        if !(how.check && how.subclass == 0 && how.nest_lock.is_none()) {
+        if !Self::plain_how(how) {
             return false;
         }
         debug_assert!(task.fast_ready());

@@ -249,7 +249,7 @@ impl Default for HeldStack {
 const SENTINEL_INSTANCE: usize = usize::MAX;
 
 /// The sentinel, and what fills the buffer above the top until an entry is pushed there: no
-/// release matches it, and its `repeat` key (0) matches no acquisition.
+/// release matches it, and it has no `repeat` key, so it matches no acquisition.
 fn filler() -> HeldLock {
     HeldLock {
         instance: SENTINEL_INSTANCE,
@@ -908,22 +908,10 @@ mod tests {
         let mut t = Task::new("t", 1);
         let entry = |irq_context: u8, wait_inner: WaitType| HeldLock {
             instance: 1,
-            site: SiteRef::direct(Site::Unknown).unwrap(),
-            repeat: Repeat::NONE,
-            key: 0,
-            class: ClassId(0),
-            chain: ROOT,
-            nest: 0,
-            references: 0,
-            pin_count: 0,
-            read: ReadKind::Exclusive,
-            trylock: false,
             check: true,
             irq_context,
-            hardirqs_off: false,
-            map_flags: 0,
             wait_inner,
-            blocks_fast: false,
+            ..filler()
         };
         assert!(t.fast_ready());
         t.held.push(entry(0, WaitType::Sleep));
