@@ -509,15 +509,87 @@ impl<'a> Acquire<'a> {
 }
 
 /// Where an event happened: what a lock line prints after `at:`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+///
+/// Two sites are equal when they print the same: a [`Site::Text`] and a [`Site::Interned`] of
+/// the same text are one site.
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Site {
     /// A source location captured with `#[track_caller]`.
     Code(&'static Location<'static>),
     /// A symbolic location (a simulated frame in a scenario, or `FILE:LINE`).
     Text(&'static str),
+    /// A symbolic location interned beforehand ([`Site::interned`]): the same site as the
+    /// [`Site::Text`] of its text, but an acquisition records it with one store where a text is
+    /// looked up in the thread's memo first. For a caller that makes the same text sites over
+    /// and over (an interposer naming its callers' return addresses), interning once per site.
+    Interned(InternedText),
     /// Not known.
     #[default]
     Unknown,
+}
+
+/// A site text interned for the life of the process: [`Site::interned`] makes one, and only
+/// one per distinct text. One word.
+#[derive(Clone, Copy)]
+pub struct InternedText(&'static &'static str);
+
+impl InternedText {
+    /// `text`, interned now (a lock and a lookup, once per call with a new text).
+    pub fn new(text: &'static str) -> InternedText {
+        InternedText(intern_text(text))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn text(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for InternedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+/// What a site is, with the two forms of a text as one (for equality and hashing).
+#[derive(PartialEq, Eq, Hash)]
+enum SiteValue {
+    Code(&'static Location<'static>),
+    Text(&'static str),
+    Unknown,
+}
+
+impl Site {
+    /// `text` as a site, interned now (a lock and a lookup, once per call with a new text):
+    /// record [`Site::Interned`] sites for texts a program passes many times.
+    pub fn interned(text: &'static str) -> Site {
+        Site::Interned(InternedText::new(text))
+    }
+
+    #[inline]
+    fn value(self) -> SiteValue {
+        match self {
+            Site::Code(l) => SiteValue::Code(l),
+            Site::Text(t) => SiteValue::Text(t),
+            Site::Interned(t) => SiteValue::Text(t.0),
+            Site::Unknown => SiteValue::Unknown,
+        }
+    }
+}
+
+impl PartialEq for Site {
+    fn eq(&self, other: &Site) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl Eq for Site {}
+
+impl std::hash::Hash for Site {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value().hash(state);
+    }
 }
 
 /// A [`Site`] as two words, which a call passes in registers: a `Site` is three words, and
@@ -534,6 +606,7 @@ impl Site {
             Site::Code(l) => SiteWords(0, l as *const Location<'static> as usize),
             Site::Unknown => SiteWords(1, 0),
             Site::Text(t) => SiteWords(2 + t.len(), t.as_ptr() as usize),
+            Site::Interned(t) => SiteWords(2 + t.0.len(), t.0.as_ptr() as usize),
         }
     }
 
@@ -571,12 +644,15 @@ const _: () = assert!(
 );
 
 impl SiteRef {
-    /// A site that needs no interning (code or unknown); `None` for a text.
+    /// A site that needs no interning (code, unknown, or a text interned already); `None` for a
+    /// plain text.
     #[inline(always)]
     pub(crate) fn direct(site: Site) -> Option<SiteRef> {
         match site {
             Site::Code(l) => Some(SiteRef(l as *const Location<'static> as usize)),
             Site::Unknown => Some(SiteRef(0)),
+            // The word `new` makes of the text: it was interned the same way.
+            Site::Interned(t) => Some(SiteRef(t.0 as *const &'static str as usize | 1)),
             Site::Text(_) => None,
         }
     }
@@ -649,6 +725,7 @@ impl fmt::Display for Site {
         match self {
             Site::Code(l) => write!(f, "{}:{}:{}", l.file(), l.line(), l.column()),
             Site::Text(s) => f.write_str(s),
+            Site::Interned(t) => f.write_str(t.0),
             Site::Unknown => f.write_str("<unknown>"),
         }
     }
@@ -675,6 +752,24 @@ mod tests {
             SiteRef::new(Site::Text("x.c:8")),
             SiteRef::new(Site::Text(owned))
         );
+    }
+
+    #[test]
+    fn an_interned_site_is_its_text_recorded_without_a_lookup() {
+        let owned: &'static str = Box::leak(String::from("y.c:9").into_boxed_str());
+        let site = Site::interned(owned);
+        assert_eq!(site, Site::Text("y.c:9"));
+        assert_ne!(site, Site::Text("y.c:10"));
+        assert_eq!(site.to_string(), "y.c:9");
+        use std::hash::BuildHasher;
+        let h = std::hash::RandomState::new();
+        assert_eq!(h.hash_one(site), h.hash_one(Site::Text("y.c:9")));
+        assert_eq!(
+            SiteRef::direct(site),
+            Some(SiteRef::new(Site::Text("y.c:9")))
+        );
+        assert_eq!(SiteRef::new(site).get(), Site::Text("y.c:9"));
+        assert_eq!(Site::from_words(site.words()), Site::Text("y.c:9"));
     }
 
     #[test]

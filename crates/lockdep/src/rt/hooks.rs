@@ -300,10 +300,26 @@ pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+    acquire_in(fast_cell(), map, how, site)
+}
+
+/// This thread's [`FAST`] word. (`'static` stands for "while this thread runs": `FAST` has no
+/// destructor; the reference never leaves the thread.)
+#[inline(always)]
+fn fast_cell() -> &'static Cell<*const Slot> {
+    // SAFETY: see above; `FAST` is constant-initialised, so it is never uninitialised either.
+    FAST.with(|f| unsafe { &*(f as *const Cell<*const Slot>) })
+}
+
+/// [`acquire`] with this thread's [`FAST`] word in hand.
+#[inline(always)]
+#[track_caller]
+fn acquire_in(fast: &Cell<*const Slot>, map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     if cfg!(feature = "disabled") {
         return false;
     }
-    if push_seen(
+    if push_seen_in(
+        fast,
         map,
         &how,
         site,
@@ -312,6 +328,52 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
         return false;
     }
     acquire_slow(map, how, site.words())
+}
+
+/// The current thread's way into the lock hooks, for a driver that keeps per-thread state of
+/// its own (the `LD_PRELOAD` interposer): it holds the address of the thread's fast-path word,
+/// so a hook through it reads no thread-local. In a shared library every thread-local access
+/// is a call into the dynamic linker (`__tls_get_addr`); a driver that already reads its own
+/// thread-local on each call keeps one of these there and saves one such call per hook.
+///
+/// Its hooks are [`LockMap::acquire_at`] and [`LockMap::release_at`], taking the same paths
+/// with the same effects. It is neither `Send` nor `Sync`: made on a thread, it is valid there
+/// for the thread's whole life (the word has no destructor).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadHooks {
+    fast: std::ptr::NonNull<Cell<*const Slot>>,
+}
+
+impl ThreadHooks {
+    /// The current thread's hooks.
+    #[inline]
+    pub fn current() -> ThreadHooks {
+        ThreadHooks {
+            fast: std::ptr::NonNull::from(fast_cell()),
+        }
+    }
+
+    #[inline(always)]
+    fn fast(self) -> &'static Cell<*const Slot> {
+        // SAFETY: the current thread's `FAST` (a `ThreadHooks` never leaves the thread it was
+        // made on), which lives as long as the thread.
+        unsafe { self.fast.as_ref() }
+    }
+
+    /// [`LockMap::acquire_at`]: records an acquisition of `map` by this thread.
+    #[inline(always)]
+    #[track_caller]
+    pub fn acquire(self, map: &LockMap, how: Acquire<'_>, site: Site) {
+        acquire_in(self.fast(), map, how, site);
+    }
+
+    /// [`LockMap::release_at`]: records a release of `map` by this thread, at the site `site`
+    /// gives, which is asked only if the release leaves the fast path (where a site can be
+    /// reported: a bad unlock) — the fast path never reads it.
+    #[inline(always)]
+    pub fn release(self, map: &LockMap, site: impl FnOnce() -> Site) {
+        release_in(self.fast(), map, site);
+    }
 }
 
 /// An acquisition with statistics on: the same fast path, then the hold is recorded; out of
@@ -335,7 +397,19 @@ fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
 /// task's caches belong to it.
 #[inline(always)]
 fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
-    let slot = FAST.with(Cell::get);
+    push_seen_in(fast_cell(), map, how, site, open)
+}
+
+/// [`push_seen`] with this thread's [`FAST`] word in hand.
+#[inline(always)]
+fn push_seen_in(
+    fast: &Cell<*const Slot>,
+    map: &LockMap,
+    how: &Acquire<'_>,
+    site: Site,
+    open: bool,
+) -> bool {
+    let slot = fast.get();
     if cfg!(feature = "disabled") || !open || slot.is_null() {
         return false;
     }
@@ -343,13 +417,13 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
     // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
     // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
     // path is one decisive store and needs no such care.
-    FAST.with(|f| f.set(std::ptr::null()));
+    fast.set(std::ptr::null());
     // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
     // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
     // one, which calls out to nothing.
     let task = unsafe { &mut *(*slot).task.get() };
     if Engine::acquire_repeat(task, map, how, site) {
-        FAST.with(|f| f.set(slot));
+        fast.set(slot);
         return true;
     }
     let class = match map.cached_class() {
@@ -360,7 +434,7 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
         Some(c) => Engine::acquire_open(task, map, c, how, site),
         None => false,
     };
-    FAST.with(|f| f.set(slot));
+    fast.set(slot);
     pushed
 }
 
@@ -457,12 +531,19 @@ pub(super) fn acquire_report(r: Box<Report>, map: &LockMap) {
 // release report's panic message names the release site instead.
 #[inline(always)]
 pub(crate) fn release(map: &LockMap, site: Site) {
+    release_in(fast_cell(), map, || site);
+}
+
+/// [`release`] with this thread's [`FAST`] word in hand, and the site asked for only on the
+/// slow path.
+#[inline(always)]
+fn release_in(fast: &Cell<*const Slot>, map: &LockMap, site: impl FnOnce() -> Site) {
     if cfg!(feature = "disabled") {
         return;
     }
     // Whatever the action is now, a release may pop what the fast path pushed; only a hold the
     // statistics are timing must go to them (the slot's `counting`, instead of the gate).
-    let slot = FAST.with(Cell::get);
+    let slot = fast.get();
     // SAFETY: `FAST` is non-null only while it is this thread's current slot, alive and not
     // busy (see `fast_task_if`); the reference is given up before this hook calls out.
     if let Some(slot) = unsafe { slot.as_ref() } {
@@ -475,7 +556,7 @@ pub(crate) fn release(map: &LockMap, site: Site) {
             }
         }
     }
-    release_slow(map, site.words(), false);
+    release_slow(map, site().words(), false);
 }
 
 /// A release with statistics on: the hold's end is recorded, then the same fast path; out of
