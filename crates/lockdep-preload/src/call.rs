@@ -7,7 +7,7 @@
 //! then the real call hangs as it would have); a trylock is shown only once it succeeded; a
 //! release is shown before the real unlock.
 
-use lockdep::{Acquire, LockMap, Site};
+use lockdep::{Acquire, LockMap};
 
 use crate::guard::Inside;
 use crate::table::{self, Entry, Kind};
@@ -23,15 +23,15 @@ pub(crate) fn tracked(addr: usize, first_use: impl FnOnce() -> (LockMap, Kind)) 
 }
 
 /// Shows an acquisition made by the lock call that returns to `ret`.
-#[inline]
+#[inline(always)]
 pub(crate) fn acquire(g: &Inside, e: &Entry, how: Acquire<'_>, ret: usize) {
-    e.map.acquire_at(how, Site::Text(g.site_text(ret)));
+    g.hooks().acquire(&e.map, how, g.site(ret));
 }
 
 /// Shows a release made by the unlock call that returns to `ret`.
-#[inline]
+#[inline(always)]
 pub(crate) fn release(g: &Inside, e: &Entry, ret: usize) {
-    e.map.release_at(Site::Text(g.site_text(ret)));
+    g.hooks().release(&e.map, || g.site(ret));
 }
 
 /// A lock call's validated acquisition: `real` is the blocking call, `how` the acquisition. A

@@ -1,13 +1,17 @@
-//! The per-thread state of the interposer: the re-entry guard, and a memo of call-site texts.
+//! The per-thread state of the interposer: the re-entry guard, the driver's hooks for the
+//! thread, and a memo of call sites.
 //!
 //! While the interposer works on a thread (looking an object up, naming a class, validating,
 //! printing a report, and the real call itself), every pthread call made on the same thread
 //! (by the allocator, `dlsym`, the symbolizer, a signal handler) must go straight to the real
 //! function: [`enter`] says whether a call may use the validator, and the [`Inside`] it returns
-//! is the only way to the thread's state, so each interposed call touches thread-local storage
-//! once (in a shared library every access is a call into the dynamic linker). The state is a
-//! constant-initialised thread-local without a destructor, so it exists from the thread's first
-//! instruction to its last: before `main` and in thread-local destructors.
+//! is the only way to the thread's state. In a shared library every thread-local access is a
+//! call into the dynamic linker (`__tls_get_addr`), so each interposed call reads one: this
+//! one, which also keeps the driver's [`ThreadHooks`] (the address of the driver's own
+//! per-thread word, which its hooks would otherwise look up on every call) and the call sites,
+//! interned (a held lock records one with a single store). The state is a constant-initialised
+//! thread-local without a destructor, so it exists from the thread's first instruction to its
+//! last: before `main` and in thread-local destructors.
 //!
 //! A panic in the validator (the `panic` action's, after its report was printed) cannot unwind
 //! into C: the entry points are `extern "C"`, so it aborts the process, as `LOCKDEP=panic`
@@ -16,20 +20,27 @@
 
 use std::cell::{Cell, UnsafeCell};
 
+use lockdep::rt::ThreadHooks;
+use lockdep::{InternedText, Site};
+
 const SITE_CACHE: usize = 64;
 
 pub(crate) struct Local {
     inside: Cell<bool>,
-    /// A direct-mapped cache of site texts by return address: the lock calls of a loop hit it
-    /// every time.
-    sites: UnsafeCell<[(usize, &'static str); SITE_CACHE]>,
+    /// The driver's hooks for this thread (`None` until the first validated call): through
+    /// them a hook reads no thread-local of the driver's, so a call reads this one only.
+    hooks: Cell<Option<ThreadHooks>>,
+    /// A direct-mapped cache of sites by return address, interned (recorded with one store):
+    /// the lock calls of a loop hit it every time.
+    sites: UnsafeCell<[(usize, Option<InternedText>); SITE_CACHE]>,
 }
 
 thread_local! {
     static LOCAL: Local = const {
         Local {
             inside: Cell::new(false),
-            sites: UnsafeCell::new([(0, ""); SITE_CACHE]),
+            hooks: Cell::new(None),
+            sites: UnsafeCell::new([(0, None); SITE_CACHE]),
         }
     };
 }
@@ -54,19 +65,54 @@ impl Inside {
         unsafe { &*self.local }
     }
 
-    /// The text of the lock call that returns to `ret`: `function (file:line)`.
+    /// A word unique to the calling thread while it lives (a recursive mutex's owner): the
+    /// address of its state.
     #[inline]
-    pub(crate) fn site_text(&self, ret: usize) -> &'static str {
-        let i = (ret >> 2 ^ ret >> 8) & (SITE_CACHE - 1);
+    pub(crate) fn token(&self) -> usize {
+        self.local as usize
+    }
+
+    /// The driver's hooks for this thread.
+    #[inline]
+    pub(crate) fn hooks(&self) -> ThreadHooks {
+        match self.local().hooks.get() {
+            Some(h) => h,
+            None => self.first_hooks(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_hooks(&self) -> ThreadHooks {
+        let h = ThreadHooks::current();
+        self.local().hooks.set(Some(h));
+        h
+    }
+
+    /// The site of the lock call that returns to `ret`: `function (file:line)`.
+    #[inline(always)]
+    pub(crate) fn site(&self, ret: usize) -> Site {
+        Site::Interned(self.site_text(ret))
+    }
+
+    #[inline(always)]
+    fn site_text(&self, ret: usize) -> InternedText {
+        let i = (ret ^ ret >> 6) & (SITE_CACHE - 1);
         // SAFETY: the memo is this thread's, and no reference to it outlives this statement.
         let (k, v) = unsafe { (*self.local().sites.get())[i] };
-        if k == ret {
-            return v;
+        match v {
+            Some(t) if k == ret => t,
+            _ => self.site_miss(i, ret),
         }
-        let text = crate::class::site_text(ret);
-        // SAFETY: as above.
-        unsafe { (*self.local().sites.get())[i] = (ret, text) };
-        text
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn site_miss(&self, i: usize, ret: usize) -> InternedText {
+        let t = InternedText::new(crate::class::site_text(ret));
+        // SAFETY: as in `site_text`.
+        unsafe { (*self.local().sites.get())[i] = (ret, Some(t)) };
+        t
     }
 }
 

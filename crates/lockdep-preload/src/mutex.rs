@@ -14,7 +14,7 @@ use crate::call::{self, blocking, trying};
 use crate::class;
 use crate::guard::{enter, Inside};
 use crate::real;
-use crate::table::{thread_token, Entry, Kind};
+use crate::table::{Entry, Kind};
 
 extern "C" {
     fn pthread_mutexattr_gettype(attr: *const pthread_mutexattr_t, kind: *mut c_int) -> c_int;
@@ -51,13 +51,13 @@ fn entry(m: *mut pthread_mutex_t) -> &'static Entry {
 
 /// Whether `e` is a recursive mutex that this thread owns (then a lock or unlock only counts).
 #[inline]
-fn owned_recursive(e: &Entry) -> bool {
-    e.kind == Kind::Recursive && e.owner.load(Ordering::Relaxed) == thread_token()
+fn owned_recursive(g: &Inside, e: &Entry) -> bool {
+    e.kind == Kind::Recursive && e.owner.load(Ordering::Relaxed) == g.token()
 }
 
-fn took(e: &Entry) {
+fn took(g: &Inside, e: &Entry) {
     if e.kind == Kind::Recursive {
-        e.owner.store(thread_token(), Ordering::Relaxed);
+        e.owner.store(g.token(), Ordering::Relaxed);
         e.depth.store(1, Ordering::Relaxed);
     }
 }
@@ -99,7 +99,7 @@ pub(crate) unsafe fn destroy(m: *mut pthread_mutex_t) -> c_int {
 fn lock_with(m: *mut pthread_mutex_t, ret: usize, real: impl FnOnce() -> c_int) -> c_int {
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
+    if owned_recursive(&g, e) {
         let rc = real();
         if rc == 0 {
             e.depth.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +108,7 @@ fn lock_with(m: *mut pthread_mutex_t, ret: usize, real: impl FnOnce() -> c_int) 
     }
     let rc = blocking(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {
-        took(e);
+        took(&g, e);
     }
     rc
 }
@@ -142,7 +142,7 @@ pub(crate) unsafe extern "C" fn trylock(m: *mut pthread_mutex_t, ret: usize) -> 
     let real = || unsafe { real::mutex_trylock(m) };
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
+    if owned_recursive(&g, e) {
         let rc = real();
         if rc == 0 {
             e.depth.fetch_add(1, Ordering::Relaxed);
@@ -151,7 +151,7 @@ pub(crate) unsafe extern "C" fn trylock(m: *mut pthread_mutex_t, ret: usize) -> 
     }
     let rc = trying(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {
-        took(e);
+        took(&g, e);
     }
     rc
 }
@@ -161,7 +161,7 @@ pub(crate) unsafe extern "C" fn unlock(m: *mut pthread_mutex_t, ret: usize) -> c
     let real = || unsafe { real::mutex_unlock(m) };
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
+    if owned_recursive(&g, e) {
         if e.depth.load(Ordering::Relaxed) > 1 {
             e.depth.fetch_sub(1, Ordering::Relaxed);
             return real();
@@ -183,7 +183,7 @@ pub(crate) struct Released {
 /// Releases `e` for a condvar wait (the wait unlocks the mutex).
 pub(crate) fn wait_release(g: &Inside, e: &Entry, ret: usize) -> Released {
     let mut depth = 0;
-    if owned_recursive(e) {
+    if owned_recursive(g, e) {
         depth = e.depth.swap(0, Ordering::Relaxed);
         e.owner.store(0, Ordering::Relaxed);
     }
@@ -201,7 +201,7 @@ pub(crate) fn wait_retake(g: &Inside, e: &Entry, r: Released, ret: usize) {
         call::acquire(g, e, Acquire::exclusive(), ret);
     }
     if r.depth > 0 {
-        e.owner.store(thread_token(), Ordering::Relaxed);
+        e.owner.store(g.token(), Ordering::Relaxed);
         e.depth.store(r.depth, Ordering::Relaxed);
     }
 }

@@ -41,7 +41,7 @@ pub(crate) enum Kind {
 pub(crate) struct Entry {
     pub(crate) map: LockMap,
     pub(crate) kind: Kind,
-    /// A recursive mutex's owner (a thread token, see [`thread_token`]), 0 when unowned.
+    /// A recursive mutex's owner (a thread token, see `Inside::token`), 0 when unowned.
     pub(crate) owner: AtomicUsize,
     /// How many times the owner holds it (only the owner reads or writes it).
     pub(crate) depth: AtomicU32,
@@ -56,15 +56,6 @@ impl Entry {
             depth: AtomicU32::new(0),
         }
     }
-}
-
-/// A word unique to the calling thread while it lives: the address of a thread-local.
-#[inline]
-pub(crate) fn thread_token() -> usize {
-    thread_local! {
-        static TOKEN: u8 = const { 0 };
-    }
-    TOKEN.with(|t| t as *const u8 as usize)
 }
 
 struct Slot {
