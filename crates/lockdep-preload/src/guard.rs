@@ -123,7 +123,13 @@ pub(crate) fn enter() -> Option<Inside> {
     let local = LOCAL.with(|l| l as *const Local);
     // SAFETY: as in `Inside::local`.
     let inside = unsafe { &(*local).inside };
-    (!inside.replace(true)).then_some(Inside { local })
+    // Not `then_some`: its argument is made either way, and a nested call's `Inside`, dropped
+    // at once, would clear the guard of the call it is nested in.
+    if inside.replace(true) {
+        None
+    } else {
+        Some(Inside { local })
+    }
 }
 
 /// Runs validator work where a panic must not unwind (a `C-unwind` entry point): it aborts.
@@ -131,5 +137,19 @@ pub(crate) fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(_) => std::process::abort(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nested_call_is_refused_and_leaves_the_guard_up() {
+        let outer = enter().expect("not inside yet");
+        assert!(enter().is_none());
+        assert!(enter().is_none(), "the nested call took the guard down");
+        drop(outer);
+        assert!(enter().is_some());
     }
 }
