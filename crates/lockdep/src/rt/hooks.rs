@@ -360,11 +360,26 @@ impl ThreadHooks {
         unsafe { self.fast.as_ref() }
     }
 
-    /// [`LockMap::acquire_at`]: records an acquisition of `map` by this thread.
+    /// [`LockMap::acquire_at`]: records an acquisition of `map` by this thread. Only the
+    /// shortest case (the entry just popped, acquired again: a lock taken in a loop) is
+    /// inlined; the rest of the seen path and the slow path are one call away, so that the
+    /// caller's own fast path stays small.
     #[inline(always)]
     #[track_caller]
     pub fn acquire(self, map: &LockMap, how: Acquire<'_>, site: Site) {
-        acquire_in(self.fast(), map, how, site);
+        if cfg!(feature = "disabled") {
+            return;
+        }
+        let fast = self.fast();
+        let open = GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0;
+        if let Some((slot, task)) = close_fast(fast, open) {
+            let pushed = Engine::acquire_repeat(task, map, &how, site);
+            fast.set(slot);
+            if pushed {
+                return;
+            }
+        }
+        acquire_in_outlined(fast, map, how, site);
     }
 
     /// [`LockMap::release_at`]: records a release of `map` by this thread, at the site `site`
@@ -409,19 +424,9 @@ fn push_seen_in(
     site: Site,
     open: bool,
 ) -> bool {
-    let slot = fast.get();
-    if cfg!(feature = "disabled") || !open || slot.is_null() {
+    let Some((slot, task)) = close_fast(fast, open) else {
         return false;
-    }
-    // The push is several stores: a signal handler that interrupts it must not see (or use)
-    // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
-    // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
-    // path is one decisive store and needs no such care.
-    fast.set(std::ptr::null());
-    // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
-    // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
-    // one, which calls out to nothing.
-    let task = unsafe { &mut *(*slot).task.get() };
+    };
     if Engine::acquire_repeat(task, map, how, site) {
         fast.set(slot);
         return true;
@@ -436,6 +441,36 @@ fn push_seen_in(
     };
     fast.set(slot);
     pushed
+}
+
+/// This thread's open task, for one of the engine's fast paths (which call out to nothing), if
+/// `open` (the gate lets the hook take its fast path) and the thread's slot is open (`fast`,
+/// its [`FAST`] word, is non-null); `fast` is closed until the caller sets it back to the slot
+/// given with the task, which it must do before anything else can reach the validator.
+#[inline(always)]
+fn close_fast(fast: &Cell<*const Slot>, open: bool) -> Option<(*const Slot, &'static mut Task)> {
+    let slot = fast.get();
+    if cfg!(feature = "disabled") || !open || slot.is_null() {
+        return None;
+    }
+    // The push is several stores: a signal handler that interrupts it must not see (or use)
+    // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
+    // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
+    // path is one decisive store and needs no such care.
+    fast.set(std::ptr::null());
+    // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
+    // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
+    // one, which calls out to nothing, until `FAST` is open again. (`'static` stands for "until
+    // the caller opens `FAST` again".)
+    Some((slot, unsafe { &mut *(*slot).task.get() }))
+}
+
+/// [`ThreadHooks::acquire`] past its inlined case: the whole acquisition again (the repeat
+/// test, which just failed, is a few instructions).
+#[inline(never)]
+#[track_caller]
+fn acquire_in_outlined(fast: &Cell<*const Slot>, map: &LockMap, how: Acquire<'_>, site: Site) {
+    acquire_in(fast, map, how, site);
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
