@@ -379,7 +379,7 @@ impl ThreadHooks {
                 return;
             }
         }
-        acquire_in_outlined(fast, map, how, site);
+        acquire_in_outlined(fast, map, how, site.words());
     }
 
     /// [`LockMap::release_at`]: records a release of `map` by this thread, at the site `site`
@@ -469,8 +469,8 @@ fn close_fast(fast: &Cell<*const Slot>, open: bool) -> Option<(*const Slot, &'st
 /// test, which just failed, is a few instructions).
 #[inline(never)]
 #[track_caller]
-fn acquire_in_outlined(fast: &Cell<*const Slot>, map: &LockMap, how: Acquire<'_>, site: Site) {
-    acquire_in(fast, map, how, site);
+fn acquire_in_outlined(fast: &Cell<*const Slot>, map: &LockMap, how: Acquire<'_>, site: SiteWords) {
+    acquire_in(fast, map, how, Site::from_words(site));
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
