@@ -47,9 +47,16 @@ pub(crate) fn blocking(
     acquire(g, e, how, ret);
     let rc = real();
     if rc != 0 {
-        release(g, e, ret);
+        failed(g, e, ret);
     }
     rc
+}
+
+/// Takes back the acquisition of a lock call that failed.
+#[cold]
+#[inline(never)]
+fn failed(g: &Inside, e: &Entry, ret: usize) {
+    release(g, e, ret);
 }
 
 /// A trylock: shown (as a trylock, which validates nothing) only if it succeeded.

@@ -35,6 +35,8 @@ pub(crate) struct Local {
     sites: UnsafeCell<[(usize, Option<InternedText>); SITE_CACHE]>,
 }
 
+// The state is all zeros at first (`false`, `None`, `(0, None)`), as a `.tbss` block is.
+#[cfg(not(target_arch = "x86_64"))]
 thread_local! {
     static LOCAL: Local = const {
         Local {
@@ -43,6 +45,53 @@ thread_local! {
             sites: UnsafeCell::new([(0, None); SITE_CACHE]),
         }
     };
+}
+
+/// This thread's state.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn local() -> *const Local {
+    LOCAL.with(|l| l as *const Local)
+}
+
+// On x86-64 the state is a thread-local of the initial-exec model, which Rust's thread-locals
+// cannot be on stable: a `.tbss` symbol of this library's own, hidden (never exported), reached
+// at a fixed offset from the thread pointer that the dynamic linker writes into the GOT once.
+// Each access is two instructions instead of a call to `__tls_get_addr`. The library is then
+// marked `DF_STATIC_TLS`: its thread-locals live in the static TLS block, which a library
+// loaded at start-up (`LD_PRELOAD`, how `lockdep run` loads it) always has room in.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .tbss,\"awT\",@nobits",
+    ".p2align {align}",
+    ".globl lockdep_preload_local",
+    ".hidden lockdep_preload_local",
+    ".type lockdep_preload_local,@object",
+    ".size lockdep_preload_local,{size}",
+    "lockdep_preload_local:",
+    ".zero {size}",
+    ".popsection",
+    align = const std::mem::align_of::<Local>().trailing_zeros(),
+    size = const std::mem::size_of::<Local>(),
+);
+
+/// This thread's state.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn local() -> *const Local {
+    let p: usize;
+    // SAFETY: the GOT entry holds the offset of this thread's copy of `lockdep_preload_local`
+    // from the thread pointer (`%fs:0` holds the thread pointer itself): the two instructions
+    // read memory only, and give the same address every time on a thread.
+    unsafe {
+        core::arch::asm!(
+            "mov {p}, qword ptr [rip + lockdep_preload_local@GOTTPOFF]",
+            "add {p}, qword ptr fs:[0]",
+            p = out(reg) p,
+            options(pure, readonly, nostack),
+        );
+    }
+    p as *const Local
 }
 
 /// Proof that this thread is inside the interposer (and the way to its state), until dropped.
@@ -97,13 +146,16 @@ impl Inside {
 
     #[inline(always)]
     fn site_text(&self, ret: usize) -> InternedText {
-        let i = (ret ^ ret >> 6) & (SITE_CACHE - 1);
+        // The low bits: the call sites of one function, near each other, do not collide.
+        let i = ret & (SITE_CACHE - 1);
         // SAFETY: the memo is this thread's, and no reference to it outlives this statement.
         let (k, v) = unsafe { (*self.local().sites.get())[i] };
-        match v {
-            Some(t) if k == ret => t,
-            _ => self.site_miss(i, ret),
+        if k == ret {
+            // SAFETY: a slot with a key (a return address is never 0) has its site
+            // (`site_miss` writes both).
+            return unsafe { v.unwrap_unchecked() };
         }
+        self.site_miss(i, ret)
     }
 
     #[cold]
@@ -120,7 +172,7 @@ impl Inside {
 /// dropped); `None` for a nested call, which must only call the real function.
 #[inline]
 pub(crate) fn enter() -> Option<Inside> {
-    let local = LOCAL.with(|l| l as *const Local);
+    let local = local();
     // SAFETY: as in `Inside::local`.
     let inside = unsafe { &(*local).inside };
     // Not `then_some`: its argument is made either way, and a nested call's `Inside`, dropped

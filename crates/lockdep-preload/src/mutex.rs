@@ -55,6 +55,17 @@ fn owned_recursive(g: &Inside, e: &Entry) -> bool {
     e.kind == Kind::Recursive && e.owner.load(Ordering::Relaxed) == g.token()
 }
 
+/// A lock call on a recursive mutex this thread owns: only counted (out of line, so that the
+/// other lock calls' own path stays short).
+#[inline(never)]
+fn relock(e: &Entry, real: impl FnOnce() -> c_int) -> c_int {
+    let rc = real();
+    if rc == 0 {
+        e.depth.fetch_add(1, Ordering::Relaxed);
+    }
+    rc
+}
+
 fn took(g: &Inside, e: &Entry) {
     if e.kind == Kind::Recursive {
         e.owner.store(g.token(), Ordering::Relaxed);
@@ -100,11 +111,7 @@ fn lock_with(m: *mut pthread_mutex_t, ret: usize, real: impl FnOnce() -> c_int) 
     let Some(g) = enter() else { return real() };
     let e = entry(m);
     if owned_recursive(&g, e) {
-        let rc = real();
-        if rc == 0 {
-            e.depth.fetch_add(1, Ordering::Relaxed);
-        }
-        return rc;
+        return relock(e, real);
     }
     let rc = blocking(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {
@@ -143,11 +150,7 @@ pub(crate) unsafe extern "C" fn trylock(m: *mut pthread_mutex_t, ret: usize) -> 
     let Some(g) = enter() else { return real() };
     let e = entry(m);
     if owned_recursive(&g, e) {
-        let rc = real();
-        if rc == 0 {
-            e.depth.fetch_add(1, Ordering::Relaxed);
-        }
-        return rc;
+        return relock(e, real);
     }
     let rc = trying(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {

@@ -8,7 +8,8 @@
 //! than half the slots have keys, the writer builds a new table from the live entries (larger
 //! if they need it; forgetting the addresses of destroyed locks) and publishes it; the old one
 //! is kept, never freed, since a reader may still be probing it (the tables kept add up to less
-//! than twice the largest one).
+//! than twice the largest one). Before the first object there is a table too, of one empty
+//! slot, so a lookup never tests for a missing table.
 //!
 //! Entries are recycled: destroy takes its entry out of the table and keeps it for the next
 //! init. A program that uses a lock while destroying it races in C already; here it could
@@ -63,29 +64,32 @@ struct Slot {
     entry: AtomicPtr<Entry>,
 }
 
+/// A table: its slots are never freed (see the module docs), nor is a table once published.
 struct Table {
-    slots: Box<[Slot]>,
+    slots: &'static [Slot],
+    /// The number of slots (a power of two) less one.
     mask: usize,
 }
 
 impl Table {
     fn with_capacity(cap: usize) -> Table {
-        let slots = (0..cap)
+        debug_assert!(cap.is_power_of_two());
+        let slots: Box<[Slot]> = (0..cap)
             .map(|_| Slot {
                 key: AtomicUsize::new(0),
                 entry: AtomicPtr::new(std::ptr::null_mut()),
             })
             .collect();
         Table {
-            slots,
+            slots: Box::leak(slots),
             mask: cap - 1,
         }
     }
 
     #[inline]
     fn start(&self, addr: usize) -> usize {
-        // Fibonacci hashing of the address (objects are at least 4-aligned).
-        ((addr >> 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & self.mask
+        // Fibonacci hashing of the address.
+        (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & self.mask
     }
 
     /// The slot whose key is `addr`, or the empty slot where it would go.
@@ -93,7 +97,9 @@ impl Table {
     fn probe(&self, addr: usize) -> &Slot {
         let mut i = self.start(addr);
         loop {
-            let s = &self.slots[i];
+            debug_assert!(i <= self.mask && self.mask == self.slots.len() - 1);
+            // SAFETY: `i` is masked with `mask`, which is the number of slots less one.
+            let s = unsafe { self.slots.get_unchecked(i) };
             let k = s.key.load(Ordering::Acquire);
             if k == addr || k == 0 {
                 return s;
@@ -103,8 +109,8 @@ impl Table {
     }
 }
 
-// The boxes are the point: readers hold the addresses of entries and tables, which must not
-// move when the vectors grow.
+// The boxes are the point: readers hold the addresses of entries, which must not move when
+// the vector grows.
 #[allow(clippy::vec_box)]
 struct Writer {
     /// Slots with a key in the current table (live or destroyed).
@@ -113,33 +119,49 @@ struct Writer {
     live: usize,
     /// Entries of destroyed objects, for reuse.
     free: Vec<Box<Entry>>,
-    /// Tables replaced by a larger or cleaner one, kept for readers that may still probe them.
-    retired: Vec<Box<Table>>,
 }
 
-static TABLE: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
+/// The table before the first object: one empty slot (full at once, so the first insert
+/// replaces it).
+static EMPTY: Table = Table {
+    slots: &EMPTY_SLOT,
+    mask: 0,
+};
+/// [`EMPTY`]'s slot, which nothing writes (an insert replaces the table first).
+static EMPTY_SLOT: [Slot; 1] = [Slot {
+    key: AtomicUsize::new(0),
+    entry: AtomicPtr::new(std::ptr::null_mut()),
+}];
+
+/// The current table: [`EMPTY`], or one leaked by [`rebuild`].
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(&EMPTY as *const Table as *mut Table);
 static WRITER: Leaf<Writer> = Leaf::new(Writer {
     used: 0,
     live: 0,
     free: Vec::new(),
-    retired: Vec::new(),
 });
+
+/// The current table.
+#[inline(always)]
+fn current() -> &'static Table {
+    // SAFETY: `TABLE` always points to a table, and a published table is never freed.
+    unsafe { &*TABLE.load(Ordering::Acquire) }
+}
 
 const MIN_CAPACITY: usize = 1024;
 
 /// The live entry of the object at `addr`. Lock-free.
 #[inline]
 pub(crate) fn get(addr: usize) -> Option<&'static Entry> {
-    let t = TABLE.load(Ordering::Acquire);
-    // SAFETY: a published table is never freed.
-    let t = unsafe { t.as_ref() }?;
-    let p = t.probe(addr).entry.load(Ordering::Acquire);
+    let p = current().probe(addr).entry.load(Ordering::Acquire);
     // SAFETY: a published entry is never freed (destroy recycles it; see the module docs).
     unsafe { p.as_ref() }
 }
 
 /// The entry of the object at `addr`, made by `make` if it has none (a statically initialised
 /// object's first use; two threads may race here, and one entry wins).
+#[cold]
+#[inline(never)]
 pub(crate) fn get_or_insert(addr: usize, make: impl FnOnce() -> (LockMap, Kind)) -> &'static Entry {
     if let Some(e) = get(addr) {
         return e;
@@ -163,14 +185,11 @@ fn insert(addr: usize, map: LockMap, kind: Kind, replace: bool) -> &'static Entr
         }
         None => Box::new(Entry::new(map, kind)),
     };
-    // SAFETY: the current table, never freed.
-    let mut t = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
-    if t.is_none_or(|t| (w.used + 1) * 2 > t.slots.len()) {
+    let mut t = current();
+    if (w.used + 1) * 2 > t.slots.len() {
         rebuild(&mut w);
-        // SAFETY: as above; `rebuild` published a table.
-        t = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
+        t = current();
     }
-    let t = t.expect("rebuild publishes a table");
     let slot = t.probe(addr);
     let old = slot.entry.load(Ordering::Acquire);
     if !old.is_null() {
@@ -200,26 +219,20 @@ fn insert(addr: usize, map: LockMap, kind: Kind, replace: bool) -> &'static Entr
 /// Replaces the current table by one holding the live entries only, with room for growth.
 fn rebuild(w: &mut Writer) {
     let cap = ((w.live + 1) * 4).next_power_of_two().max(MIN_CAPACITY);
-    let new = Box::new(Table::with_capacity(cap));
+    let new = Table::with_capacity(cap);
     let mut used = 0;
-    // SAFETY: the current table, never freed.
-    if let Some(old) = unsafe { TABLE.load(Ordering::Acquire).as_ref() } {
-        for s in old.slots.iter() {
-            let e = s.entry.load(Ordering::Acquire);
-            if !e.is_null() {
-                let key = s.key.load(Ordering::Relaxed);
-                let slot = new.probe(key);
-                slot.entry.store(e, Ordering::Relaxed);
-                slot.key.store(key, Ordering::Relaxed);
-                used += 1;
-            }
+    for s in current().slots.iter() {
+        let e = s.entry.load(Ordering::Acquire);
+        if !e.is_null() {
+            let key = s.key.load(Ordering::Relaxed);
+            let slot = new.probe(key);
+            slot.entry.store(e, Ordering::Relaxed);
+            slot.key.store(key, Ordering::Relaxed);
+            used += 1;
         }
     }
-    let old = TABLE.swap(Box::into_raw(new), Ordering::AcqRel);
-    if !old.is_null() {
-        // SAFETY: `old` came from `Box::into_raw` here; it is kept, not freed.
-        w.retired.push(unsafe { Box::from_raw(old) });
-    }
+    // The old table stays, leaked: a reader may still be probing it.
+    TABLE.store(Box::leak(Box::new(new)), Ordering::Release);
     w.used = used;
 }
 
@@ -227,9 +240,7 @@ fn rebuild(w: &mut Writer) {
 /// then [`recycle`].
 pub(crate) fn remove(addr: usize) -> Option<Box<Entry>> {
     let mut w = WRITER.lock();
-    // SAFETY: the current table, never freed.
-    let t = unsafe { TABLE.load(Ordering::Acquire).as_ref() }?;
-    let slot = t.probe(addr);
+    let slot = current().probe(addr);
     if slot.key.load(Ordering::Relaxed) != addr {
         return None;
     }
