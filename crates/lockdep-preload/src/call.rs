@@ -1,6 +1,7 @@
 //! What every interposed lock call does around the real one: find the object's entry, show the
 //! acquisition or release to the validator, and undo an acquisition the real call did not make.
-//! Each takes the [`Inside`] proof that the thread is inside the interposer (see `guard`).
+//! Each takes the thread's state, which only the [`Inside`](crate::guard::Inside) proof that
+//! the thread is inside the interposer gives (see `guard`).
 //!
 //! The order is the kernel's: a blocking acquisition is validated *before* the real call, so a
 //! deadlock is reported before it can happen (a self-deadlock of a normal mutex is reported,
@@ -9,13 +10,13 @@
 
 use lockdep::{Acquire, LockMap};
 
-use crate::guard::Inside;
+use crate::guard::Local;
 use crate::table::{self, Entry, Kind};
 
 /// The entry of the object at `addr`; `first_use` makes the map and kind of an object that was
 /// not initialised through us (a static initialiser).
 #[inline]
-pub(crate) fn tracked(addr: usize, first_use: impl FnOnce() -> (LockMap, Kind)) -> &'static Entry {
+pub(crate) fn tracked(addr: usize, first_use: fn(usize) -> (LockMap, Kind)) -> &'static Entry {
     match table::get(addr) {
         Some(e) => e,
         None => table::get_or_insert(addr, first_use),
@@ -24,13 +25,13 @@ pub(crate) fn tracked(addr: usize, first_use: impl FnOnce() -> (LockMap, Kind)) 
 
 /// Shows an acquisition made by the lock call that returns to `ret`.
 #[inline(always)]
-pub(crate) fn acquire(g: &Inside, e: &Entry, how: Acquire<'_>, ret: usize) {
+pub(crate) fn acquire(g: &Local, e: &Entry, how: Acquire<'_>, ret: usize) {
     g.hooks().acquire(&e.map, how, g.site(ret));
 }
 
 /// Shows a release made by the unlock call that returns to `ret`.
 #[inline(always)]
-pub(crate) fn release(g: &Inside, e: &Entry, ret: usize) {
+pub(crate) fn release(g: &Local, e: &Entry, ret: usize) {
     g.hooks().release(&e.map, || g.site(ret));
 }
 
@@ -38,7 +39,7 @@ pub(crate) fn release(g: &Inside, e: &Entry, ret: usize) {
 /// call that failed (a timeout, `EDEADLK`) leaves nothing held.
 #[inline]
 pub(crate) fn blocking(
-    g: &Inside,
+    g: &Local,
     e: &Entry,
     how: Acquire<'_>,
     ret: usize,
@@ -55,14 +56,14 @@ pub(crate) fn blocking(
 /// Takes back the acquisition of a lock call that failed.
 #[cold]
 #[inline(never)]
-fn failed(g: &Inside, e: &Entry, ret: usize) {
+fn failed(g: &Local, e: &Entry, ret: usize) {
     release(g, e, ret);
 }
 
 /// A trylock: shown (as a trylock, which validates nothing) only if it succeeded.
 #[inline]
 pub(crate) fn trying(
-    g: &Inside,
+    g: &Local,
     e: &Entry,
     how: Acquire<'_>,
     ret: usize,

@@ -94,7 +94,8 @@ fn local() -> *const Local {
     p as *const Local
 }
 
-/// Proof that this thread is inside the interposer (and the way to its state), until dropped.
+/// Proof that this thread is inside the interposer, until dropped; it derefs to the thread's
+/// state (the only way to it).
 pub(crate) struct Inside {
     local: *const Local,
 }
@@ -102,29 +103,35 @@ pub(crate) struct Inside {
 impl Drop for Inside {
     #[inline]
     fn drop(&mut self) {
-        self.local().inside.set(false);
+        self.inside.set(false);
     }
 }
 
-impl Inside {
-    #[inline]
-    fn local(&self) -> &Local {
-        // SAFETY: the thread's `LOCAL`, which has no destructor: it lives as long as the
-        // thread, and an `Inside` never leaves the thread (it is neither `Send` nor `Sync`).
+impl std::ops::Deref for Inside {
+    type Target = Local;
+
+    #[inline(always)]
+    fn deref(&self) -> &Local {
+        // SAFETY: the thread's state, which has no destructor: it lives as long as the thread,
+        // and an `Inside` never leaves the thread (it is neither `Send` nor `Sync`).
         unsafe { &*self.local }
     }
+}
 
+// The methods take the state by reference, which is its address in a register: the slow paths
+// they call are handed that, not an `Inside` kept in memory for them.
+impl Local {
     /// A word unique to the calling thread while it lives (a recursive mutex's owner): the
     /// address of its state.
     #[inline]
     pub(crate) fn token(&self) -> usize {
-        self.local as usize
+        self as *const Local as usize
     }
 
     /// The driver's hooks for this thread.
     #[inline]
     pub(crate) fn hooks(&self) -> ThreadHooks {
-        match self.local().hooks.get() {
+        match self.hooks.get() {
             Some(h) => h,
             None => self.first_hooks(),
         }
@@ -134,7 +141,7 @@ impl Inside {
     #[inline(never)]
     fn first_hooks(&self) -> ThreadHooks {
         let h = ThreadHooks::current();
-        self.local().hooks.set(Some(h));
+        self.hooks.set(Some(h));
         h
     }
 
@@ -149,7 +156,7 @@ impl Inside {
         // The low bits: the call sites of one function, near each other, do not collide.
         let i = ret & (SITE_CACHE - 1);
         // SAFETY: the memo is this thread's, and no reference to it outlives this statement.
-        let (k, v) = unsafe { (*self.local().sites.get())[i] };
+        let (k, v) = unsafe { (*self.sites.get())[i] };
         if k == ret {
             // SAFETY: a slot with a key (a return address is never 0) has its site
             // (`site_miss` writes both).
@@ -163,7 +170,7 @@ impl Inside {
     fn site_miss(&self, i: usize, ret: usize) -> InternedText {
         let t = InternedText::new(crate::class::site_text(ret));
         // SAFETY: as in `site_text`.
-        unsafe { (*self.local().sites.get())[i] = (ret, Some(t)) };
+        unsafe { (*self.sites.get())[i] = (ret, Some(t)) };
         t
     }
 }

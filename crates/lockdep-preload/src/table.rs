@@ -42,7 +42,7 @@ pub(crate) enum Kind {
 pub(crate) struct Entry {
     pub(crate) map: LockMap,
     pub(crate) kind: Kind,
-    /// A recursive mutex's owner (a thread token, see `Inside::token`), 0 when unowned.
+    /// A recursive mutex's owner (a thread token, see `Local::token`), 0 when unowned.
     pub(crate) owner: AtomicUsize,
     /// How many times the owner holds it (only the owner reads or writes it).
     pub(crate) depth: AtomicU32,
@@ -162,11 +162,11 @@ pub(crate) fn get(addr: usize) -> Option<&'static Entry> {
 /// object's first use; two threads may race here, and one entry wins).
 #[cold]
 #[inline(never)]
-pub(crate) fn get_or_insert(addr: usize, make: impl FnOnce() -> (LockMap, Kind)) -> &'static Entry {
+pub(crate) fn get_or_insert(addr: usize, make: fn(usize) -> (LockMap, Kind)) -> &'static Entry {
     if let Some(e) = get(addr) {
         return e;
     }
-    let (map, kind) = make();
+    let (map, kind) = make(addr);
     insert(addr, map, kind, false)
 }
 
@@ -290,7 +290,7 @@ mod tests {
         let again = init(addrs[0], LockMap::self_keyed(), Kind::Recursive);
         assert_eq!(again.kind, Kind::Recursive);
         assert_eq!(
-            get_or_insert(addrs[0], || unreachable!()).kind,
+            get_or_insert(addrs[0], |_| unreachable!()).kind,
             Kind::Recursive
         );
         let _ = first;
@@ -302,7 +302,7 @@ mod tests {
         for &a in &addrs[2500..] {
             assert!(get(a).is_some());
         }
-        let made = get_or_insert(addrs[1], || (LockMap::self_keyed(), Kind::Spin));
+        let made = get_or_insert(addrs[1], |_| (LockMap::self_keyed(), Kind::Spin));
         assert_eq!(made.kind, Kind::Spin);
         assert_eq!(get(addrs[1]).unwrap().kind, Kind::Spin);
     }
