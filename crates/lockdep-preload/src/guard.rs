@@ -5,13 +5,15 @@
 //! printing a report, and the real call itself), every pthread call made on the same thread
 //! (by the allocator, `dlsym`, the symbolizer, a signal handler) must go straight to the real
 //! function: [`enter`] says whether a call may use the validator, and the [`Inside`] it returns
-//! is the only way to the thread's state. In a shared library every thread-local access is a
-//! call into the dynamic linker (`__tls_get_addr`), so each interposed call reads one: this
-//! one, which also keeps the driver's [`ThreadHooks`] (the address of the driver's own
-//! per-thread word, which its hooks would otherwise look up on every call) and the call sites,
-//! interned (a held lock records one with a single store). The state is a constant-initialised
-//! thread-local without a destructor, so it exists from the thread's first instruction to its
-//! last: before `main` and in thread-local destructors.
+//! is the only way to the thread's state. In a shared library a Rust thread-local is reached
+//! with a call into the dynamic linker (`__tls_get_addr`), so each interposed call reads one
+//! thread-local only: this one, which also keeps the driver's [`ThreadHooks`] (the address of
+//! the driver's own per-thread word, which its hooks would otherwise look up on every call) and
+//! the call sites, interned (a held lock records one with a single store). On x86-64 even that
+//! one is no call: the state is an initial-exec thread-local of the library's own (see
+//! `local`), two instructions. It is all zeros at first and has no destructor, so it exists
+//! from the thread's first instruction to its last: before `main` and in thread-local
+//! destructors.
 //!
 //! A panic in the validator (the `panic` action's, after its report was printed) cannot unwind
 //! into C: the entry points are `extern "C"`, so it aborts the process, as `LOCKDEP=panic`
@@ -118,6 +120,13 @@ impl std::ops::Deref for Inside {
     }
 }
 
+/// The memo slot of the call that returns to `ret`: its low bits (the call sites of one
+/// function, near each other, do not collide).
+#[inline(always)]
+fn site_slot(ret: usize) -> usize {
+    ret & (SITE_CACHE - 1)
+}
+
 // The methods take the state by reference, which is its address in a register: the slow paths
 // they call are handed that, not an `Inside` kept in memory for them.
 impl Local {
@@ -153,24 +162,22 @@ impl Local {
 
     #[inline(always)]
     fn site_text(&self, ret: usize) -> InternedText {
-        // The low bits: the call sites of one function, near each other, do not collide.
-        let i = ret & (SITE_CACHE - 1);
         // SAFETY: the memo is this thread's, and no reference to it outlives this statement.
-        let (k, v) = unsafe { (*self.sites.get())[i] };
+        let (k, v) = unsafe { (*self.sites.get())[site_slot(ret)] };
         if k == ret {
             // SAFETY: a slot with a key (a return address is never 0) has its site
             // (`site_miss` writes both).
             return unsafe { v.unwrap_unchecked() };
         }
-        self.site_miss(i, ret)
+        self.site_miss(ret)
     }
 
     #[cold]
     #[inline(never)]
-    fn site_miss(&self, i: usize, ret: usize) -> InternedText {
+    fn site_miss(&self, ret: usize) -> InternedText {
         let t = InternedText::new(crate::class::site_text(ret));
         // SAFETY: as in `site_text`.
-        unsafe { (*self.sites.get())[i] = (ret, Some(t)) };
+        unsafe { (*self.sites.get())[site_slot(ret)] = (ret, Some(t)) };
         t
     }
 }

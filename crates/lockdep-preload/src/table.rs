@@ -67,9 +67,13 @@ struct Slot {
 /// A table: its slots are never freed (see the module docs), nor is a table once published.
 struct Table {
     slots: &'static [Slot],
-    /// The number of slots (a power of two) less one.
-    mask: usize,
+    /// The byte offsets of the slots from the first one are the multiples of the slot size up
+    /// to this; the number of slots is a power of two, so it is a mask as well.
+    offsets: usize,
 }
+
+const SLOT: usize = std::mem::size_of::<Slot>();
+const _: () = assert!(SLOT.is_power_of_two());
 
 impl Table {
     fn with_capacity(cap: usize) -> Table {
@@ -82,29 +86,29 @@ impl Table {
             .collect();
         Table {
             slots: Box::leak(slots),
-            mask: cap - 1,
+            offsets: (cap - 1) * SLOT,
         }
     }
 
-    #[inline]
-    fn start(&self, addr: usize) -> usize {
-        // Fibonacci hashing of the address.
-        (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & self.mask
-    }
-
-    /// The slot whose key is `addr`, or the empty slot where it would go.
+    /// The slot whose key is `addr`, or the empty slot where it would go. Probing goes by
+    /// byte offset, masked, so that a lookup is an offset and a load.
     #[inline]
     fn probe(&self, addr: usize) -> &Slot {
-        let mut i = self.start(addr);
+        // Fibonacci hashing of the address: the high bits of the product (bit 20 up, at the
+        // slot size's shift).
+        let shift = 20 - SLOT.trailing_zeros();
+        let mut off = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) & self.offsets;
+        let base = self.slots.as_ptr().cast::<u8>();
         loop {
-            debug_assert!(i <= self.mask && self.mask == self.slots.len() - 1);
-            // SAFETY: `i` is masked with `mask`, which is the number of slots less one.
-            let s = unsafe { self.slots.get_unchecked(i) };
+            debug_assert!(off.is_multiple_of(SLOT) && off / SLOT < self.slots.len());
+            // SAFETY: `off` is a multiple of the slot size, masked to the last slot's offset:
+            // it is a slot of this table.
+            let s = unsafe { &*base.add(off).cast::<Slot>() };
             let k = s.key.load(Ordering::Acquire);
             if k == addr || k == 0 {
                 return s;
             }
-            i = (i + 1) & self.mask;
+            off = (off + SLOT) & self.offsets;
         }
     }
 }
@@ -125,7 +129,7 @@ struct Writer {
 /// replaces it).
 static EMPTY: Table = Table {
     slots: &EMPTY_SLOT,
-    mask: 0,
+    offsets: 0,
 };
 /// [`EMPTY`]'s slot, which nothing writes (an insert replaces the table first).
 static EMPTY_SLOT: [Slot; 1] = [Slot {
