@@ -53,7 +53,7 @@ pub(crate) unsafe extern "C-unwind" fn wait(
     ret: usize,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    waiting(m, ret, || unsafe { real::cond_wait(c, m) })
+    waiting(m, ret, move || unsafe { real::cond_wait(c, m) })
 }
 
 pub(crate) unsafe extern "C-unwind" fn timedwait(
@@ -63,7 +63,7 @@ pub(crate) unsafe extern "C-unwind" fn timedwait(
     ret: usize,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    waiting(m, ret, || unsafe { real::cond_timedwait(c, m, t) })
+    waiting(m, ret, move || unsafe { real::cond_timedwait(c, m, t) })
 }
 
 pub(crate) unsafe extern "C-unwind" fn clockwait(
@@ -74,5 +74,5 @@ pub(crate) unsafe extern "C-unwind" fn clockwait(
     ret: usize,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    waiting(m, ret, || unsafe { real::cond_clockwait(c, m, k, t) })
+    waiting(m, ret, move || unsafe { real::cond_clockwait(c, m, k, t) })
 }

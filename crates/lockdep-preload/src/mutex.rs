@@ -12,9 +12,9 @@ use lockdep::{Acquire, LockClassKey, LockMap, WaitType};
 
 use crate::call::{self, blocking, trying};
 use crate::class;
-use crate::guard::{enter, Inside};
+use crate::guard::{enter, Local};
 use crate::real;
-use crate::table::{thread_token, Entry, Kind};
+use crate::table::{Entry, Kind};
 
 extern "C" {
     fn pthread_mutexattr_gettype(attr: *const pthread_mutexattr_t, kind: *mut c_int) -> c_int;
@@ -44,20 +44,31 @@ fn static_kind(m: *mut pthread_mutex_t) -> Kind {
 
 #[inline]
 fn entry(m: *mut pthread_mutex_t) -> &'static Entry {
-    call::tracked(m as usize, || {
-        (map(class::static_key(m as usize)), static_kind(m))
+    call::tracked(m as usize, |a| {
+        (map(class::static_key(a)), static_kind(a as *mut _))
     })
 }
 
 /// Whether `e` is a recursive mutex that this thread owns (then a lock or unlock only counts).
 #[inline]
-fn owned_recursive(e: &Entry) -> bool {
-    e.kind == Kind::Recursive && e.owner.load(Ordering::Relaxed) == thread_token()
+fn owned_recursive(g: &Local, e: &Entry) -> bool {
+    e.kind == Kind::Recursive && e.owner.load(Ordering::Relaxed) == g.token()
 }
 
-fn took(e: &Entry) {
+/// A lock call on a recursive mutex this thread owns: only counted (out of line, so that the
+/// other lock calls' own path stays short).
+#[inline(never)]
+fn relock(e: &Entry, real: impl FnOnce() -> c_int) -> c_int {
+    let rc = real();
+    if rc == 0 {
+        e.depth.fetch_add(1, Ordering::Relaxed);
+    }
+    rc
+}
+
+fn took(g: &Local, e: &Entry) {
     if e.kind == Kind::Recursive {
-        e.owner.store(thread_token(), Ordering::Relaxed);
+        e.owner.store(g.token(), Ordering::Relaxed);
         e.depth.store(1, Ordering::Relaxed);
     }
 }
@@ -99,23 +110,19 @@ pub(crate) unsafe fn destroy(m: *mut pthread_mutex_t) -> c_int {
 fn lock_with(m: *mut pthread_mutex_t, ret: usize, real: impl FnOnce() -> c_int) -> c_int {
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
-        let rc = real();
-        if rc == 0 {
-            e.depth.fetch_add(1, Ordering::Relaxed);
-        }
-        return rc;
+    if owned_recursive(&g, e) {
+        return relock(e, real);
     }
     let rc = blocking(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {
-        took(e);
+        took(&g, e);
     }
     rc
 }
 
 pub(crate) unsafe extern "C" fn lock(m: *mut pthread_mutex_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    lock_with(m, ret, || unsafe { real::mutex_lock(m) })
+    lock_with(m, ret, move || unsafe { real::mutex_lock(m) })
 }
 
 pub(crate) unsafe extern "C" fn timedlock(
@@ -124,7 +131,7 @@ pub(crate) unsafe extern "C" fn timedlock(
     ret: usize,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    lock_with(m, ret, || unsafe { real::mutex_timedlock(m, t) })
+    lock_with(m, ret, move || unsafe { real::mutex_timedlock(m, t) })
 }
 
 pub(crate) unsafe extern "C" fn clocklock(
@@ -134,34 +141,30 @@ pub(crate) unsafe extern "C" fn clocklock(
     ret: usize,
 ) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    lock_with(m, ret, || unsafe { real::mutex_clocklock(m, c, t) })
+    lock_with(m, ret, move || unsafe { real::mutex_clocklock(m, c, t) })
 }
 
 pub(crate) unsafe extern "C" fn trylock(m: *mut pthread_mutex_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::mutex_trylock(m) };
+    let real = move || unsafe { real::mutex_trylock(m) };
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
-        let rc = real();
-        if rc == 0 {
-            e.depth.fetch_add(1, Ordering::Relaxed);
-        }
-        return rc;
+    if owned_recursive(&g, e) {
+        return relock(e, real);
     }
     let rc = trying(&g, e, Acquire::exclusive(), ret, real);
     if rc == 0 {
-        took(e);
+        took(&g, e);
     }
     rc
 }
 
 pub(crate) unsafe extern "C" fn unlock(m: *mut pthread_mutex_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::mutex_unlock(m) };
+    let real = move || unsafe { real::mutex_unlock(m) };
     let Some(g) = enter() else { return real() };
     let e = entry(m);
-    if owned_recursive(e) {
+    if owned_recursive(&g, e) {
         if e.depth.load(Ordering::Relaxed) > 1 {
             e.depth.fetch_sub(1, Ordering::Relaxed);
             return real();
@@ -181,9 +184,9 @@ pub(crate) struct Released {
 }
 
 /// Releases `e` for a condvar wait (the wait unlocks the mutex).
-pub(crate) fn wait_release(g: &Inside, e: &Entry, ret: usize) -> Released {
+pub(crate) fn wait_release(g: &Local, e: &Entry, ret: usize) -> Released {
     let mut depth = 0;
-    if owned_recursive(e) {
+    if owned_recursive(g, e) {
         depth = e.depth.swap(0, Ordering::Relaxed);
         e.owner.store(0, Ordering::Relaxed);
     }
@@ -196,12 +199,12 @@ pub(crate) fn wait_release(g: &Inside, e: &Entry, ret: usize) -> Released {
 
 /// Retakes `e` after a condvar wait (the wait locked the mutex again): validated on the current
 /// held stack, at the wait's call site.
-pub(crate) fn wait_retake(g: &Inside, e: &Entry, r: Released, ret: usize) {
+pub(crate) fn wait_retake(g: &Local, e: &Entry, r: Released, ret: usize) {
     if r.held {
         call::acquire(g, e, Acquire::exclusive(), ret);
     }
     if r.depth > 0 {
-        e.owner.store(thread_token(), Ordering::Relaxed);
+        e.owner.store(g.token(), Ordering::Relaxed);
         e.depth.store(r.depth, Ordering::Relaxed);
     }
 }

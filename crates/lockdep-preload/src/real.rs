@@ -3,10 +3,12 @@
 //! unversioned lookup could return the 2.2.5 compatibility version for old condvars).
 //!
 //! Each address is looked up once, at load time ([`resolve_all`]) or on the first call if that
-//! comes earlier (another library's constructor), and kept in an atomic word.
+//! comes earlier (another library's constructor), and kept in an atomic word, which starts out
+//! as a function that looks the real one up: a call is one load and an indirect call, with no
+//! test of whether the lookup was made.
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libc::{c_int, c_void, clockid_t, pthread_cond_t, pthread_mutex_t, pthread_mutexattr_t};
 use libc::{pthread_rwlock_t, pthread_rwlockattr_t, pthread_spinlock_t, timespec};
@@ -28,7 +30,7 @@ fn find(name: &CStr, version: Option<&CStr>) -> usize {
 /// The address of `name`, cached in `slot`; a function that does not exist is fatal (the
 /// program called it, and there is nothing to pass the call to).
 #[cold]
-fn lookup(slot: &AtomicUsize, name: &CStr, version: Option<&CStr>) -> usize {
+fn lookup(slot: &AtomicPtr<()>, name: &CStr, version: Option<&CStr>) -> usize {
     let f = find(name, version);
     if f == 0 {
         let msg = format!(
@@ -39,16 +41,32 @@ fn lookup(slot: &AtomicUsize, name: &CStr, version: Option<&CStr>) -> usize {
         unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
         std::process::abort();
     }
-    slot.store(f, Ordering::Relaxed);
+    slot.store(f as *mut (), Ordering::Relaxed);
     f
 }
 
 macro_rules! real {
     ($($name:ident = $sym:literal $(@ $ver:literal)? : fn($($a:ident: $t:ty),*);)*) => {
-        /// The cached addresses, one static per function (0 until looked up).
+        /// The functions each slot starts with: they look the real one up, keep it in the
+        /// slot, and call it.
+        mod lazy {
+            use super::*;
+            $(
+                pub(super) unsafe extern "C" fn $name($($a: $t),*) -> c_int {
+                    let f = lookup(&slot::$name, $sym, real!(@ver $($ver)?));
+                    // SAFETY: `f` is the address of the C library's function of this name,
+                    // whose type is this one.
+                    let f: unsafe extern "C" fn($($t),*) -> c_int = unsafe { std::mem::transmute(f) };
+                    // SAFETY: the caller passes what the C function expects.
+                    unsafe { f($($a),*) }
+                }
+            )*
+        }
+        /// The function each call goes to: the real one once looked up, until then its `lazy`
+        /// one.
         mod slot {
-            use std::sync::atomic::AtomicUsize;
-            $(#[allow(non_upper_case_globals)] pub(super) static $name: AtomicUsize = AtomicUsize::new(0);)*
+            use std::sync::atomic::AtomicPtr;
+            $(#[allow(non_upper_case_globals)] pub(super) static $name: AtomicPtr<()> = AtomicPtr::new(super::lazy::$name as *mut ());)*
         }
         $(
             /// The real function.
@@ -57,12 +75,9 @@ macro_rules! real {
             /// As for the C function.
             #[inline]
             pub(crate) unsafe fn $name($($a: $t),*) -> c_int {
-                let mut f = slot::$name.load(Ordering::Relaxed);
-                if f == 0 {
-                    f = lookup(&slot::$name, $sym, real!(@ver $($ver)?));
-                }
-                // SAFETY: `f` is the address of the C library's function of this name, whose
-                // type is this one.
+                let f = slot::$name.load(Ordering::Relaxed);
+                // SAFETY: `f` is the real function's address or its `lazy` one's, both of this
+                // type.
                 let f: unsafe extern "C" fn($($t),*) -> c_int = unsafe { std::mem::transmute(f) };
                 // SAFETY: the caller passes what the C function expects.
                 unsafe { f($($a),*) }
@@ -74,7 +89,7 @@ macro_rules! real {
             $(
                 let f = find($sym, real!(@ver $($ver)?));
                 if f != 0 {
-                    slot::$name.store(f, Ordering::Relaxed);
+                    slot::$name.store(f as *mut (), Ordering::Relaxed);
                 }
             )*
         }

@@ -45,8 +45,8 @@ fn static_kind(l: *mut pthread_rwlock_t) -> Kind {
 
 #[inline]
 fn entry(l: *mut pthread_rwlock_t) -> &'static Entry {
-    call::tracked(l as usize, || {
-        (map(class::static_key(l as usize)), static_kind(l))
+    call::tracked(l as usize, |a| {
+        (map(class::static_key(a)), static_kind(a as *mut _))
     })
 }
 
@@ -93,7 +93,7 @@ macro_rules! rw_entry {
     ($(fn $name:ident($($a:ident: $t:ty),*) => $how:ident $wrap:ident $real:ident;)*) => {$(
         pub(crate) unsafe extern "C" fn $name(l: *mut pthread_rwlock_t, $($a: $t,)* ret: usize) -> c_int {
             // SAFETY: the caller's arguments, passed on.
-            let real = || unsafe { real::$real(l $(, $a)*) };
+            let real = move || unsafe { real::$real(l $(, $a)*) };
             let Some(g) = enter() else { return real() };
             let e = entry(l);
             $wrap(&g, e, $how(e), ret, real)
@@ -118,7 +118,7 @@ rw_entry! {
 
 pub(crate) unsafe extern "C" fn unlock(l: *mut pthread_rwlock_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::rwlock_unlock(l) };
+    let real = move || unsafe { real::rwlock_unlock(l) };
     let Some(g) = enter() else { return real() };
     let e = entry(l);
     call::release(&g, e, ret);

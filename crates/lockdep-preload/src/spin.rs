@@ -16,9 +16,7 @@ fn map(key: &'static LockClassKey) -> LockMap {
 
 #[inline]
 fn entry(s: *mut pthread_spinlock_t) -> &'static Entry {
-    call::tracked(s as usize, || {
-        (map(class::static_key(s as usize)), Kind::Spin)
-    })
+    call::tracked(s as usize, |a| (map(class::static_key(a)), Kind::Spin))
 }
 
 pub(crate) unsafe extern "C" fn init(
@@ -46,7 +44,7 @@ pub(crate) unsafe fn destroy(s: *mut pthread_spinlock_t) -> c_int {
 
 pub(crate) unsafe extern "C" fn lock(s: *mut pthread_spinlock_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::spin_lock(s) };
+    let real = move || unsafe { real::spin_lock(s) };
     let Some(g) = enter() else { return real() };
     let e = entry(s);
     blocking(&g, e, Acquire::exclusive(), ret, real)
@@ -54,7 +52,7 @@ pub(crate) unsafe extern "C" fn lock(s: *mut pthread_spinlock_t, ret: usize) -> 
 
 pub(crate) unsafe extern "C" fn trylock(s: *mut pthread_spinlock_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::spin_trylock(s) };
+    let real = move || unsafe { real::spin_trylock(s) };
     let Some(g) = enter() else { return real() };
     let e = entry(s);
     trying(&g, e, Acquire::exclusive(), ret, real)
@@ -62,7 +60,7 @@ pub(crate) unsafe extern "C" fn trylock(s: *mut pthread_spinlock_t, ret: usize) 
 
 pub(crate) unsafe extern "C" fn unlock(s: *mut pthread_spinlock_t, ret: usize) -> c_int {
     // SAFETY: the caller's arguments, passed on.
-    let real = || unsafe { real::spin_unlock(s) };
+    let real = move || unsafe { real::spin_unlock(s) };
     let Some(g) = enter() else { return real() };
     let e = entry(s);
     call::release(&g, e, ret);

@@ -8,7 +8,8 @@
 //! than half the slots have keys, the writer builds a new table from the live entries (larger
 //! if they need it; forgetting the addresses of destroyed locks) and publishes it; the old one
 //! is kept, never freed, since a reader may still be probing it (the tables kept add up to less
-//! than twice the largest one).
+//! than twice the largest one). Before the first object there is a table too, of one empty
+//! slot, so a lookup never tests for a missing table.
 //!
 //! Entries are recycled: destroy takes its entry out of the table and keeps it for the next
 //! init. A program that uses a lock while destroying it races in C already; here it could
@@ -41,7 +42,7 @@ pub(crate) enum Kind {
 pub(crate) struct Entry {
     pub(crate) map: LockMap,
     pub(crate) kind: Kind,
-    /// A recursive mutex's owner (a thread token, see [`thread_token`]), 0 when unowned.
+    /// A recursive mutex's owner (a thread token, see `Local::token`), 0 when unowned.
     pub(crate) owner: AtomicUsize,
     /// How many times the owner holds it (only the owner reads or writes it).
     pub(crate) depth: AtomicU32,
@@ -58,62 +59,62 @@ impl Entry {
     }
 }
 
-/// A word unique to the calling thread while it lives: the address of a thread-local.
-#[inline]
-pub(crate) fn thread_token() -> usize {
-    thread_local! {
-        static TOKEN: u8 = const { 0 };
-    }
-    TOKEN.with(|t| t as *const u8 as usize)
-}
-
 struct Slot {
     key: AtomicUsize,
     entry: AtomicPtr<Entry>,
 }
 
+/// A table: its slots are never freed (see the module docs), nor is a table once published.
 struct Table {
-    slots: Box<[Slot]>,
-    mask: usize,
+    slots: &'static [Slot],
+    /// The byte offsets of the slots from the first one are the multiples of the slot size up
+    /// to this; the number of slots is a power of two, so it is a mask as well.
+    offsets: usize,
 }
+
+const SLOT: usize = std::mem::size_of::<Slot>();
+const _: () = assert!(SLOT.is_power_of_two());
 
 impl Table {
     fn with_capacity(cap: usize) -> Table {
-        let slots = (0..cap)
+        debug_assert!(cap.is_power_of_two());
+        let slots: Box<[Slot]> = (0..cap)
             .map(|_| Slot {
                 key: AtomicUsize::new(0),
                 entry: AtomicPtr::new(std::ptr::null_mut()),
             })
             .collect();
         Table {
-            slots,
-            mask: cap - 1,
+            slots: Box::leak(slots),
+            offsets: (cap - 1) * SLOT,
         }
     }
 
-    #[inline]
-    fn start(&self, addr: usize) -> usize {
-        // Fibonacci hashing of the address (objects are at least 4-aligned).
-        ((addr >> 2).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) & self.mask
-    }
-
-    /// The slot whose key is `addr`, or the empty slot where it would go.
+    /// The slot whose key is `addr`, or the empty slot where it would go. Probing goes by
+    /// byte offset, masked, so that a lookup is an offset and a load.
     #[inline]
     fn probe(&self, addr: usize) -> &Slot {
-        let mut i = self.start(addr);
+        // Fibonacci hashing of the address: the high bits of the product (bit 20 up, at the
+        // slot size's shift).
+        let shift = 20 - SLOT.trailing_zeros();
+        let mut off = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) & self.offsets;
+        let base = self.slots.as_ptr().cast::<u8>();
         loop {
-            let s = &self.slots[i];
+            debug_assert!(off.is_multiple_of(SLOT) && off / SLOT < self.slots.len());
+            // SAFETY: `off` is a multiple of the slot size, masked to the last slot's offset:
+            // it is a slot of this table.
+            let s = unsafe { &*base.add(off).cast::<Slot>() };
             let k = s.key.load(Ordering::Acquire);
             if k == addr || k == 0 {
                 return s;
             }
-            i = (i + 1) & self.mask;
+            off = (off + SLOT) & self.offsets;
         }
     }
 }
 
-// The boxes are the point: readers hold the addresses of entries and tables, which must not
-// move when the vectors grow.
+// The boxes are the point: readers hold the addresses of entries, which must not move when
+// the vector grows.
 #[allow(clippy::vec_box)]
 struct Writer {
     /// Slots with a key in the current table (live or destroyed).
@@ -122,38 +123,54 @@ struct Writer {
     live: usize,
     /// Entries of destroyed objects, for reuse.
     free: Vec<Box<Entry>>,
-    /// Tables replaced by a larger or cleaner one, kept for readers that may still probe them.
-    retired: Vec<Box<Table>>,
 }
 
-static TABLE: AtomicPtr<Table> = AtomicPtr::new(std::ptr::null_mut());
+/// The table before the first object: one empty slot (full at once, so the first insert
+/// replaces it).
+static EMPTY: Table = Table {
+    slots: &EMPTY_SLOT,
+    offsets: 0,
+};
+/// [`EMPTY`]'s slot, which nothing writes (an insert replaces the table first).
+static EMPTY_SLOT: [Slot; 1] = [Slot {
+    key: AtomicUsize::new(0),
+    entry: AtomicPtr::new(std::ptr::null_mut()),
+}];
+
+/// The current table: [`EMPTY`], or one leaked by [`rebuild`].
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(&EMPTY as *const Table as *mut Table);
 static WRITER: Leaf<Writer> = Leaf::new(Writer {
     used: 0,
     live: 0,
     free: Vec::new(),
-    retired: Vec::new(),
 });
+
+/// The current table.
+#[inline(always)]
+fn current() -> &'static Table {
+    // SAFETY: `TABLE` always points to a table, and a published table is never freed.
+    unsafe { &*TABLE.load(Ordering::Acquire) }
+}
 
 const MIN_CAPACITY: usize = 1024;
 
 /// The live entry of the object at `addr`. Lock-free.
 #[inline]
 pub(crate) fn get(addr: usize) -> Option<&'static Entry> {
-    let t = TABLE.load(Ordering::Acquire);
-    // SAFETY: a published table is never freed.
-    let t = unsafe { t.as_ref() }?;
-    let p = t.probe(addr).entry.load(Ordering::Acquire);
+    let p = current().probe(addr).entry.load(Ordering::Acquire);
     // SAFETY: a published entry is never freed (destroy recycles it; see the module docs).
     unsafe { p.as_ref() }
 }
 
 /// The entry of the object at `addr`, made by `make` if it has none (a statically initialised
 /// object's first use; two threads may race here, and one entry wins).
-pub(crate) fn get_or_insert(addr: usize, make: impl FnOnce() -> (LockMap, Kind)) -> &'static Entry {
+#[cold]
+#[inline(never)]
+pub(crate) fn get_or_insert(addr: usize, make: fn(usize) -> (LockMap, Kind)) -> &'static Entry {
     if let Some(e) = get(addr) {
         return e;
     }
-    let (map, kind) = make();
+    let (map, kind) = make(addr);
     insert(addr, map, kind, false)
 }
 
@@ -172,14 +189,11 @@ fn insert(addr: usize, map: LockMap, kind: Kind, replace: bool) -> &'static Entr
         }
         None => Box::new(Entry::new(map, kind)),
     };
-    // SAFETY: the current table, never freed.
-    let mut t = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
-    if t.is_none_or(|t| (w.used + 1) * 2 > t.slots.len()) {
+    let mut t = current();
+    if (w.used + 1) * 2 > t.slots.len() {
         rebuild(&mut w);
-        // SAFETY: as above; `rebuild` published a table.
-        t = unsafe { TABLE.load(Ordering::Acquire).as_ref() };
+        t = current();
     }
-    let t = t.expect("rebuild publishes a table");
     let slot = t.probe(addr);
     let old = slot.entry.load(Ordering::Acquire);
     if !old.is_null() {
@@ -209,26 +223,20 @@ fn insert(addr: usize, map: LockMap, kind: Kind, replace: bool) -> &'static Entr
 /// Replaces the current table by one holding the live entries only, with room for growth.
 fn rebuild(w: &mut Writer) {
     let cap = ((w.live + 1) * 4).next_power_of_two().max(MIN_CAPACITY);
-    let new = Box::new(Table::with_capacity(cap));
+    let new = Table::with_capacity(cap);
     let mut used = 0;
-    // SAFETY: the current table, never freed.
-    if let Some(old) = unsafe { TABLE.load(Ordering::Acquire).as_ref() } {
-        for s in old.slots.iter() {
-            let e = s.entry.load(Ordering::Acquire);
-            if !e.is_null() {
-                let key = s.key.load(Ordering::Relaxed);
-                let slot = new.probe(key);
-                slot.entry.store(e, Ordering::Relaxed);
-                slot.key.store(key, Ordering::Relaxed);
-                used += 1;
-            }
+    for s in current().slots.iter() {
+        let e = s.entry.load(Ordering::Acquire);
+        if !e.is_null() {
+            let key = s.key.load(Ordering::Relaxed);
+            let slot = new.probe(key);
+            slot.entry.store(e, Ordering::Relaxed);
+            slot.key.store(key, Ordering::Relaxed);
+            used += 1;
         }
     }
-    let old = TABLE.swap(Box::into_raw(new), Ordering::AcqRel);
-    if !old.is_null() {
-        // SAFETY: `old` came from `Box::into_raw` here; it is kept, not freed.
-        w.retired.push(unsafe { Box::from_raw(old) });
-    }
+    // The old table stays, leaked: a reader may still be probing it.
+    TABLE.store(Box::leak(Box::new(new)), Ordering::Release);
     w.used = used;
 }
 
@@ -236,9 +244,7 @@ fn rebuild(w: &mut Writer) {
 /// then [`recycle`].
 pub(crate) fn remove(addr: usize) -> Option<Box<Entry>> {
     let mut w = WRITER.lock();
-    // SAFETY: the current table, never freed.
-    let t = unsafe { TABLE.load(Ordering::Acquire).as_ref() }?;
-    let slot = t.probe(addr);
+    let slot = current().probe(addr);
     if slot.key.load(Ordering::Relaxed) != addr {
         return None;
     }
@@ -288,7 +294,7 @@ mod tests {
         let again = init(addrs[0], LockMap::self_keyed(), Kind::Recursive);
         assert_eq!(again.kind, Kind::Recursive);
         assert_eq!(
-            get_or_insert(addrs[0], || unreachable!()).kind,
+            get_or_insert(addrs[0], |_| unreachable!()).kind,
             Kind::Recursive
         );
         let _ = first;
@@ -300,7 +306,7 @@ mod tests {
         for &a in &addrs[2500..] {
             assert!(get(a).is_some());
         }
-        let made = get_or_insert(addrs[1], || (LockMap::self_keyed(), Kind::Spin));
+        let made = get_or_insert(addrs[1], |_| (LockMap::self_keyed(), Kind::Spin));
         assert_eq!(made.kind, Kind::Spin);
         assert_eq!(get(addrs[1]).unwrap().kind, Kind::Spin);
     }

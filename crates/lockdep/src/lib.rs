@@ -142,7 +142,7 @@ pub use engine::{Dependency, Engine, Observer, Options, PinCookie, Stats};
 pub use lock::class::{ClassId, ClassInfo, LockClassKey};
 pub use lock::dep;
 pub use lock::gfp;
-pub use lock::map::{Acquire, FileLine, LockMap, MapGuard, ReadKind, Site};
+pub use lock::map::{Acquire, FileLine, InternedText, LockMap, MapGuard, ReadKind, Site};
 pub use lock::wait::WaitType;
 #[cfg(feature = "arc_lock")]
 pub use lock_api::{

@@ -527,7 +527,10 @@ impl<'a> Acquire<'a> {
 }
 
 /// Where an event happened: what a lock line prints after `at:`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+///
+/// Two sites are equal when they print the same: a [`Site::Text`] and a [`Site::Interned`] of
+/// the same text are one site.
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Site {
     /// A source location captured with `#[track_caller]`.
     Code(&'static Location<'static>),
@@ -536,6 +539,11 @@ pub enum Site {
     /// A line of a named file (a scenario's statement), printed `FILE:LINE`. Unlike a
     /// [`Site::Text`], it costs no memory per line: the file's name is stored once.
     Line(FileLine),
+    /// A symbolic location interned beforehand ([`Site::interned`]): the same site as the
+    /// [`Site::Text`] of its text, but an acquisition records it with one store where a text is
+    /// looked up in the thread's memo first. For a caller that makes the same text sites over
+    /// and over (an interposer naming its callers' return addresses), interning once per site.
+    Interned(InternedText),
     /// Not known.
     #[default]
     Unknown,
@@ -628,6 +636,75 @@ impl fmt::Debug for FileLine {
     }
 }
 
+/// A site text interned for the life of the process: [`Site::interned`] makes one, and only
+/// one per distinct text. One word.
+#[derive(Clone, Copy)]
+pub struct InternedText(&'static &'static str);
+
+impl InternedText {
+    /// `text`, interned now (a lock and a lookup, once per call with a new text).
+    pub fn new(text: &'static str) -> InternedText {
+        InternedText(intern_text(text))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn text(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Debug for InternedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+/// What a site is, with the two forms of a text as one (for equality and hashing).
+#[derive(PartialEq, Eq, Hash)]
+enum SiteValue {
+    Code(&'static Location<'static>),
+    Text(&'static str),
+    Line(FileLine),
+    Unknown,
+}
+
+impl Site {
+    /// `text` as a site, interned now (a lock and a lookup, once per call with a new text):
+    /// record [`Site::Interned`] sites for texts a program passes many times.
+    pub fn interned(text: &'static str) -> Site {
+        Site::Interned(InternedText::new(text))
+    }
+
+    #[inline]
+    fn value(self) -> SiteValue {
+        match self {
+            Site::Code(l) => SiteValue::Code(l),
+            Site::Text(t) => SiteValue::Text(t),
+            Site::Interned(t) => SiteValue::Text(t.0),
+            Site::Line(l) => SiteValue::Line(l),
+            Site::Unknown => SiteValue::Unknown,
+        }
+    }
+}
+
+impl PartialEq for Site {
+    fn eq(&self, other: &Site) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl Eq for Site {}
+
+impl std::hash::Hash for Site {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value().hash(state);
+    }
+}
+
+/// The first word of an interned text's [`SiteWords`] (no text is that long).
+const INTERNED: usize = usize::MAX;
+
 /// A [`Site`] as two words, which a call passes in registers: a `Site` is three words, and
 /// passing one to a hook's slow path made every lock call's fast path store it to the stack
 /// first. Made only by [`Site::words`].
@@ -635,8 +712,8 @@ impl fmt::Debug for FileLine {
 pub(crate) struct SiteWords(usize, usize);
 
 /// The first word of a [`Site::Line`]'s [`SiteWords`] is `LINE_WORDS - file`: above every
-/// text's `2 + len` (a `str` is at most `isize::MAX` bytes), below no other tag.
-const LINE_WORDS: usize = usize::MAX;
+/// text's `2 + len` (a `str` is at most `isize::MAX` bytes), below only [`INTERNED`].
+const LINE_WORDS: usize = INTERNED - 1;
 
 const _: () = assert!(LINE_WORDS - MAX_FILES > (isize::MAX as usize) + 2);
 
@@ -649,6 +726,7 @@ impl Site {
             Site::Unknown => SiteWords(1, 0),
             Site::Text(t) => SiteWords(2 + t.len(), t.as_ptr() as usize),
             Site::Line(l) => SiteWords(LINE_WORDS - l.file as usize, l.line as usize),
+            Site::Interned(t) => SiteWords(INTERNED, t.0 as *const &'static str as usize),
         }
     }
 
@@ -659,6 +737,8 @@ impl Site {
             // SAFETY: made by `words` from a `&'static Location`.
             0 => Site::Code(unsafe { &*(w.1 as *const Location<'static>) }),
             1 => Site::Unknown,
+            // SAFETY: made by `words` from an `InternedText`'s `&'static &'static str`.
+            INTERNED => Site::Interned(InternedText(unsafe { &*(w.1 as *const &'static str) })),
             n if n > LINE_WORDS - MAX_FILES => Site::Line(FileLine {
                 file: (LINE_WORDS - n) as u32,
                 line: w.1 as u32,
@@ -706,13 +786,15 @@ const _: () = assert!(
 const _: () = assert!(MAX_FILES <= 1 << 30);
 
 impl SiteRef {
-    /// A site that needs no interning (code, a file line, unknown); `None` for a text (and for
-    /// a file line where a word is too small for one).
+    /// A site that needs no interning (code, a file line, unknown, or a text interned
+    /// already); `None` for a plain text (and for a file line where a word is too small for one).
     #[inline(always)]
     pub(crate) fn direct(site: Site) -> Option<SiteRef> {
         match site {
             Site::Code(l) => Some(SiteRef(l as *const Location<'static> as usize)),
             Site::Unknown => Some(SiteRef(0)),
+            // The word `new` makes of the text: it was interned the same way.
+            Site::Interned(t) => Some(SiteRef(t.0 as *const &'static str as usize | 1)),
             Site::Text(_) => None,
             Site::Line(l) => {
                 let w = u64::from(l.line) << 32 | u64::from(l.file) << 2 | 0b10;
@@ -816,6 +898,7 @@ impl fmt::Display for Site {
             Site::Code(l) => write!(f, "{}:{}:{}", l.file(), l.line(), l.column()),
             Site::Text(s) => f.write_str(s),
             Site::Line(l) => fmt::Display::fmt(l, f),
+            Site::Interned(t) => f.write_str(t.0),
             Site::Unknown => f.write_str("<unknown>"),
         }
     }
@@ -887,6 +970,24 @@ mod tests {
             Site::Text(Box::leak(format!("b.lockdep:{far}").into_boxed_str()))
         );
         assert_eq!(Site::file_line("b.lockdep", 3), Site::Line(b.with_line(3)));
+    }
+
+    #[test]
+    fn an_interned_site_is_its_text_recorded_without_a_lookup() {
+        let owned: &'static str = Box::leak(String::from("y.c:9").into_boxed_str());
+        let site = Site::interned(owned);
+        assert_eq!(site, Site::Text("y.c:9"));
+        assert_ne!(site, Site::Text("y.c:10"));
+        assert_eq!(site.to_string(), "y.c:9");
+        use std::hash::BuildHasher;
+        let h = std::hash::RandomState::new();
+        assert_eq!(h.hash_one(site), h.hash_one(Site::Text("y.c:9")));
+        assert_eq!(
+            SiteRef::direct(site),
+            Some(SiteRef::new(Site::Text("y.c:9")))
+        );
+        assert_eq!(SiteRef::new(site).get(), Site::Text("y.c:9"));
+        assert!(matches!(Site::from_words(site.words()), Site::Interned(t) if t.text() == "y.c:9"));
     }
 
     #[test]

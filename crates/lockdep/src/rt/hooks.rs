@@ -11,13 +11,6 @@ use crate::lock::class::LockClassKey;
 use crate::lock::map::MapGuard;
 use std::marker::PhantomData;
 
-/// Marks the branch it is called on as the unlikely one (stable Rust's way of saying so: a
-/// call of a cold function), so that the compiler lays the fast path out straight, without
-/// a jump around the slow call.
-#[cold]
-#[inline(always)]
-fn unlikely() {}
-
 /// The hooks a lock map offers: the kernel's `lock_acquire`, `lock_release`, `might_lock`, the
 /// assertions and the class changes, all on the current thread's task of the process-wide
 /// validator. They live here, with the driver, so that the map itself stays a plain value.
@@ -307,10 +300,26 @@ pub(super) unsafe fn fast_slot() -> Option<&'static Slot> {
 #[inline(always)]
 #[track_caller]
 pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
+    acquire_in(fast_cell(), map, how, site)
+}
+
+/// This thread's [`FAST`] word. (`'static` stands for "while this thread runs": `FAST` has no
+/// destructor; the reference never leaves the thread.)
+#[inline(always)]
+fn fast_cell() -> &'static FastWords {
+    // SAFETY: see above; `FAST` is constant-initialised, so it is never uninitialised either.
+    FAST.with(|f| unsafe { &*(f as *const FastWords) })
+}
+
+/// [`acquire`] with this thread's [`FAST`] word in hand.
+#[inline(always)]
+#[track_caller]
+fn acquire_in(fast: &FastWords, map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     if cfg!(feature = "disabled") {
         return false;
     }
-    if push_seen(
+    if push_seen_in(
+        fast,
         map,
         &how,
         site,
@@ -318,8 +327,68 @@ pub(crate) fn acquire(map: &LockMap, how: Acquire<'_>, site: Site) -> bool {
     ) {
         return false;
     }
-    unlikely();
     acquire_slow(map, how, site.words())
+}
+
+/// The current thread's way into the lock hooks, for a driver that keeps per-thread state of
+/// its own (the `LD_PRELOAD` interposer): it holds the address of the thread's fast-path word,
+/// so a hook through it reads no thread-local. In a shared library every thread-local access
+/// is a call into the dynamic linker (`__tls_get_addr`); a driver that already reads its own
+/// thread-local on each call keeps one of these there and saves one such call per hook.
+///
+/// Its hooks are [`LockMap::acquire_at`] and [`LockMap::release_at`], taking the same paths
+/// with the same effects. It is neither `Send` nor `Sync`: made on a thread, it is valid there
+/// for the thread's whole life (the word has no destructor).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadHooks {
+    fast: std::ptr::NonNull<FastWords>,
+}
+
+impl ThreadHooks {
+    /// The current thread's hooks.
+    #[inline]
+    pub fn current() -> ThreadHooks {
+        ThreadHooks {
+            fast: std::ptr::NonNull::from(fast_cell()),
+        }
+    }
+
+    #[inline(always)]
+    fn fast(self) -> &'static FastWords {
+        // SAFETY: the current thread's `FAST` (a `ThreadHooks` never leaves the thread it was
+        // made on), which lives as long as the thread.
+        unsafe { self.fast.as_ref() }
+    }
+
+    /// [`LockMap::acquire_at`]: records an acquisition of `map` by this thread. Only the
+    /// shortest case (the entry just popped, acquired again: a lock taken in a loop) is
+    /// inlined; the rest of the seen path and the slow path are one call away, so that the
+    /// caller's own fast path stays small.
+    #[inline(always)]
+    #[track_caller]
+    pub fn acquire(self, map: &LockMap, how: Acquire<'_>, site: Site) {
+        if cfg!(feature = "disabled") {
+            return;
+        }
+        let fast = self.fast();
+        let open = GATE.load(Ordering::Relaxed) & (CLOSED | STAT) == 0;
+        if let Some((slot, task)) = close_fast(fast, open) {
+            let pushed = Engine::acquire_repeat(task, map, &how, site);
+            fast.acquire.set(slot);
+            if pushed {
+                return;
+            }
+        }
+        acquire_in_outlined(fast, map, how, site.words());
+    }
+
+    /// [`LockMap::release_at`]: records a release of `map` by this thread, at the site `site`
+    /// gives, which is asked only if the release leaves the fast path (where a site can be
+    /// reported: a bad unlock) — the fast path never reads it.
+    #[inline(always)]
+    pub fn release(self, map: &LockMap, site: impl FnOnce() -> Site) {
+        release_in(self.fast(), map, site);
+    }
 }
 
 /// An acquisition with statistics on: the same fast path, then the hold is recorded; out of
@@ -343,21 +412,23 @@ fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
 /// belong to it.
 #[inline(always)]
 fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
-    let slot = FAST.with(|f| f.acquire.get());
-    if cfg!(feature = "disabled") || !open || slot.is_null() {
+    push_seen_in(fast_cell(), map, how, site, open)
+}
+
+/// [`push_seen`] with this thread's [`FAST`] word in hand.
+#[inline(always)]
+fn push_seen_in(
+    fast: &FastWords,
+    map: &LockMap,
+    how: &Acquire<'_>,
+    site: Site,
+    open: bool,
+) -> bool {
+    let Some((slot, task)) = close_fast(fast, open) else {
         return false;
-    }
-    // The push is several stores: a signal handler that interrupts it must not see (or use)
-    // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
-    // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
-    // path is one decisive store and needs no such care.
-    FAST.with(|f| f.acquire.set(std::ptr::null()));
-    // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
-    // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
-    // one, which calls out to nothing.
-    let task = unsafe { &mut *(*slot).task.get() };
+    };
     if Engine::acquire_repeat(task, map, how, site) {
-        FAST.with(|f| f.acquire.set(slot));
+        fast.acquire.set(slot);
         return true;
     }
     let class = match map.cached_class() {
@@ -368,7 +439,7 @@ fn push_seen(map: &LockMap, how: &Acquire<'_>, site: Site, open: bool) -> bool {
         Some(c) => Engine::acquire_open(task, map, c, how, site),
         None => false,
     };
-    FAST.with(|f| f.acquire.set(slot));
+    fast.acquire.set(slot);
     pushed
 }
 
@@ -380,6 +451,36 @@ fn pushed_class() -> ClassId {
     // `push_seen` reopened the slot after its push, so the task is there.
     debug_assert!(task.is_some());
     task.map_or(ClassId(0), |t| t.held.top().class)
+}
+
+/// This thread's open task, for one of the engine's fast paths (which call out to nothing), if
+/// `open` (the gate lets the hook take its fast path) and the thread's slot is open (`fast`,
+/// its [`FAST`] word, is non-null); `fast` is closed until the caller sets it back to the slot
+/// given with the task, which it must do before anything else can reach the validator.
+#[inline(always)]
+fn close_fast(fast: &FastWords, open: bool) -> Option<(*const Slot, &'static mut Task)> {
+    let slot = fast.acquire.get();
+    if cfg!(feature = "disabled") || !open || slot.is_null() {
+        return None;
+    }
+    // The push is several stores: a signal handler that interrupts it must not see (or use)
+    // the task half-way. Closing `FAST` sends the handler's hooks to the slow path, which sees
+    // the slot open, not busy and yet closed, and refuses them (`with_task`). A release's fast
+    // path is one decisive store and needs no such care.
+    fast.acquire.set(std::ptr::null());
+    // SAFETY: `FAST` was non-null, so the slot is alive, current and not busy: no other
+    // reference to its task exists (see `FAST`), and only the engine's fast path runs with this
+    // one, which calls out to nothing, until `FAST` is open again. (`'static` stands for "until
+    // the caller opens `FAST` again".)
+    Some((slot, unsafe { &mut *(*slot).task.get() }))
+}
+
+/// [`ThreadHooks::acquire`] past its inlined case: the whole acquisition again (the repeat
+/// test, which just failed, is a few instructions).
+#[inline(never)]
+#[track_caller]
+fn acquire_in_outlined(fast: &FastWords, map: &LockMap, how: Acquire<'_>, site: SiteWords) {
+    acquire_in(fast, map, how, Site::from_words(site));
 }
 
 /// Everything else, with the thread marked busy: [`Engine::acquire`] tries its own fast path
@@ -473,26 +574,32 @@ pub(super) fn acquire_report(r: Box<Report>, map: &LockMap) {
 // release report's panic message names the release site instead.
 #[inline(always)]
 pub(crate) fn release(map: &LockMap, site: Site) {
+    release_in(fast_cell(), map, || site);
+}
+
+/// [`release`] with this thread's [`FAST`] word in hand, and the site asked for only on the
+/// slow path.
+#[inline(always)]
+fn release_in(fast: &FastWords, map: &LockMap, site: impl FnOnce() -> Site) {
     if cfg!(feature = "disabled") {
         return;
     }
     // Whatever the action is now, a release may pop what the fast path pushed; only a hold the
-    // statistics are timing must go to them (`FAST`'s release word is closed for that, and is the
-    // only word this reads).
-    let slot = FAST.with(|f| f.release.get());
-    // SAFETY: the release word is non-null only while it is this thread's current slot, alive and
-    // not busy (as `FAST`, see `fast_task_if`); the reference is given up before this hook calls
-    // out.
-    let popped = match unsafe { slot.as_ref() } {
+    // statistics are timing must go to them (`FAST`'s release word is closed for that, and is
+    // the only word this reads).
+    let slot = fast.release.get();
+    // SAFETY: the release word is non-null only while it is this thread's current slot, alive
+    // and not busy (as `FAST`, see `fast_task_if`); the reference is given up before this hook
+    // calls out.
+    if let Some(slot) = unsafe { slot.as_ref() } {
         // SAFETY: as in `fast_task_if`: no other reference to the task exists, and only the
         // engine's fast path runs with this one.
-        Some(slot) => Engine::release_top(unsafe { &mut *slot.task.get() }, map),
-        None => false,
-    };
-    if !popped {
-        unlikely();
-        release_slow(map, site.words(), false);
+        let task = unsafe { &mut *slot.task.get() };
+        if Engine::release_top(task, map) {
+            return;
+        }
     }
+    release_slow(map, site().words(), false);
 }
 
 /// A release with statistics on: the hold's end is recorded, then the same fast path; out of

@@ -47,7 +47,7 @@ pub use action::{
     ReportCollector,
 };
 pub(crate) use hooks::*;
-pub use hooks::{assert_none_held, check_no_locks_held, depth, with_current_task};
+pub use hooks::{assert_none_held, check_no_locks_held, depth, with_current_task, ThreadHooks};
 use remote::*;
 
 use std::cell::{Cell, UnsafeCell};
