@@ -210,15 +210,24 @@ pub unsafe extern "C" fn pthread_spin_destroy(s: *mut pthread_spinlock_t) -> c_i
     unsafe { spin::destroy(s) }
 }
 
-/// Resolves the real functions and registers the fork handlers of this library's own locks as
-/// soon as the library is loaded (calls made before this, from other libraries' constructors,
-/// resolve lazily).
+/// Resolves the real functions, registers the fork handlers of this library's own locks and
+/// makes the process-wide validator (which registers the validator's fork handlers) as soon as
+/// the library is loaded, before the program has threads (calls made before this, from other
+/// libraries' constructors, resolve lazily).
+///
+/// The validator is made here rather than at the first lock: a thread that made it then, while
+/// another thread forked, was inside its one-time initialisation (registering the fork
+/// handlers waits for the fork's own lock), and the child, which inherits the initialisation
+/// as begun but not its thread, waited for it forever at its first lock.
 #[used]
 #[unsafe(link_section = ".init_array")]
 static INIT: extern "C" fn() = {
     extern "C" fn init() {
         real::resolve_all();
         table::install_fork_handlers();
+        let _ = std::panic::catch_unwind(|| {
+            let _ = lockdep::rt::global();
+        });
     }
     init
 };
