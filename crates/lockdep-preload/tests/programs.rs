@@ -410,6 +410,22 @@ fn off_validates_nothing() {
     let r = run(&exe, &[], &[("LOCKDEP", "off")], Duration::from_secs(60));
     assert!(r.reports().is_empty(), "{}", r.stderr);
     assert!(r.status.success());
+    // Off, nothing is recorded either: the validator the library makes when it loads is made
+    // only when it is on.
+    let dir = tools().bin_dir.join("off-recording");
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = run(
+        &exe,
+        &[],
+        &[
+            ("LOCKDEP", "off"),
+            ("LOCKDEP_RECORD", dir.to_str().unwrap()),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(r.status.success(), "{}", r.stderr);
+    let files = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "a recording was written with LOCKDEP=off");
 }
 
 #[test]
