@@ -74,6 +74,14 @@ impl Engine {
         how.check && how.subclass == 0 && how.nest_lock.is_none()
     }
 
+    /// [`plain`](Self::plain) for a task its caller knows to be in the fast state (the
+    /// process-wide driver, holding an open slot): only the acquisition is tested.
+    #[inline(always)]
+    fn plain_open(task: &Task, how: &Acquire<'_>) -> bool {
+        debug_assert!(task.fast_ready());
+        Self::plain_how(how)
+    }
+
     /// The already-seen path proper. It applies no rule of its own: it only recognises a state
     /// in which every check of the slow path is vacuous, and then pushes the lock. That is: a
     /// [`plain`](Self::plain) acquisition (so neither the wait-context nor the sleep check can
@@ -117,10 +125,9 @@ impl Engine {
         how: &Acquire<'_>,
         site: Site,
     ) -> bool {
-        if !Self::plain_how(how) {
+        if !Self::plain_open(task, how) {
             return false;
         }
-        debug_assert!(task.fast_ready());
         let next = task.held.above_top();
         if next.instance != map.instance() {
             return false;
@@ -132,8 +139,8 @@ impl Engine {
             // still empty), with the same key, flags, read kind and trylock: of the same
             // class, so the same acquisition. `key | flags` is the key the entry has but for
             // its class bits; an entry's key word is nonzero (a real key) where it has a
-            // repeat key at all, and a map with no key word (self-keyed, or a `Default` one
-            // not yet acquired) never gets here.
+            // repeat key at all, so a map with no key word (self-keyed, a recycled class, or a
+            // `Default` one not yet acquired) never matches here.
             let flags = u32::from(map.flags()) << CLASS_WORD_BITS;
             if word != 0 || next.repeat.unclassed != key | flags || map.key_word() != Some(next.key)
             {
@@ -160,10 +167,9 @@ impl Engine {
         how: &Acquire<'_>,
         site: Site,
     ) -> bool {
-        if !Self::plain_how(how) {
+        if !Self::plain_open(task, how) {
             return false;
         }
-        debug_assert!(task.fast_ready());
         let e = chain::elem(class, how.read, how.trylock);
         // In this state every held lock is of the current (process) context, so the chain
         // starts at the bottom of the stack, and with nothing held the task's chain is the root.
