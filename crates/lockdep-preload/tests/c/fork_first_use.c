@@ -6,15 +6,13 @@
  * time so that no such initialisation is left for a first lock. The child must lock and exit;
  * the parent gives it 10 s, then kills it and fails. Exit status 0 only if the child exited
  * with 0. */
-#include <pthread.h>
+#include "shapes.h"
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pthread_mutex_t a = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t b = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t child_a = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t child_b = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int go;
@@ -24,10 +22,7 @@ static void *first(void *arg)
 	(void)arg;
 	while (!atomic_load(&go))
 		usleep(100);
-	pthread_mutex_lock(&a);
-	pthread_mutex_lock(&b);
-	pthread_mutex_unlock(&b);
-	pthread_mutex_unlock(&a);
+	lock_unlock_2(&a, &b);
 	return NULL;
 }
 
@@ -44,10 +39,7 @@ int main(void)
 	pthread_atfork(prepare, NULL, NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
-		pthread_mutex_lock(&child_a);
-		pthread_mutex_lock(&child_b);
-		pthread_mutex_unlock(&child_b);
-		pthread_mutex_unlock(&child_a);
+		lock_unlock_2(&child_a, &child_b);
 		_exit(0);
 	}
 	int status = 0, exited = 0;

@@ -398,7 +398,7 @@ impl ThreadHooks {
 fn acquire_counted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
     let s = Site::from_words(site);
     if push_seen(map, &how, s, true) {
-        return stat::hold_begins(map.instance(), pushed_class(), how.read, s);
+        return pushed_class().is_some_and(|c| stat::hold_begins(map.instance(), c, how.read, s));
     }
     acquire_uncounted(map, how, site)
 }
@@ -444,13 +444,14 @@ fn push_seen_in(
 }
 
 /// The class of the lock [`push_seen`] just pushed (the top entry of the thread's open task).
+/// `push_seen` reopened the slot after its push, so the task is always there; if it were not,
+/// the hold goes uncounted (never counted under a wrong class, never pushed again).
 #[inline]
-fn pushed_class() -> ClassId {
+fn pushed_class() -> Option<ClassId> {
     // SAFETY: only the top entry is read, before anything calls out.
     let task = unsafe { fast_task_if(true) };
-    // `push_seen` reopened the slot after its push, so the task is there.
     debug_assert!(task.is_some());
-    task.map_or(ClassId(0), |t| t.held.top().class)
+    task.map(|t| t.held.top().class)
 }
 
 /// This thread's open task, for one of the engine's fast paths (which call out to nothing), if
@@ -521,7 +522,8 @@ fn acquire_uncounted(map: &LockMap, how: Acquire<'_>, site: SiteWords) -> bool {
 #[track_caller]
 fn acquire_stat(map: &LockMap, how: Acquire<'_>, site: Site, gate: usize) -> bool {
     if push_seen(map, &how, site, open_but_for_stat(gate)) {
-        return stat::hold_begins(map.instance(), pushed_class(), how.read, site);
+        return pushed_class()
+            .is_some_and(|c| stat::hold_begins(map.instance(), c, how.read, site));
     }
     let done = with_task(|e, t| {
         let r = e.acquire(t, map, how, site).map(Box::new);
